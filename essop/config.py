@@ -1,0 +1,195 @@
+"""The one configuration object of an ESSOP array.
+
+Every part of the project — the Amaranth RTL, the NumPy golden model, the cocotb testbenches, the PyTorch
+training kernel and the synthesis flow — takes an :class:`EssopConfig`. Derived facts (counter width, LFSR
+taps, seeds, latencies) are read-only properties, never numbers repeated elsewhere.
+
+The bit-level meaning of every field is in docs/spec.md.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from essop import lfsr_params
+
+SHARING_MODES = ("shared", "per_element")
+SCALING_MODES = ("per_pair", "block")
+OUTPUT_FORMATS = ("fp16", "count")
+
+#: Range of the shared exponent E (smallest integer with max|v| < 2**E) over finite FP16 vectors;
+#: an all-zero vector gets EXP_MIN. Block exponents supplied from outside may use the wider input range.
+EXP_MIN, EXP_MAX = -24, 16
+#: Width and range of a block exponent input port (signed).
+EXP_PORT_WIDTH = 6
+EXP_PORT_MIN, EXP_PORT_MAX = -(1 << (EXP_PORT_WIDTH - 1)), (1 << (EXP_PORT_WIDTH - 1)) - 1
+
+MAX_DIM = 1024
+MAX_ACC_DEPTH = 1 << 24
+
+
+def _check_int(name: str, value: Any, lo: int, hi: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, not {value!r}")
+    if not lo <= value <= hi:
+        raise ValueError(f"{name} must be in [{lo}, {hi}], not {value!r}")
+
+
+def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, not {value!r}")
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, not {value!r}")
+
+
+@dataclass(frozen=True)
+class EssopConfig:
+    """An ESSOP outer-product array: C (rows x cols) accumulates delta (x) x over vector pairs."""
+
+    rows: int = 16
+    """m: length of the error vector delta; one counter row per delta_i."""
+    cols: int = 16
+    """n: length of the activation vector x; one counter column per x_j."""
+    bl: int = 16
+    """Bitstream length BL = 2**L cycles per vector pair; a power of two in [2, 1024]."""
+    q: int = 8
+    """Magnitude bits: |x_j| becomes a q-bit integer a_j in [0, 2**q - 1]; random numbers are q bits."""
+    sharing: Literal["shared", "per_element"] = "shared"
+    """'shared': one LFSR for all x-comparators and one for all delta-comparators (ESSOP).
+    'per_element': one LFSR per input element, n + m in all (classic stochastic computing)."""
+    lfsr_width: int = 16
+    """Register width w of every LFSR (maximal-length taps from Xilinx XAPP052, period 2**w - 1)."""
+    lfsr_steps: int | None = None
+    """LFSR shifts per bitstream cycle (a leap-forward LFSR); None means q, so each cycle's q-bit random
+    number is made of q fresh bits. Must not exceed lfsr_width."""
+    lfsr_seed_x: int = 0xACE1
+    """Start state of the x-side generator (per_element: of x-generator 0); nonzero, < 2**lfsr_width."""
+    lfsr_seed_d: int = 0x1D2B
+    """Start state of the delta-side generator (per_element: of delta-generator 0)."""
+    lfsr_restart: bool = False
+    """False: generators run on across vector pairs (state kept). True: reload seeds at every pair."""
+    acc_depth: int = 1
+    """Most vector pairs one accumulation group may hold; sets the counter width. A group ends at an input
+    marked last, or after acc_depth pairs."""
+    scaling: Literal["per_pair", "block"] = "per_pair"
+    """'per_pair': the array finds E_x, E_d from each pair. 'block': E_x, E_d come in with the first pair of
+    each group (one exponent for a whole layer). acc_depth > 1 requires 'block'."""
+    lr_shift: int = 0
+    """Output scale 2**-lr_shift (a learning-rate shift; negative values scale up)."""
+    output_format: Literal["fp16", "count"] = "fp16"
+    """'fp16': each result converted to IEEE binary16 (round to nearest even). 'count': the signed counts
+    and the group's exponent E_x + E_d - L - lr_shift, for a host that scales them itself."""
+
+    def __post_init__(self) -> None:
+        _check_int("rows", self.rows, 1, MAX_DIM)
+        _check_int("cols", self.cols, 1, MAX_DIM)
+        _check_int("bl", self.bl, 2, 1024)
+        if self.bl & (self.bl - 1):
+            raise ValueError(f"bl must be a power of two, not {self.bl!r}")
+        _check_int("q", self.q, 1, 16)
+        _check_choice("sharing", self.sharing, SHARING_MODES)
+        _check_int("lfsr_width", self.lfsr_width, lfsr_params.MIN_WIDTH, lfsr_params.MAX_WIDTH)
+        if self.q > self.lfsr_width:
+            raise ValueError(f"q ({self.q!r}) must not exceed lfsr_width ({self.lfsr_width!r})")
+        if self.lfsr_steps is not None:
+            _check_int("lfsr_steps", self.lfsr_steps, 1, self.lfsr_width)
+        for name in ("lfsr_seed_x", "lfsr_seed_d"):
+            _check_int(name, getattr(self, name), 1, (1 << self.lfsr_width) - 1)
+        if not isinstance(self.lfsr_restart, bool):
+            raise TypeError(f"lfsr_restart must be a bool, not {self.lfsr_restart!r}")
+        _check_int("acc_depth", self.acc_depth, 1, MAX_ACC_DEPTH)
+        _check_choice("scaling", self.scaling, SCALING_MODES)
+        if self.acc_depth > 1 and self.scaling != "block":
+            raise ValueError(
+                f"acc_depth > 1 ({self.acc_depth!r}) requires scaling='block': counts of pairs with "
+                f"different exponents cannot be summed")
+        _check_int("lr_shift", self.lr_shift, -32, 32)
+        _check_choice("output_format", self.output_format, OUTPUT_FORMATS)
+
+    # ---- derived facts -------------------------------------------------------------------------
+    @property
+    def bl_log2(self) -> int:
+        """L, with BL = 2**L."""
+        return self.bl.bit_length() - 1
+
+    @property
+    def steps_per_cycle(self) -> int:
+        """LFSR shifts per bitstream cycle (lfsr_steps, or q when unset)."""
+        return self.q if self.lfsr_steps is None else self.lfsr_steps
+
+    @property
+    def count_width(self) -> int:
+        """Bits of each signed up/down counter: holds +-BL * acc_depth."""
+        return (self.bl * self.acc_depth).bit_length() + 1
+
+    @property
+    def lfsr_taps_x(self) -> tuple[int, ...]:
+        """Taps (1-based, XAPP052 numbering) of the x-side LFSRs."""
+        return lfsr_params.taps(self.lfsr_width)
+
+    @property
+    def lfsr_taps_d(self) -> tuple[int, ...]:
+        """Taps of the delta-side LFSRs: the reciprocal polynomial of the x side's, so R_x and R_d are
+        different m-sequences rather than shifts of one."""
+        return lfsr_params.reciprocal_taps(self.lfsr_width)
+
+    @property
+    def n_generators(self) -> int:
+        """Random-number generators in the array: 2 when shared, rows + cols per element."""
+        return 2 if self.sharing == "shared" else self.rows + self.cols
+
+    @property
+    def lfsr_seeds_x(self) -> tuple[int, ...]:
+        """Start state of each x-side generator (one when shared, cols when per_element)."""
+        return lfsr_params.seeds(self.lfsr_taps_x, self.lfsr_width, self.lfsr_seed_x,
+                                 1 if self.sharing == "shared" else self.cols,
+                                 self.phase_stride)
+
+    @property
+    def lfsr_seeds_d(self) -> tuple[int, ...]:
+        """Start state of each delta-side generator (one when shared, rows when per_element)."""
+        return lfsr_params.seeds(self.lfsr_taps_d, self.lfsr_width, self.lfsr_seed_d,
+                                 1 if self.sharing == "shared" else self.rows,
+                                 self.phase_stride)
+
+    @property
+    def phase_stride(self) -> int:
+        """per_element: generator k starts k * phase_stride single shifts after generator 0, spreading the
+        generators evenly around the m-sequence of period 2**w - 1."""
+        return ((1 << self.lfsr_width) - 1) // max(self.rows, self.cols)
+
+    # ---- serialisation -------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "EssopConfig":
+        if not isinstance(data, dict):
+            raise TypeError(f"configuration must be a dict, not {data!r}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown configuration field(s): {', '.join(unknown)}")
+        return cls(**data)
+
+    @classmethod
+    def from_json(cls, text: str) -> "EssopConfig":
+        return cls.from_dict(json.loads(text))
+
+    def replace(self, **changes: Any) -> "EssopConfig":
+        """A copy with some fields changed (validated like a new one)."""
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def name(self) -> str:
+        """Short identifier, used for build directories and file names."""
+        return (f"essop_{self.rows}x{self.cols}_bl{self.bl}_q{self.q}_{self.sharing}"
+                f"_w{self.lfsr_width}_d{self.acc_depth}_{self.scaling}_{self.output_format}"
+                + ("_restart" if self.lfsr_restart else "")
+                + (f"_s{self.lfsr_steps}" if self.lfsr_steps is not None else "")
+                + (f"_k{self.lr_shift}" if self.lr_shift else ""))
