@@ -1,0 +1,61 @@
+# ESSOP — every target sets up the pinned toolchain first (scripts/setup.sh, once; stamp .venv/.installed).
+SHELL := /bin/bash
+VENV  := .venv
+PY    := $(VENV)/bin/python
+ESSOP := $(VENV)/bin/essop
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+# Array configuration for `make verilog` / `make demo` (defaults are EssopConfig's).
+ROWS ?= 16
+COLS ?= 16
+BL   ?= 16
+SHARING ?= shared
+# Bitstream lengths for `make sweep`.
+SWEEP_BL ?= 4 8 16 32 64
+JOBS ?= 2
+
+.PHONY: setup demo test test-fast verilog verify sweep stats train bench-train synth fpga clean
+
+$(VENV)/.installed: requirements.txt pyproject.toml scripts/setup.sh
+	bash scripts/setup.sh
+
+setup: $(VENV)/.installed
+
+## Main job on the built-in default: generate, simulate on Icarus and Verilator, compare with the golden model.
+demo: setup
+	$(ESSOP) verify
+
+## The whole test suite (what CI runs).
+test: setup
+	$(PY) -m pytest -n $(JOBS) tests
+
+test-fast: setup
+	$(PY) -m pytest -n $(JOBS) -m "not cocotb and not slow" tests
+
+verilog: setup
+	$(ESSOP) generate --rows $(ROWS) --cols $(COLS) --bl $(BL) --sharing $(SHARING) -o build/essop.v
+
+verify: setup
+	$(ESSOP) verify --rows $(ROWS) --cols $(COLS) --bl $(BL) --sharing $(SHARING)
+
+## make sweep BL="4 8 16 32 64" (BL given on the command line overrides the single-BL default above)
+sweep: setup
+	$(ESSOP) sweep --bl $(if $(filter command line,$(origin BL)),$(BL),$(SWEEP_BL)) --jobs $(JOBS)
+
+stats: setup
+	$(ESSOP) stats
+
+train: setup
+	$(ESSOP) train
+
+bench-train: setup
+	$(ESSOP) bench-train
+
+synth: setup
+	$(ESSOP) synth
+
+fpga: setup
+	$(ESSOP) fpga $(if $(BOARD),--board $(BOARD),)
+
+clean:
+	rm -rf build results sim_build .pytest_cache

@@ -1,0 +1,5 @@
+import sys
+
+from essop.cli import main
+
+sys.exit(main())
