@@ -67,10 +67,10 @@ def to_magnitudes(bits, E: int, q: int):
     """(a, sign, nonfinite, saturated) for shared exponent E: a = min(floor(|v| * 2**(q - E)), 2**q - 1)."""
     sign, M, e_eff, finite = decode(bits)
     sh = e_eff - 25 + q - int(E)
-    left = np.clip(sh, 0, 62)
+    # Any nonzero M shifted left by q + 1 or more already exceeds 2**q - 1, so capping the left shift there
+    # changes nothing after the clamp and keeps int64 from overflowing.
+    left = np.clip(sh, 0, q + 1)
     right = np.clip(-sh, 0, 62)
-    # A left shift can only be needed for values below 2**q, so capping it at 62 changes nothing
-    # except saturating sooner, which the clamp below does anyway.
     a = np.where(sh >= 0, M << left, M >> right)
     limit = (1 << q) - 1
     saturated = a > limit

@@ -1,0 +1,62 @@
+"""EssopConfig: every invalid value or combination raises with an exact message; derived facts."""
+import json
+
+import pytest
+
+from essop.config import EssopConfig
+
+
+@pytest.mark.parametrize("kwargs, exc, message", [
+    ({"rows": 0}, ValueError, "rows must be in [1, 1024], not 0"),
+    ({"cols": 2000}, ValueError, "cols must be in [1, 1024], not 2000"),
+    ({"rows": 4.0}, TypeError, "rows must be an int, not 4.0"),
+    ({"rows": True}, TypeError, "rows must be an int, not True"),
+    ({"bl": 24}, ValueError, "bl must be a power of two, not 24"),
+    ({"bl": 1}, ValueError, "bl must be in [2, 1024], not 1"),
+    ({"bl": 2048}, ValueError, "bl must be in [2, 1024], not 2048"),
+    ({"q": 0}, ValueError, "q must be in [1, 16], not 0"),
+    ({"sharing": "grouped"}, ValueError, "sharing must be one of 'shared', 'per_element', not 'grouped'"),
+    ({"sharing": 1}, TypeError, "sharing must be a str, not 1"),
+    ({"lfsr_width": 2}, ValueError, "lfsr_width must be in [3, 32], not 2"),
+    ({"q": 12, "lfsr_width": 10, "lfsr_seed_x": 1, "lfsr_seed_d": 2}, ValueError,
+     "q (12) must not exceed lfsr_width (10)"),
+    ({"lfsr_steps": 17}, ValueError, "lfsr_steps must be in [1, 16], not 17"),
+    ({"lfsr_seed_x": 0}, ValueError, "lfsr_seed_x must be in [1, 65535], not 0"),
+    ({"lfsr_seed_d": 1 << 16}, ValueError, "lfsr_seed_d must be in [1, 65535], not 65536"),
+    ({"lfsr_restart": 1}, TypeError, "lfsr_restart must be a bool, not 1"),
+    ({"acc_depth": 0}, ValueError, "acc_depth must be in [1, 16777216], not 0"),
+    ({"acc_depth": 4}, ValueError,
+     "acc_depth > 1 (4) requires scaling='block': counts of pairs with different exponents cannot be summed"),
+    ({"scaling": "layer"}, ValueError, "scaling must be one of 'per_pair', 'block', not 'layer'"),
+    ({"lr_shift": 40}, ValueError, "lr_shift must be in [-32, 32], not 40"),
+    ({"output_format": "fp32"}, ValueError, "output_format must be one of 'fp16', 'count', not 'fp32'"),
+])
+def test_invalid_configurations_raise_exact_messages(kwargs, exc, message):
+    with pytest.raises(exc) as info:
+        EssopConfig(**kwargs)
+    assert str(info.value) == message
+
+
+def test_derived_facts():
+    cfg = EssopConfig(bl=64, acc_depth=5, scaling="block", q=6)
+    assert cfg.bl_log2 == 6
+    assert cfg.count_width == (64 * 5).bit_length() + 1
+    assert cfg.steps_per_cycle == 6
+    assert cfg.n_generators == 2
+    assert EssopConfig(rows=3, cols=4, sharing="per_element").n_generators == 7
+    assert len(EssopConfig(rows=3, cols=4, sharing="per_element").lfsr_seeds_d) == 3
+
+
+def test_json_round_trip_and_unknown_fields():
+    cfg = EssopConfig(rows=3, sharing="per_element", lfsr_steps=2)
+    assert EssopConfig.from_json(cfg.to_json()) == cfg
+    with pytest.raises(ValueError, match="unknown configuration field\\(s\\): colums"):
+        EssopConfig.from_dict({"colums": 3})
+    with pytest.raises(TypeError):
+        EssopConfig.from_dict([1])
+    assert json.loads(cfg.to_json())["rows"] == 3
+
+
+def test_replace_validates():
+    with pytest.raises(ValueError, match="bl must be a power of two"):
+        EssopConfig().replace(bl=12)
