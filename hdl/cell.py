@@ -1,0 +1,72 @@
+"""Comparator and array cell (spec section 5).
+
+A comparator turns a q-bit magnitude into a bitstream: bit = R < a. A cell multiplies two bitstreams with an
+AND gate and counts the product up, or down when the signs differ; there is no multiplier.
+"""
+
+from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from essop.hdl._params import check_int
+
+__all__ = ["Comparator", "Cell"]
+
+
+class Comparator(wiring.Component):
+    """o_bit = i_rand < i_mag (unsigned, q bits): a bitstream of density a / 2**q for uniform R."""
+
+    def __init__(self, q):
+        check_int("q", q, 1, 16)
+        self._q = q
+        super().__init__({"i_rand": In(q), "i_mag": In(q), "o_bit": Out(1)})
+
+    @property
+    def q(self) -> int:
+        return self._q
+
+    def elaborate(self, platform):
+        m = Module()
+        m.d.comb += self.o_bit.eq(self.i_rand < self.i_mag)
+        return m
+
+
+class Cell(wiring.Component):
+    """One signed up/down counter of `count_width` bits.
+
+    On a clock edge with ``en``: count += (x AND d), negated when ``sign_x XOR sign_d``. With ``shift`` the
+    counter instead loads ``shift_in`` (the next row's count, or 0 at the bottom of the array): the array
+    reads its results out through row 0 and is left cleared after the last row. ``shift`` takes precedence.
+    The counter never wraps as long as fewer than 2**(count_width - 1) products are counted; the array
+    sizes count_width from BL * acc_depth for that.
+    """
+
+    def __init__(self, count_width):
+        check_int("count_width", count_width, 2, 64)
+        self._count_width = count_width
+        super().__init__({
+            "en": In(1),
+            "x": In(1),
+            "d": In(1),
+            "sign_x": In(1),
+            "sign_d": In(1),
+            "shift": In(1),
+            "shift_in": In(signed(count_width)),
+            "count": Out(signed(count_width)),
+        })
+
+    @property
+    def count_width(self) -> int:
+        return self._count_width
+
+    def elaborate(self, platform):
+        m = Module()
+        count = Signal(signed(self._count_width))
+        hit = self.x & self.d
+        down = self.sign_x ^ self.sign_d
+        with m.If(self.shift):
+            m.d.sync += count.eq(self.shift_in)
+        with m.Elif(self.en & hit):
+            m.d.sync += count.eq(Mux(down, count - 1, count + 1))
+        m.d.comb += self.count.eq(count)
+        return m
