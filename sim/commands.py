@@ -1,0 +1,177 @@
+"""`essop generate`, `essop verify`, `essop sweep`, `essop stats` (dispatched by essop.cli)."""
+from __future__ import annotations
+
+import argparse
+import datetime
+import platform
+import sys
+import time
+from pathlib import Path
+
+from essop.sim.options import add_config_arguments, config_from_args
+
+
+def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
+    if name == "generate":
+        add_config_arguments(parser)
+        parser.add_argument("-o", "--output", type=Path, default=Path("build/essop.v"),
+                            help="Verilog file to write; the configuration JSON goes beside it (same stem, "
+                                 ".json) (default: build/essop.v)")
+    elif name == "verify":
+        add_config_arguments(parser)
+        parser.add_argument("--simulators", nargs="+", default=["icarus", "verilator"],
+                            choices=["icarus", "verilator"], help="simulators to run (default: both)")
+        parser.add_argument("--pairs", type=int, default=64,
+                            help="realistic vector pairs after the directed edge cases (default: 64)")
+        parser.add_argument("--seed", type=int, default=None,
+                            help="regression seed (default: $COCOTB_RANDOM_SEED or the fixed default)")
+        parser.add_argument("--build-dir", type=Path, default=Path("build"),
+                            help="where the Verilog and the simulator builds go (default: build)")
+    elif name == "sweep":
+        from essop.sim.sweep import providers
+        add_config_arguments(parser, skip=("bl", "sharing"))
+        parser.add_argument("--bl", nargs="+", type=int, default=[4, 8, 16, 32, 64],
+                            help="bitstream lengths to sweep (default: 4 8 16 32 64); both sharing modes each")
+        parser.add_argument("--jobs", type=int, default=1, help="points run in parallel (default: 1)")
+        parser.add_argument("--out", type=Path, default=Path("results/sweep"),
+                            help="directory for sweep.csv, sweep.md, sweep.png (default: results/sweep)")
+        parser.add_argument("--build-dir", type=Path, default=Path("build/sweep"))
+        known = providers()
+        parser.add_argument("--columns", nargs="+", default=None, metavar="PROVIDER",
+                            help="column providers to run (default: the default ones); known: "
+                                 + "; ".join(f"{p.name}{'' if p.default else ' (opt-in)'}: {p.help}"
+                                             for p in known.values()))
+        parser.add_argument("--simulator", default="icarus", choices=["icarus", "verilator"],
+                            help="simulator of the per-point cocotb check (default: icarus)")
+        parser.add_argument("--pairs", type=int, default=8,
+                            help="realistic pairs per cocotb check, after the directed ones (default: 8)")
+        parser.add_argument("--draws", type=int, default=300,
+                            help="random draws per point for the estimator error (default: 300)")
+        parser.add_argument("--seed", type=int, default=1, help="seed of every random draw (default: 1)")
+    elif name == "stats":
+        add_config_arguments(parser, skip=("bl", "sharing"))
+        parser.add_argument("--bl", nargs="+", type=int, default=[4, 8, 16, 32, 64, 128, 256],
+                            help="bitstream lengths of the BL table (default: 4 .. 256)")
+        parser.add_argument("--draws", type=int, default=1000,
+                            help="random draws (vector pairs or groups) per table cell (default: 1000)")
+        parser.add_argument("--seed", type=int, default=2020, help="seed of every random draw (default: 2020)")
+        parser.add_argument("--out", type=Path, default=Path("results/stats"),
+                            help="directory for the tables, CSV and Markdown (default: results/stats)")
+    else:
+        raise ValueError(f"essop.sim.commands has no subcommand {name!r}")
+
+
+def run(name: str, args: argparse.Namespace) -> int:
+    skip = ("bl", "sharing") if name in ("sweep", "stats") else ()
+    try:
+        cfg = config_from_args(args, skip=skip)
+    except (TypeError, ValueError) as exc:
+        print(f"essop {name}: error: {exc}", file=sys.stderr)
+        return 2
+    return {"generate": _generate, "verify": _verify, "sweep": _sweep, "stats": _stats}[name](cfg, args)
+
+
+def _stamp() -> str:
+    return (f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, "
+            f"{platform.machine()} {platform.system()}")
+
+
+def _generate(cfg, args) -> int:
+    from essop.sim.runner import generate
+    v, j = generate(cfg, args.output)
+    print(f"wrote {v} and {j} ({cfg.name})")
+    return 0
+
+
+def _verify(cfg, args) -> int:
+    from essop.sim import tables
+    from essop.sim.runner import generate, run_cocotb
+
+    v, j = generate(cfg, args.build_dir / "essop.v")
+    print(f"configuration {cfg.name}: wrote {v} and {j}")
+    results = []
+    for sim in args.simulators:
+        print(f"running the cocotb regression on {sim} ...", flush=True)
+        results.append(run_cocotb(cfg, sim, args.build_dir / "cocotb", pairs=args.pairs, seed=args.seed))
+    print()
+    print(tables.markdown([r.as_row() for r in results]))
+    failed = [r for r in results if not r.passed]
+    for r in failed:
+        print(f"{r.simulator}: FAILED (logs in {r.build_dir}); replay with COCOTB_RANDOM_SEED={r.seed}")
+        for line in r.errors[:10]:
+            print("   ", line)
+    print("PASS: RTL equals the golden model bit for bit" if not failed else "FAIL")
+    return 1 if failed else 0
+
+
+def _sweep(cfg, args) -> int:
+    from tqdm import tqdm
+
+    from essop.sim import sweep, tables
+
+    n_points = 2 * len(args.bl)
+    try:
+        for bl in args.bl:
+            cfg.replace(bl=bl)     # validate every BL before starting anything
+        with tqdm(total=n_points, desc="sweep points", unit="point") as bar:
+            rows = sweep.run_sweep(cfg, args.bl, columns=args.columns, jobs=args.jobs, seed=args.seed,
+                                   build_root=args.build_dir,
+                                   options={"simulator": args.simulator, "pairs": args.pairs, "draws": args.draws},
+                                   progress=bar.update)
+    except (TypeError, ValueError) as exc:
+        print(f"essop sweep: error: {exc}", file=sys.stderr)
+        return 2
+    csv_path, md_path = tables.write(rows, args.out / "sweep", title="ESSOP BL sweep")
+    outputs = [csv_path, md_path]
+    if any("RMSE vs FP64" in r for r in rows):
+        outputs.append(sweep.plot(rows, args.out / "sweep.png"))
+    print(tables.markdown(rows))
+    print("wrote " + ", ".join(map(str, outputs)) + f" ({_stamp()})")
+    failed = [r["config"] for r in rows if r.get("cocotb") == "FAIL"]
+    if failed:
+        print("cocotb check FAILED for: " + ", ".join(failed), file=sys.stderr)
+        return 1
+    return 0
+
+
+def _stats(cfg, args) -> int:
+    from tqdm import tqdm
+
+    from essop.sim import stats, tables
+
+    start = time.monotonic()
+    depths = (1, 4, 16)
+    steps = sorted({1, cfg.q})
+    step_bls = (16, 64)
+    try:
+        for bl in args.bl:
+            cfg.replace(bl=bl)
+        total = 2 * len(args.bl) + 2 * 2 * len(depths) + len(steps) * len(step_bls)
+        with tqdm(total=total, desc="stats cells", unit="cell") as bar:
+            bl_rows, slopes = stats.bl_table(cfg, args.bl, args.draws, args.seed, bar)
+            restart_rows = stats.restart_table(cfg.replace(bl=16), depths, args.draws, args.seed, bar)
+            step_rows = stats.steps_table(cfg, steps, step_bls, args.draws, args.seed, bar)
+    except (TypeError, ValueError) as exc:
+        print(f"essop stats: error: {exc}", file=sys.stderr)
+        return 2
+    sections = [
+        ("bias, RMSE and neighbour correlation against BL", "bl", bl_rows),
+        ("fitted log-log slope of RMSE against BL (1/sqrt(BL) gives -0.5)", "slopes", slopes),
+        ("run-on vs restart: RMSE per pair of a group of K accumulated pairs (BL = 16, shared)", "restart",
+         restart_rows),
+        ("LFSR shifts per cycle: 1 vs q (shared)", "steps", step_rows),
+    ]
+    args.out.mkdir(parents=True, exist_ok=True)
+    header = (f"Generated by `essop stats --draws {args.draws} --seed {args.seed} --bl "
+              f"{' '.join(map(str, args.bl))}` on {_stamp()}, base configuration {cfg.name}, "
+              f"{time.monotonic() - start:.0f} s.\n"
+              f"Bias is consistent with zero when |z| = |bias / SE| < {stats.BIAS_BOUND_SE:g}.\n")
+    doc = [header]
+    for title, stem, rows in sections:
+        tables.write(rows, args.out / stem, title=title)
+        doc.append(f"## {title}\n\n{tables.markdown(rows)}")
+    text = "\n".join(doc)
+    (args.out / "statistics.md").write_text(text)
+    print(text)
+    print(f"wrote {args.out}/statistics.md and per-table CSV/Markdown")
+    return 0

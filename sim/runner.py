@@ -1,0 +1,108 @@
+"""Generate an array's Verilog and run the cocotb testbench on it (Icarus or Verilator).
+
+Used by the pytest regression (tests/sim/), `essop verify` and `essop sweep`. Amaranth Verilog has no HDL
+parameters, so every configuration is its own Verilog file and every (simulator, configuration) its own
+build directory.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from essop.config import EssopConfig
+
+SIMULATORS = ("icarus", "verilator")
+TEST_MODULE = "essop.sim.tb_essop"
+#: Regression seed when COCOTB_RANDOM_SEED is not set (a fixed default keeps CI reproducible).
+DEFAULT_SEED = 20200325
+
+
+def regression_seed() -> int:
+    return int(os.environ.get("COCOTB_RANDOM_SEED", DEFAULT_SEED))
+
+
+def generate(cfg: EssopConfig, verilog_path: Path) -> tuple[Path, Path]:
+    """Write the Verilog of `cfg` and its configuration JSON (same stem, .json). Returns both paths."""
+    from essop.hdl import verilog   # imported here: Amaranth is only needed to generate
+
+    verilog_path = Path(verilog_path)
+    verilog_path.parent.mkdir(parents=True, exist_ok=True)
+    verilog_path.write_text(verilog(cfg))
+    json_path = verilog_path.with_suffix(".json")
+    json_path.write_text(cfg.to_json() + "\n")
+    return verilog_path, json_path
+
+
+@dataclass
+class RunResult:
+    """What one cocotb run reports (from the testbench's summary JSON), plus wall time."""
+    config: str
+    simulator: str
+    passed: bool
+    pairs: int
+    rows_expected: int
+    rows_compared: int
+    mismatches: int
+    cycles: int
+    seed: int
+    seconds: float
+    build_dir: str
+    errors: list[str]
+
+    def as_row(self) -> dict:
+        return {"config": self.config, "simulator": self.simulator, "pairs": self.pairs,
+                "rows compared": f"{self.rows_compared}/{self.rows_expected}", "mismatches": self.mismatches,
+                "cycles": self.cycles, "time (s)": round(self.seconds, 1),
+                "result": "PASS" if self.passed else "FAIL"}
+
+
+def run_cocotb(cfg: EssopConfig, simulator: str, build_root: Path, *, pairs: int = 24,
+               seed: int | None = None, corrupt: bool = False, quiet: bool = True) -> RunResult:
+    """Generate, build and simulate one configuration; return the scoreboard's summary.
+
+    Under pytest the cocotb runner raises SystemExit when the test fails; that is caught here, so callers
+    always get a RunResult and decide themselves (tests assert on it)."""
+    from cocotb_tools.runner import get_runner
+
+    if simulator not in SIMULATORS:
+        raise ValueError(f"simulator must be one of {', '.join(map(repr, SIMULATORS))}, not {simulator!r}")
+    seed = regression_seed() if seed is None else seed
+    build_dir = (Path(build_root) / f"{simulator}_{cfg.name}").resolve()
+    verilog_path, json_path = generate(cfg, build_dir / f"{cfg.name}.v")
+    from essop.hdl import TOP_NAME as top
+    summary_path = build_dir / ("summary_corrupt.json" if corrupt else "summary.json")
+    summary_path.unlink(missing_ok=True)
+
+    start = time.monotonic()
+    runner = get_runner(simulator)
+    build_args: list[str] = []
+    if simulator == "verilator":
+        # Amaranth's output trips style lints (widths, unused bits) that are not errors.
+        build_args = ["-Wno-fatal", "-Wno-lint", "-Wno-style"]
+        if shutil.which("ccache"):
+            runner.env["OBJCACHE"] = "ccache"   # read by Verilator's makefile; kept by build()'s env update
+    failed = False
+    try:
+        runner.build(sources=[verilog_path], hdl_toplevel=top, build_dir=build_dir, build_args=build_args,
+                     timescale=("1ns", "1ps"), log_file=build_dir / "build.log" if quiet else None)
+        runner.test(test_module=TEST_MODULE, hdl_toplevel=top, build_dir=build_dir, test_dir=build_dir,
+                    seed=seed, timescale=("1ns", "1ps"),
+                    extra_env={"ESSOP_CONFIG": str(json_path), "ESSOP_PAIRS": str(pairs),
+                               "ESSOP_SUMMARY": str(summary_path), "ESSOP_TB_CORRUPT": "1" if corrupt else "0"},
+                    log_file=build_dir / "sim.log" if quiet else None)
+    except (SystemExit, RuntimeError):
+        failed = True
+    seconds = time.monotonic() - start
+    if not summary_path.exists():
+        log = build_dir / ("sim.log" if (build_dir / "sim.log").exists() else "build.log")
+        tail = log.read_text(errors="replace")[-3000:] if log.exists() else "(no log)"
+        return RunResult(cfg.name, simulator, False, 0, 0, 0, 1, 0, seed, seconds, str(build_dir),
+                         [f"the simulation produced no summary; log tail:\n{tail}"])
+    s = json.loads(summary_path.read_text())
+    passed = (not failed and s["mismatches"] == 0 and s["rows_compared"] == s["rows_expected"] > 0)
+    return RunResult(cfg.name, simulator, passed, s["pairs"], s["rows_expected"], s["rows_compared"],
+                     s["mismatches"], s["cycles"], seed, seconds, str(build_dir), s["errors"])
