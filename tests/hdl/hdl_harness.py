@@ -1,0 +1,107 @@
+"""Drive EssopArray through the Amaranth simulator and return what its output stream carried, as plain
+Python values, for comparison with essop.golden.array.EssopArrayModel."""
+from dataclasses import dataclass
+
+import numpy as np
+from amaranth.sim import Simulator
+
+from essop.hdl.array import EssopArray
+
+
+@dataclass
+class RtlGroup:
+    data: list          # [m][n] ints: fp16 patterns or signed counts
+    e_out: int
+    nonfinite: bool
+    saturated: bool
+    rows: list          # o_row of each beat, in order
+    lasts: list         # o_last of each beat
+
+
+def pack(values, width):
+    word = 0
+    for k, v in enumerate(values):
+        word |= (int(v) & ((1 << width) - 1)) << (k * width)
+    return word
+
+
+def unpack(word, width, count, signed=False):
+    out = []
+    for k in range(count):
+        v = (word >> (k * width)) & ((1 << width) - 1)
+        if signed and v >> (width - 1):
+            v -= 1 << width
+        out.append(v)
+    return out
+
+
+def rtl_run(cfg, xs, ds, last, exp_x=None, exp_d=None, *, idle=0.0, stall=0.0, seed=0, trace=None):
+    """Stream pairs (xs uint16 [P, n], ds [P, m], last [P]) into EssopArray(cfg) with random idle input
+    cycles (probability `idle`) and output back-pressure (probability `stall` of o_ready low); return
+    the list of RtlGroup and the cycle of every input transfer and output beat."""
+    dut = EssopArray(cfg)
+    rng = np.random.default_rng(seed)
+    P = len(xs)
+    n_groups = None
+    ends = [bool(v) for v in last]
+    groups, beats, accepts = [], [], []
+    # How many groups the stream forms (groups also end after acc_depth pairs).
+    count, n_groups = 0, 0
+    for p in range(P):
+        count += 1
+        if ends[p] or count == cfg.acc_depth:
+            n_groups, count = n_groups + 1, 0
+    total_rows = n_groups * cfg.rows
+    ew = dut.data_element_width
+    signed_data = cfg.output_format == "count"
+    cycle = [0]
+
+    async def clock_counter(ctx):
+        async for _ in ctx.tick():
+            cycle[0] += 1
+
+    async def driver(ctx):
+        for p in range(P):
+            while rng.random() < idle:
+                ctx.set(dut.i_valid, 0)
+                await ctx.tick()
+            ctx.set(dut.i_x, pack(xs[p], 16))
+            ctx.set(dut.i_delta, pack(ds[p], 16))
+            if exp_x is not None:
+                ctx.set(dut.i_exp_x, int(exp_x[p]))
+                ctx.set(dut.i_exp_d, int(exp_d[p]))
+            ctx.set(dut.i_last, ends[p])
+            ctx.set(dut.i_valid, 1)
+            await ctx.tick().until(dut.i_ready)
+            accepts.append(cycle[0] - 1)
+        ctx.set(dut.i_valid, 0)
+
+    async def monitor(ctx):
+        cur = []
+        while len(beats) < total_rows:
+            ready = not (rng.random() < stall)
+            ctx.set(dut.o_ready, ready)
+            *_, valid, row, data, e, lst, nf, sat = await ctx.tick().sample(
+                dut.o_valid, dut.o_row, dut.o_data, dut.o_exp, dut.o_last, dut.o_nonfinite, dut.o_saturated)
+            if valid and ready:
+                beats.append(cycle[0] - 1)
+                cur.append((row, unpack(data, ew, cfg.cols, signed_data), e, lst, nf, sat))
+                if len(cur) == cfg.rows:
+                    groups.append(RtlGroup(
+                        data=[c[1] for c in cur], e_out=cur[0][2], nonfinite=bool(cur[0][4]),
+                        saturated=bool(cur[0][5]), rows=[c[0] for c in cur], lasts=[bool(c[3]) for c in cur]))
+                    # Every beat of a group carries the group's exponent and flags.
+                    assert all(c[2] == cur[0][2] and c[4] == cur[0][4] and c[5] == cur[0][5] for c in cur)
+                    cur = []
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_process(clock_counter)
+    sim.add_testbench(driver)
+    sim.add_testbench(monitor)
+    if trace:
+        with sim.write_vcd(trace):
+            sim.run()
+    else:
+        sim.run()
+    return groups, accepts, beats
