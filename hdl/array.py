@@ -99,15 +99,20 @@ class EssopArray(wiring.Component):
         return self._cfg.bl
 
     @property
+    def input_to_stream_latency(self) -> int:
+        """Cycles from a pair's transfer into an idle array to its first bitstream cycle: one cycle in the
+        load buffer, then the stream buffer."""
+        return 2
+
+    @property
     def input_to_first_output_latency(self) -> int:
         """Cycles from the transfer of a group's only pair, into an idle array, to the cycle in which its
-        row 0 is first offered (o_valid): one cycle in the load buffer, one into the stream buffer, BL
-        bitstream cycles."""
-        return self._cfg.bl + 2
+        row 0 is first offered (o_valid)."""
+        return self.input_to_stream_latency + self._cfg.bl - 1 + self.last_pair_to_output_latency
 
     @property
     def last_pair_to_output_latency(self) -> int:
-        """Cycles from the end of a group's last bitstream cycle to row 0 being offered."""
+        """Cycles from a group's last bitstream cycle to the cycle in which row 0 is first offered."""
         return 1
 
     @property
@@ -117,7 +122,8 @@ class EssopArray(wiring.Component):
 
     @property
     def output_to_stream_gap(self) -> int:
-        """Cycles from the last row's transfer to the next group's first bitstream cycle, if a pair waits."""
+        """Cycles from the last row's transfer to the next group's first bitstream cycle, if a pair waits
+        in the stream buffer."""
         return 1
 
     @property

@@ -1,0 +1,170 @@
+# amaranth: UnusedElaboratable=no
+"""EssopArray in the Amaranth simulator equals EssopArrayModel.run bit for bit — counts or FP16, E_out and
+flags of every group — with idle input cycles and output back-pressure; its timing properties hold."""
+import numpy as np
+import pytest
+
+from essop.config import EXP_PORT_MAX, EXP_PORT_MIN, EssopConfig
+from essop.golden import fp16 as ref_fp16
+from essop.golden.array import EssopArrayModel
+from essop.hdl import TOP_NAME, verilog
+from essop.hdl.array import EssopArray
+from hdl_harness import rtl_run
+
+SEED = 20261126
+SPECIALS = np.array([0x7C00, 0xFC00, 0x7E00, 0x0000, 0x8000, 0x0001, 0x83FF, 0x7BFF, 0x0400], dtype=np.uint16)
+
+
+def make_stream(cfg, P, rng, special_rate=0.0, last_rate=0.4):
+    """P pairs of ReLU-like activations and small signed errors, some elements replaced by specials."""
+    scale_x = 2.0 ** rng.integers(-6, 6, (P, 1))
+    scale_d = 2.0 ** rng.integers(-20, -4, (P, 1))
+    xs = (np.maximum(rng.standard_normal((P, cfg.cols)), 0) * scale_x).astype(np.float16).view(np.uint16)
+    ds = (rng.standard_normal((P, cfg.rows)) * scale_d).astype(np.float16).view(np.uint16)
+    for arr in (xs, ds):
+        hit = rng.random(arr.shape) < special_rate
+        arr[hit] = rng.choice(SPECIALS, hit.sum())
+    last = rng.random(P) < last_rate
+    last[-1] = True
+    exp_x = exp_d = None
+    if cfg.scaling == "block":
+        # Around each pair's own exponent: too small saturates, too large loses resolution.
+        exp_x = np.array([ref_fp16.vector_exponent(v) for v in xs]) + rng.integers(-2, 3, P)
+        exp_d = np.array([ref_fp16.vector_exponent(v) for v in ds]) + rng.integers(-2, 3, P)
+        exp_x = np.clip(exp_x, EXP_PORT_MIN, EXP_PORT_MAX)
+        exp_d = np.clip(exp_d, EXP_PORT_MIN, EXP_PORT_MAX)
+    return xs, ds, last, exp_x, exp_d
+
+
+def check_against_model(cfg, xs, ds, last, exp_x, exp_d, **run_kwargs):
+    groups, accepts, beats = rtl_run(cfg, xs, ds, last, exp_x, exp_d, **run_kwargs)
+    want = EssopArrayModel(cfg).run(xs, ds, last, exp_x, exp_d)
+    assert len(groups) == len(want)
+    for k, (g, w) in enumerate(zip(groups, want)):
+        data = w.fp16 if cfg.output_format == "fp16" else w.counts
+        assert np.array_equal(np.array(g.data, dtype=np.int64), data.astype(np.int64)), f"group {k}"
+        assert (g.e_out, g.nonfinite, g.saturated) == (w.e_out, w.nonfinite, w.saturated), f"group {k}"
+        assert g.rows == list(range(cfg.rows))
+        assert g.lasts == [False] * (cfg.rows - 1) + [True]
+    return groups, want, accepts, beats
+
+
+CONFIGS = {
+    "1x1": EssopConfig(rows=1, cols=1, bl=4),
+    "3x5 count": EssopConfig(rows=3, cols=5, bl=8, output_format="count"),
+    "5x3 per_element": EssopConfig(rows=5, cols=3, bl=8, sharing="per_element"),
+    "3x5 per_element restart count": EssopConfig(rows=3, cols=5, bl=8, sharing="per_element",
+                                                 lfsr_restart=True, output_format="count"),
+    "4x3 block acc3 count": EssopConfig(rows=4, cols=3, bl=16, acc_depth=3, scaling="block",
+                                        output_format="count"),
+    "2x7 block acc3 fp16 q5 w9 lr": EssopConfig(rows=2, cols=7, bl=16, acc_depth=3, scaling="block", q=5,
+                                                lfsr_width=9, lfsr_seed_x=0x1AB, lfsr_seed_d=0x0F3, lr_shift=-3),
+    "3x2 restart steps3 bl2": EssopConfig(rows=3, cols=2, bl=2, lfsr_restart=True, lfsr_steps=3, q=4,
+                                          lfsr_width=6, lfsr_seed_x=0x2B, lfsr_seed_d=0x11),
+    "1x4 per_element block acc2": EssopConfig(rows=1, cols=4, bl=4, sharing="per_element", acc_depth=2,
+                                              scaling="block", lr_shift=4),
+}
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_equals_golden_model(name):
+    cfg = CONFIGS[name]
+    seed = SEED + sum(map(ord, name))
+    print(f"seed {seed}")
+    rng = np.random.default_rng(seed)
+    stream = make_stream(cfg, 9, rng)
+    groups, want, _, _ = check_against_model(cfg, *stream, idle=0.3, stall=0.3, seed=seed)
+    assert any(np.any(w.counts != 0) for w in want)       # the case exercises the counters
+
+
+@pytest.mark.parametrize("name", ["3x5 count", "5x3 per_element", "2x7 block acc3 fp16 q5 w9 lr"])
+def test_special_values(name):
+    cfg = CONFIGS[name]
+    seed = SEED + 1 + sum(map(ord, name))
+    print(f"seed {seed}")
+    rng = np.random.default_rng(seed)
+    stream = make_stream(cfg, 12, rng, special_rate=0.08)
+    _, want, _, _ = check_against_model(cfg, *stream, idle=0.2, stall=0.5, seed=seed)
+    assert any(w.nonfinite for w in want) and not all(w.nonfinite for w in want)
+
+
+def test_saturation_and_zero_vectors():
+    cfg = EssopConfig(rows=2, cols=3, bl=8, acc_depth=2, scaling="block")
+    one, zero = 0x3C00, 0x0000
+    xs = np.array([[one, one, zero], [zero] * 3, [one, 0x4000, 0xC000], [one] * 3], dtype=np.uint16)
+    ds = np.array([[one, 0xBC00], [one, one], [zero, zero], [0x3800, one]], dtype=np.uint16)
+    last = np.array([False, True, True, True])
+    # Group 1: E = 1 fits 1.0 exactly; group 2: E = 0 saturates 1.0 and 2.0; group 3: E_x very large.
+    exp_x = np.array([1, 5, 0, EXP_PORT_MAX])
+    exp_d = np.array([1, 5, 0, 1])
+    _, want, _, _ = check_against_model(cfg, xs, ds, last, exp_x, exp_d, stall=0.3, seed=SEED)
+    assert [w.saturated for w in want] == [False, True, False]
+
+
+def test_back_to_back_timing():
+    """No idle input, no back-pressure: the properties predict every transfer and beat."""
+    cfg = EssopConfig(rows=3, cols=2, bl=8, acc_depth=4, scaling="block")
+    dut = EssopArray(cfg)
+    rng = np.random.default_rng(SEED)
+    xs, ds, _, exp_x, exp_d = make_stream(cfg, 4, rng)
+    last = np.array([False, False, False, True])
+    groups, want, accepts, beats = check_against_model(cfg, xs, ds, last, exp_x, exp_d)
+    # Pair 0 enters an idle array; pair 1 fills the load buffer while pair 0 streams; from then on one
+    # pair per cycles_per_pair, and the bitstreams of the group's pairs follow each other without a gap.
+    assert np.all(np.diff(accepts[1:]) == dut.cycles_per_pair)
+    last_bitstream_cycle = accepts[0] + dut.input_to_stream_latency + len(xs) * cfg.bl - 1
+    assert beats[0] == last_bitstream_cycle + dut.last_pair_to_output_latency
+    assert beats == list(range(beats[0], beats[0] + dut.cycles_per_group_output))
+
+
+def test_single_pair_latency_and_next_group_gap():
+    cfg = EssopConfig(rows=2, cols=2, bl=4)
+    dut = EssopArray(cfg)
+    rng = np.random.default_rng(SEED)
+    xs, ds, _, _, _ = make_stream(cfg, 3, rng)
+    last = np.ones(3, dtype=bool)
+    _, _, accepts, beats = check_against_model(cfg, xs, ds, last, None, None)
+    assert beats[0] - accepts[0] == dut.input_to_first_output_latency
+    # The second pair waited in the stream buffer while group 0 was read out.
+    last_row_of_group0 = beats[cfg.rows - 1]
+    assert beats[cfg.rows] == (last_row_of_group0 + dut.output_to_stream_gap + cfg.bl - 1
+                               + dut.last_pair_to_output_latency)
+
+
+def test_properties():
+    cfg = EssopConfig(rows=5, cols=3, bl=32, output_format="count", acc_depth=6, scaling="block")
+    dut = EssopArray(cfg)
+    assert dut.cycles_per_pair == cfg.bl
+    assert dut.row_width == 3 and len(dut.o_row) == dut.row_width
+    assert len(dut.o_data) == cfg.cols * cfg.count_width == cfg.cols * dut.data_element_width
+    assert len(EssopArray(EssopConfig(rows=1, cols=2)).o_row) == 1
+    assert len(EssopArray(EssopConfig(rows=4, cols=2)).o_data) == 2 * 16
+    assert dut.n_lfsrs == 2 and EssopArray(cfg.replace(sharing="per_element")).n_lfsrs == 8
+
+
+def test_verilog():
+    text = verilog(EssopConfig(rows=2, cols=3, bl=4))
+    assert f"module {TOP_NAME}(" in text
+    for port in ("i_valid", "i_ready", "i_x", "i_delta", "i_exp_x", "i_exp_d", "i_last", "o_valid", "o_ready",
+                 "o_row", "o_data", "o_exp", "o_last", "o_nonfinite", "o_saturated"):
+        assert f"{port};" in text or f"{port} " in text
+    assert "input [47:0] i_delta" not in text and "input [31:0] i_delta" in text
+    assert "module top(" in verilog(EssopConfig(rows=1, cols=1), name="top")
+
+
+def test_no_multiplier():
+    # The whole unit uses adders, comparators, shifters and XORs; a `*` in the netlist would be a multiplier.
+    text = verilog(EssopConfig(rows=2, cols=3, bl=8, output_format="fp16"))
+    assert " * " not in text
+
+
+@pytest.mark.parametrize("call,exc,msg", [
+    (lambda: EssopArray({"rows": 2}), TypeError, "cfg must be an EssopConfig, not {'rows': 2}"),
+    (lambda: verilog(None), TypeError, "cfg must be an EssopConfig, not None"),
+    (lambda: verilog(EssopConfig(), name=3), TypeError, "name must be a str, not 3"),
+    (lambda: verilog(EssopConfig(), name="my top"), ValueError, "name must be a Verilog identifier, not 'my top'"),
+])
+def test_parameter_errors(call, exc, msg):
+    with pytest.raises(exc) as info:
+        call()
+    assert str(info.value) == msg
