@@ -1,0 +1,202 @@
+"""ESSOP arrays against the FP16 multiplier baseline on one cell library: rows of metrics, tables, plots.
+
+Definitions (docs/hardware.md repeats them with the numbers):
+
+- product unit: what makes one outer-product element delta_i * x_j. ESSOP: one array cell (AND gate + up/down
+  counter) plus its 1/(m*n) share of the periphery. FP16: one multiplier (the fully parallel FP16 outer-product
+  array is m*n of them; its area is m*n multipliers, which the flow checks on a 2 x 2 array).
+- throughput: products per second. FP16: one product per multiplier per cycle at its Fmax. ESSOP: m*n products
+  per BL cycles at its Fmax (bitstream-bound: groups of many pairs, output drain amortised). With acc_depth = 1
+  every pair drains m rows first: ``cycles_per_pair_acc1`` = BL + m + 1.
+- area efficiency: throughput / area (products/s/um^2). Energy efficiency: products per joule
+  (1 / energy per product).
+- energy per product: energy per clock cycle (dynamic power at the measured activity x period, plus leakage
+  x the Fmax period) x cycles per pair / (m*n).
+"""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+
+from essop.config import EssopConfig
+from essop.synth.flow import synthesize
+from essop.synth.activity import essop_activity, fp16_mul_activity, fp16_outer_activity
+from essop.synth.workload import operands
+
+__all__ = ["essop_row", "fp16_row", "fp16_outer_row", "comparison", "write_tables", "plot", "FIELDS"]
+
+FIELDS = ["design", "library", "rows", "cols", "bl", "sharing", "stages", "area_um2", "cells_area_um2",
+          "periphery_area_um2", "area_per_product_unit_um2", "n_cells", "n_flops", "fmax_ghz",
+          "cycles_per_pair", "cycles_per_pair_acc1", "products_per_ns", "throughput_per_area",
+          "energy_per_cycle_pj", "energy_per_product_fj", "toggle_rate"]
+
+#: Vector pairs simulated to measure activity (ESSOP: each takes BL + m + 1 cycles; FP16: one cycle).
+_ESSOP_PAIRS = 6
+_FP16_PAIRS = 400
+
+
+def _row(design, res, rows, cols, bl, sharing, stages, cycles_per_pair, cycles_acc1, cells_area):
+    products = rows * cols
+    per_s = products * res.fmax_hz / cycles_per_pair
+    return {
+        "design": design, "library": res.library, "rows": rows, "cols": cols, "bl": bl, "sharing": sharing,
+        "stages": stages, "area_um2": res.area_um2, "cells_area_um2": cells_area,
+        "periphery_area_um2": res.area_um2 - cells_area, "area_per_product_unit_um2": res.area_um2 / products,
+        "n_cells": res.n_cells, "n_flops": res.n_flops, "fmax_ghz": res.fmax_hz / 1e9,
+        "cycles_per_pair": cycles_per_pair, "cycles_per_pair_acc1": cycles_acc1,
+        "products_per_ns": per_s * 1e-9, "throughput_per_area": per_s / res.area_um2,
+        "energy_per_cycle_pj": res.energy_per_cycle_j * 1e12,
+        "energy_per_product_fj": res.energy_per_cycle_j * cycles_per_pair / products * 1e15,
+        "toggle_rate": res.toggle_rate,
+    }
+
+
+def essop_row(cfg: EssopConfig, lib: str, build_root, seed: int = 0) -> dict:
+    """Synthesise ``EssopArray(cfg)`` (hierarchy kept: cells vs periphery) and measure it."""
+    from essop.hdl.array import EssopArray  # the array's RTL is imported only when an ESSOP row is asked for
+
+    array = EssopArray(cfg)
+    rng = np.random.default_rng(seed)
+    xs, ds = operands(rng, _ESSOP_PAIRS, cfg.rows, cfg.cols)
+    build = Path(build_root) / f"{lib}_{cfg.name}"
+    rate = essop_activity(array, xs, ds, build / "activity.vcd")
+    res = synthesize(EssopArray(cfg), "essop", lib, build, split=True, toggle_rate=rate)
+    cells = sum(a for inst, a in res.area_by_instance.items() if inst.startswith("cell_"))
+    acc1 = array.cycles_per_pair + array.cycles_per_group_output + array.output_to_stream_gap
+    return _row("essop", res, cfg.rows, cfg.cols, cfg.bl, cfg.sharing, "", array.cycles_per_pair, acc1, cells)
+
+
+def fp16_row(stages: int, lib: str, build_root, seed: int = 0) -> dict:
+    """One FP16 multiplier (a product unit of the parallel FP16 outer-product array), flattened."""
+    from essop.hdl.fp16_mul import Fp16Multiplier
+
+    rng = np.random.default_rng(seed)
+    # Multiplier (i, j) of the array sees delta_i and x_j of consecutive pairs, one pair per cycle.
+    xs, ds = operands(rng, _FP16_PAIRS, 1, 1)
+    build = Path(build_root) / f"{lib}_fp16_mul_s{stages}"
+    rate = fp16_mul_activity(Fp16Multiplier(stages), ds[:, 0], xs[:, 0], build / "activity.vcd")
+    res = synthesize(Fp16Multiplier(stages), "fp16_mul", lib, build, toggle_rate=rate,
+                     clock="clk" if stages else None)
+    return _row("fp16_mul", res, 1, 1, "", "", stages, 1, 1, res.area_um2)
+
+
+def fp16_outer_row(rows: int, cols: int, stages: int, lib: str, build_root, seed: int = 0) -> dict:
+    """The fully parallel FP16 outer-product array (rows x cols multipliers), hierarchy kept."""
+    from essop.hdl.fp16_outer import Fp16Outer
+
+    rng = np.random.default_rng(seed)
+    xs, ds = operands(rng, _FP16_PAIRS // 4, rows, cols)
+    build = Path(build_root) / f"{lib}_fp16_outer_{rows}x{cols}_s{stages}"
+    rate = fp16_outer_activity(Fp16Outer(rows, cols, stages), xs, ds, build / "activity.vcd")
+    res = synthesize(Fp16Outer(rows, cols, stages), "fp16_outer", lib, build, split=True, toggle_rate=rate,
+                     clock="clk" if stages else None)
+    cells = sum(a for inst, a in res.area_by_instance.items() if inst.startswith("mul_"))
+    return _row("fp16_outer", res, rows, cols, "", "", stages, 1, 1, cells)
+
+
+def comparison(essop: dict, fp16: dict) -> dict:
+    """ESSOP against the FP16 baseline, both definitions of 'better' spelled out."""
+    area_ratio = essop["throughput_per_area"] / fp16["throughput_per_area"]
+    energy_ratio = fp16["energy_per_product_fj"] / essop["energy_per_product_fj"]
+    return {
+        "design": f"essop {essop['rows']}x{essop['cols']} BL{essop['bl']} {essop['sharing']}",
+        "baseline": f"fp16_mul stages={fp16['stages']}",
+        "library": essop["library"],
+        "area_eff_ratio": area_ratio,
+        "area_eff_gain_pct": 100 * (area_ratio - 1),
+        "area_eff_saving_pct": 100 * (1 - 1 / area_ratio),
+        "energy_eff_ratio": energy_ratio,
+        "energy_eff_gain_pct": 100 * (energy_ratio - 1),
+        "energy_saving_pct": 100 * (1 - 1 / energy_ratio),
+        "area_per_product_unit_ratio": fp16["area_per_product_unit_um2"] / essop["area_per_product_unit_um2"],
+        "cycles_per_product_unit_result": essop["cycles_per_pair"],
+    }
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def _markdown(rows: list[dict], fields: list[str]) -> str:
+    lines = ["| " + " | ".join(fields) + " |", "|" + "---|" * len(fields)]
+    lines += ["| " + " | ".join(_fmt(r.get(f, "")) for f in fields) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def write_tables(out: Path, rows: list[dict], comparisons: list[dict], meta: dict) -> str:
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "synth.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=FIELDS)
+        w.writeheader()
+        w.writerows(rows)
+    cfields = list(comparisons[0]) if comparisons else []
+    if comparisons:
+        with open(out / "comparison.csv", "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=cfields)
+            w.writeheader()
+            w.writerows(comparisons)
+    md = ["# Synthesis results", "", "```", json.dumps(meta, indent=2), "```", "",
+          "## Designs", "", _markdown(rows, FIELDS)]
+    if comparisons:
+        md += ["## ESSOP vs FP16 baseline", "",
+               "ratio = ESSOP/baseline products per s per um^2 (area) or per joule (energy); "
+               "gain = ratio - 1; saving = 1 - 1/ratio.", "", _markdown(comparisons, cfields)]
+    text = "\n".join(md)
+    (out / "synth.md").write_text(text)
+    (out / "meta.json").write_text(json.dumps(meta, indent=2))
+    return text
+
+
+def plot(out: Path, rows: list[dict]) -> Path | None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    essop = [r for r in rows if r["design"] == "essop"]
+    fp16 = [r for r in rows if r["design"] == "fp16_mul"]
+    if not essop:
+        return None
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    sizes = sorted({(r["rows"], r["cols"]) for r in essop})
+    ref_size = max(sizes, key=lambda s: sum(1 for r in essop if (r["rows"], r["cols"]) == s))
+    for sharing, marker in (("shared", "o"), ("per_element", "s")):
+        sel = sorted((r for r in essop if r["sharing"] == sharing and (r["rows"], r["cols"]) == ref_size),
+                     key=lambda r: r["bl"])
+        if sel:
+            axes[0].plot([r["bl"] for r in sel], [r["area_per_product_unit_um2"] for r in sel], marker=marker,
+                         label=f"ESSOP {sharing} {ref_size[0]}x{ref_size[1]}")
+            axes[1].plot([r["bl"] for r in sel], [r["energy_per_product_fj"] for r in sel], marker=marker,
+                         label=f"ESSOP {sharing}")
+        sz = sorted((r for r in essop if r["sharing"] == sharing), key=lambda r: r["rows"] * r["cols"])
+        by_size = {}
+        for r in sz:
+            by_size.setdefault(r["rows"] * r["cols"], r)
+        if len(by_size) > 1:
+            nm = sorted(by_size)
+            axes[2].plot(nm, [by_size[k]["cells_area_um2"] for k in nm], marker=marker, label=f"cells, {sharing}")
+            axes[2].plot(nm, [by_size[k]["periphery_area_um2"] for k in nm], marker=marker, linestyle="--",
+                         label=f"periphery, {sharing}")
+    for r in fp16:
+        axes[0].axhline(r["area_um2"], color="k", linestyle=":", linewidth=0.8)
+        axes[1].axhline(r["energy_per_product_fj"], color="k", linestyle=":", linewidth=0.8)
+    if fp16:
+        axes[0].plot([], [], "k:", label="FP16 multiplier (stages 0..)")
+        axes[1].plot([], [], "k:", label="FP16 multiplier")
+    axes[0].set(xscale="log", yscale="log", xlabel="BL", ylabel="area per product unit (um^2)")
+    axes[1].set(xscale="log", yscale="log", xlabel="BL", ylabel="energy per product (fJ)")
+    axes[2].set(xscale="log", yscale="log", xlabel="m*n", ylabel="area (um^2)")
+    for ax in axes:
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
+    lib = essop[0]["library"]
+    fig.suptitle(f"ESSOP vs FP16 multiplier, {lib}")
+    fig.tight_layout()
+    path = out / "synth.png"
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
