@@ -81,6 +81,13 @@ def test_equals_golden_model(name):
     assert any(np.any(w.counts != 0) for w in want)       # the case exercises the counters
 
 
+def test_default_configuration():
+    """The built-in default (16 x 16, BL 16, q 8, shared): one realistic case."""
+    cfg = EssopConfig()
+    rng = np.random.default_rng(SEED)
+    check_against_model(cfg, *make_stream(cfg, 4, rng, special_rate=0.01), idle=0.2, stall=0.2, seed=SEED)
+
+
 @pytest.mark.parametrize("name", ["3x5 count", "5x3 per_element", "2x7 block acc3 fp16 q5 w9 lr"])
 def test_special_values(name):
     cfg = CONFIGS[name]
