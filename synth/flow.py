@@ -285,7 +285,7 @@ def synthesize(component, top: str, lib: str | Library, build_dir, *, split: boo
     ``toggle_rate``: toggles per net per clock cycle (measured by essop.synth.activity). ``sta_period`` in library time units (default: 1 ns). ``clock`` None: a combinational design,
     timed from inputs to outputs against a virtual clock."""
     lib = library(lib) if isinstance(lib, str) else lib
-    build = Path(build_dir)
+    build = Path(build_dir).resolve()
     build.mkdir(parents=True, exist_ok=True)
     libs = _unpack(lib, build)
     design = build / "design.il"

@@ -47,12 +47,12 @@ def random_all_classes(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np
 
 def _is_tie(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """True where the exact product lies exactly halfway between two binary16 values (finite, nonzero)."""
-    p = a.view(np.float16).astype(np.float64) * b.view(np.float16).astype(np.float64)  # exact in float64
-    up = np.nextafter(p, np.inf).astype(np.float16)
-    down = np.nextafter(p, -np.inf).astype(np.float16)
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"):   # Inf/NaN operands are simply not ties
+        p = a.view(np.float16).astype(np.float64) * b.view(np.float16).astype(np.float64)  # exact in float64
+        up = np.nextafter(p, np.inf).astype(np.float16)
+        down = np.nextafter(p, -np.inf).astype(np.float16)
         finite = np.isfinite(p) & (p != 0) & np.isfinite(up) & np.isfinite(down)
-    return finite & (up != down) & (p.astype(np.float16).astype(np.float64) != p)
+        return finite & (up != down) & (p.astype(np.float16).astype(np.float64) != p)
 
 
 def rounding_ties(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -87,7 +87,8 @@ def boundaries(rng: np.random.Generator, per_target: int = 64) -> tuple[np.ndarr
         # a random in [1, 256) or a subnormal/small value, b = t / a rounded, then b nudged by -2..+2 ulps.
         a = np.concatenate([rng.uniform(1.0, 256.0, per_target // 2),
                             rng.uniform(2.0 ** -20, 2.0 ** -10, per_target - per_target // 2)]).astype(np.float16)
-        b = (t / a.astype(np.float64)).astype(np.float16).view(np.uint16)
+        with np.errstate(over="ignore"):   # b may overflow to Inf: clipped to the largest finite below
+            b = (t / a.astype(np.float64)).astype(np.float16).view(np.uint16)
         nudge = rng.integers(-2, 3, per_target).astype(np.int32)
         b = np.clip(b.astype(np.int32) + nudge, 0, 0x7BFF).astype(np.uint16)
         sign = rng.integers(0, 2, per_target).astype(np.uint16) << 15
