@@ -156,9 +156,10 @@ class EssopArray(wiring.Component):
                 with m.If(~in_end):
                     m.d.sync += in_count.eq(in_count + 1)
         else:
-            first = Const(1)
             in_end = Const(1)
-        if cfg.scaling == "block":
+        if cfg.scaling == "block" and cfg.acc_depth == 1:
+            m.d.comb += [in_x.i_exp.eq(self.i_exp_x), in_d.i_exp.eq(self.i_exp_d)]
+        elif cfg.scaling == "block":
             # A group's exponents are its first pair's, held for the rest of the group.
             held_x = Signal(signed(EXP_PORT_WIDTH), name="held_exp_x")
             held_d = Signal(signed(EXP_PORT_WIDTH), name="held_exp_d")

@@ -8,7 +8,7 @@ import pytest
 from amaranth.hdl import Shape
 from amaranth.lib.wiring import In
 
-from essop.config import EXP_PORT_MAX, EXP_PORT_MIN, EssopConfig
+from essop.config import EXP_PORT_MAX, EXP_PORT_MIN, MAX_ACC_DEPTH, EssopConfig
 from essop.golden import fp16 as ref_fp16
 from essop.golden.array import EssopArrayModel
 from essop.hdl import TOP_NAME, verilog
@@ -67,6 +67,12 @@ CONFIGS = {
                                           lfsr_width=6, lfsr_seed_x=0x2B, lfsr_seed_d=0x11),
     "1x4 per_element block acc2": EssopConfig(rows=1, cols=4, bl=4, sharing="per_element", acc_depth=2,
                                               scaling="block", lr_shift=4),
+    # The corners of EssopConfig: widest counters, q = lfsr_width, longest bitstream, largest up-scale...
+    "1x2 q16 bl1024 max acc": EssopConfig(rows=1, cols=2, bl=1024, q=16, acc_depth=MAX_ACC_DEPTH,
+                                          scaling="block", lr_shift=-32),
+    # ... and the narrowest: 1-bit magnitudes, a 3-bit LFSR per element, largest down-scale, block acc 1.
+    "2x1 q1 w3 per_element": EssopConfig(rows=2, cols=1, bl=8, q=1, lfsr_width=3, lfsr_seed_x=5,
+                                         lfsr_seed_d=3, sharing="per_element", lr_shift=32, scaling="block"),
 }
 
 
@@ -76,7 +82,7 @@ def test_equals_golden_model(name):
     seed = SEED + sum(map(ord, name))
     print(f"seed {seed}")
     rng = np.random.default_rng(seed)
-    stream = make_stream(cfg, 9, rng)
+    stream = make_stream(cfg, 4 if cfg.bl > 64 else 9, rng)
     groups, want, _, _ = check_against_model(cfg, *stream, idle=0.3, stall=0.3, seed=seed)
     assert any(np.any(w.counts != 0) for w in want)       # the case exercises the counters
 
