@@ -124,8 +124,10 @@ def build(design_name: str, dut: wiring.Component, board_name: str, build_dir: P
     harness = Harness(dut)
     bdir = Path(build_dir) / f"{board_name}_{design_name}"
     # Fmax, not a bitstream, is wanted: nextpnr times against a 200 MHz target, no timing failure abort.
-    plat.build(harness, name=design_name, build_dir=str(bdir), do_program=False,
-               nextpnr_opts="--timing-allow-fail --freq 200")
+    # prepare + execute_local rather than build(): build() also demands the board's programmer
+    # (openFPGALoader), which a resource/Fmax run never calls.
+    plan = plat.prepare(harness, name=design_name, nextpnr_opts="--timing-allow-fail --freq 200")
+    plan.execute_local(str(bdir))
     res = _parse(bdir, design_name)
     res.update(design=design_name, board=board_name, harness_ff=harness.input_bits + 1)
     return res
