@@ -1,0 +1,146 @@
+"""Training kernel == golden model: counts identical, bit for bit, for every sharing mode, BL, run-on/restart."""
+import numpy as np
+import pytest
+import torch
+
+from essop.config import EssopConfig
+from essop.golden import fp16
+from essop.golden.array import EssopArrayModel, counts_reference
+from essop.training import kernel
+
+F16 = np.float16
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+def _layer_pairs(rng, P, n, m, relu=True):
+    """x like post-ReLU activations with a wide dynamic range; delta like small signed output gradients,
+    with some exact zeros, a negative zero and subnormals."""
+    x = rng.standard_normal((P, n)) * np.exp(rng.standard_normal((P, n)) * 0.7)
+    if relu:
+        x = np.maximum(x, 0)
+    d = rng.standard_normal((P, m)) * 1e-4 * np.exp(rng.standard_normal((P, m)) * 0.7)
+    d[rng.random((P, m)) < 0.2] = 0.0
+    d.flat[0] = -0.0
+    d.flat[1] = 3e-7          # FP16 subnormal
+    return x.astype(F16), d.astype(F16)
+
+
+def _cfg(m, n, P, **kw):
+    return EssopConfig(rows=m, cols=n, acc_depth=P, scaling="block", output_format="count", **kw)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("sharing", ["shared", "per_element"])
+@pytest.mark.parametrize("restart", [False, True])
+@pytest.mark.parametrize("bl", [2, 8, 16, 64])
+@pytest.mark.parametrize("layer", ["conv3x3", "linear"])
+def test_kernel_equals_golden_reference(device, sharing, restart, bl, layer):
+    rng = np.random.default_rng([bl, restart, len(sharing), len(layer)])
+    # conv3x3: Cin=3 (n = 27) -> Cout=8, pairs = 2 images x 5x5 positions; linear: 20 -> 10, 6 images.
+    P, n, m = (50, 27, 8) if layer == "conv3x3" else (6, 20, 10)
+    x, d = _layer_pairs(rng, P, n, m, relu=layer == "linear")
+    cfg = _cfg(m, n, P, bl=bl, sharing=sharing, lfsr_restart=restart)
+    ex, ed = fp16.vector_exponent(x), fp16.vector_exponent(d)
+    start = int(rng.integers(0, 200_000))
+    ref, _ = counts_reference(cfg, x.view(np.uint16), d.view(np.uint16), ex, ed, start_pair=start)
+    got = kernel.essop_counts(x, d, ex, ed, start, cfg, device=device, chunk_rows=96)
+    assert got.dtype == torch.int64
+    assert np.array_equal(got.cpu().numpy(), ref)
+    assert np.abs(ref).sum() > 0      # the case counts something
+
+
+@pytest.mark.parametrize("sharing", ["shared", "per_element"])
+@pytest.mark.parametrize("kw", [dict(bl=16), dict(bl=32, q=6, lfsr_width=11, lfsr_seed_x=0x2A5, lfsr_seed_d=0x13), dict(bl=8, q=10, lfsr_steps=3),
+                                dict(bl=4, q=4, lfsr_width=7, lfsr_seed_x=0x45, lfsr_seed_d=0x3, lfsr_restart=True)])
+def test_kernel_equals_cycle_level_model_over_successive_groups(sharing, kw):
+    """Run-on across groups: the kernel started at the model's pair count gives the model's counts."""
+    rng = np.random.default_rng(len(sharing) + kw["bl"])
+    m, n, depth = 5, 7, 6
+    cfg = _cfg(m, n, depth, sharing=sharing, **kw)
+    model = EssopArrayModel(cfg)
+    for P in (3, 6, 1):
+        x, d = _layer_pairs(rng, P, n, m, relu=False)
+        ex, ed = fp16.vector_exponent(x) + 1, fp16.vector_exponent(d)   # a block exponent above the data's
+        start = model.pairs_done
+        ref = model.process_group(x, d, ex, ed)
+        got = kernel.essop_counts(x, d, ex, ed, start, cfg)
+        assert np.array_equal(got.numpy(), ref.counts)
+
+
+def test_saturating_block_exponent_matches_golden():
+    rng = np.random.default_rng(7)
+    x, d = _layer_pairs(rng, 9, 6, 4, relu=False)
+    cfg = _cfg(4, 6, 9, bl=16)
+    ex, ed = fp16.vector_exponent(x) - 3, fp16.vector_exponent(d) - 2   # many magnitudes clamp to 2**q - 1
+    ref, _ = counts_reference(cfg, x.view(np.uint16), d.view(np.uint16), ex, ed, start_pair=11)
+    assert np.array_equal(kernel.essop_counts(x, d, ex, ed, 11, cfg).numpy(), ref)
+
+
+def test_nonfinite_inputs_count_as_zero_like_the_golden_model():
+    rng = np.random.default_rng(3)
+    x, d = _layer_pairs(rng, 5, 6, 4, relu=False)
+    x[1, 2], d[3, 0] = np.inf, np.nan
+    cfg = _cfg(4, 6, 5, bl=16)
+    ex, ed = fp16.vector_exponent(x), fp16.vector_exponent(d)
+    ref = EssopArrayModel(cfg).process_group(x, d, ex, ed)
+    assert np.array_equal(kernel.essop_counts(x, d, ex, ed, 0, cfg).numpy(), ref.counts)
+    assert kernel.nonfinite_inputs(kernel.as_bits(x)).sum() == 1
+
+
+def test_magnitudes_and_exponents_equal_golden_over_all_fp16_patterns():
+    bits = np.arange(1 << 16, dtype=np.uint16)
+    t = kernel.as_bits(bits)
+    assert np.array_equal(kernel.element_exponents(t).numpy(), fp16.element_exponent(bits))
+    for E, q in ((-24, 8), (0, 8), (5, 4), (16, 8), (31, 12), (-32, 1)):
+        a, neg, nonfin, sat = kernel.magnitudes(t, E, q)
+        ra, rs, rnf, rsat = fp16.to_magnitudes(bits, E, q)
+        assert np.array_equal(a.numpy(), ra)
+        assert np.array_equal(neg.numpy(), rs == 1)
+        assert np.array_equal(nonfin.numpy(), rnf)
+        assert np.array_equal(sat.numpy(), rsat)
+
+
+@pytest.mark.parametrize("s,E,q", [(0, 10, 8), (3, 16, 8), (-5, 2, 8), (20, 15, 8), (14, 15, 4), (40, 15, 12)])
+def test_float_magnitude_path_equals_integer_barrel_shifter(s, E, q):
+    """The training layers compute +-a in FP32 arithmetic; it must equal the spec's integer path."""
+    g = torch.Generator().manual_seed(s * 100 + E)
+    v = torch.randn(200_000, generator=g) * torch.exp(torch.randn(200_000, generator=g) * 4)
+    v[:4] = torch.tensor([0.0, -0.0, 2.0 ** -30, -(2.0 ** -25)])
+    h = (v * 2.0 ** s).to(torch.float16)
+    ok = torch.isfinite(h)
+    ref = kernel.signed_magnitudes(kernel.as_bits(h[ok]), E, q)
+    got = kernel.signed_magnitudes_f32(v[ok], s, E, q)
+    assert torch.equal(got, ref)
+    assert (ref != 0).any()
+
+
+def test_lfsr_table_is_the_golden_sequence():
+    from essop.golden.lfsr import random_numbers
+    for kw in (dict(), dict(lfsr_width=9, q=5, lfsr_seed_x=0x1F1, lfsr_seed_d=0x7), dict(lfsr_width=20, lfsr_steps=7)):
+        cfg = EssopConfig(**kw)
+        period = (1 << cfg.lfsr_width) - 1
+        for side in ("x", "d"):
+            tab = kernel.lfsr_table(cfg, side)
+            one = cfg.replace(lfsr_steps=1)
+            ref = random_numbers(one, side, 5000, period - 2000)[0]
+            got = tab[(torch.arange(period - 2000, period + 3000) % period)].numpy()
+            assert np.array_equal(got, ref)
+
+
+def test_invalid_arguments_raise_clear_errors():
+    cfg = _cfg(4, 6, 5)
+    x, d = np.zeros((5, 6), F16), np.zeros((5, 4), F16)
+    with pytest.raises(ValueError, match=r"^the training kernel tabulates LFSRs of width <= 24, not lfsr_width=25$"):
+        kernel.lfsr_table(cfg.replace(lfsr_width=25, lfsr_seed_x=1, lfsr_seed_d=1), "x")
+    with pytest.raises(TypeError, match=r"^exp_x must be an int, not 1.5$"):
+        kernel.essop_counts(x, d, 1.5, 0, 0, cfg)
+    with pytest.raises(ValueError, match=r"^exp_d must be in \[-32, 31\], not 40$"):
+        kernel.essop_counts(x, d, 0, 40, 0, cfg)
+    with pytest.raises(ValueError, match=r"^a group holds at most acc_depth=5 pairs, not 6$"):
+        kernel.essop_counts(np.zeros((6, 6), F16), np.zeros((6, 4), F16), 0, 0, 0, cfg)
+    with pytest.raises(ValueError, match=r"^x must have cols=6 and d rows=4 elements, not 5 and 4$"):
+        kernel.essop_counts(np.zeros((5, 5), F16), d, 0, 0, 0, cfg)
+    with pytest.raises(ValueError, match=r"^start_pair must be a non-negative int, not -1$"):
+        kernel.essop_counts(x, d, 0, 0, -1, cfg)
+    with pytest.raises(TypeError, match=r"^expected FP16 bit patterns or float16 values, not dtype float64$"):
+        kernel.essop_counts(np.zeros((5, 6)), d, 0, 0, 0, cfg)

@@ -1,0 +1,105 @@
+"""`essop train` and `essop bench-train` (dispatched from essop/cli.py)."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from essop.config import SHARING_MODES
+
+
+def _positive(v: str) -> int:
+    i = int(v)
+    if i < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, not {v!r}")
+    return i
+
+
+def _add_essop(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--sharing", choices=SHARING_MODES, default="shared",
+                        help="random-number sharing of the virtual arrays (default shared)")
+    parser.add_argument("--q", type=int, default=8, help="magnitude bits (default 8)")
+    parser.add_argument("--lfsr-width", type=int, default=16, help="LFSR width w <= 24 (default 16)")
+    parser.add_argument("--lfsr-restart", action="store_true", help="restart the LFSRs at every pair")
+    parser.add_argument("--data", help="CIFAR-10 JPEG zip or cifar-10-batches-py folder "
+                                       "(default $ESSOP_CIFAR10, else ../shared/data/cifar10-jpeg.zip)")
+    parser.add_argument("--cache-dir", help="where the decoded uint8 .npz is kept (default ~/.cache/essop)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    parser.add_argument("--threads", type=_positive, help="torch CPU threads")
+
+
+def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
+    if name == "train":
+        parser.add_argument("--mode", choices=("fp32", "essop", "expected"), default="essop")
+        parser.add_argument("--bl", type=_positive, default=16, help="bitstream length (power of two)")
+        parser.add_argument("--epochs", type=_positive, default=None,
+                            help="epochs (default 160; `make train` protocol: see docs/training.md)")
+        parser.add_argument("--batch-size", type=_positive, default=128)
+        parser.add_argument("--lr", type=float, default=0.1)
+        parser.add_argument("--subset", type=_positive, help="train on the first N images of a fixed shuffle")
+        parser.add_argument("--test-subset", type=_positive, help="evaluate on N test images of a fixed shuffle")
+        parser.add_argument("--blocks", type=_positive, default=5, help="blocks per stage (5: ResNet-32)")
+        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--out", default=None, help="output folder (default runs/<mode>_bl<BL>_<sharing>)")
+        parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+        parser.add_argument("--stop-after-steps", type=_positive, help="stop (with a checkpoint) after N steps")
+        parser.add_argument("--time-budget-s", type=float,
+                            help="size the number of epochs from the first epoch's time to fit this budget")
+        parser.add_argument("--no-progress", action="store_true", help="no tqdm bars")
+        parser.add_argument("--quick", action="store_true",
+                            help="the short `make train` protocol: 2 epochs on 2,000 images, 1,000 test images")
+        _add_essop(parser)
+    elif name == "bench-train":
+        parser.add_argument("--bl", type=_positive, nargs="+", default=[8, 16, 32, 64])
+        parser.add_argument("--batch", type=_positive, default=128)
+        parser.add_argument("--warmup", type=_positive, default=2)
+        parser.add_argument("--steps", type=_positive, default=5)
+        parser.add_argument("--expected", action="store_true", help="also time the expected mode")
+        parser.add_argument("--json", help="also write the rows as JSON here")
+        _add_essop(parser)
+    else:
+        raise ValueError(f"unknown training subcommand {name!r}")
+
+
+def run(name: str, args: argparse.Namespace) -> int:
+    if name == "train":
+        from essop.training.train import TrainOptions, train
+        import torch.distributed as dist
+
+        epochs, subset, test_subset = args.epochs, args.subset, args.test_subset
+        if args.quick:
+            epochs, subset, test_subset = epochs or 2, subset or 2000, test_subset or 1000
+        out = args.out or f"runs/{args.mode}" + ("" if args.mode == "fp32" else f"_bl{args.bl}_{args.sharing}")
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        if world > 1 and not dist.is_initialized():
+            import torch
+            backend = "nccl" if args.device.startswith("cuda") else "gloo"
+            dist.init_process_group(backend)
+            if args.device.startswith("cuda"):
+                torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+                args.device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+        opts = TrainOptions(mode=args.mode, bl=args.bl, q=args.q, sharing=args.sharing, lfsr_width=args.lfsr_width,
+                            lfsr_restart=args.lfsr_restart, epochs=epochs or 160, batch_size=args.batch_size,
+                            lr=args.lr, blocks_per_stage=args.blocks, data=args.data, cache_dir=args.cache_dir,
+                            subset=subset, test_subset=test_subset, threads=args.threads, seed=args.seed,
+                            device=args.device, out=out, resume=args.resume, stop_after_steps=args.stop_after_steps,
+                            time_budget_s=args.time_budget_s, progress=not args.no_progress)
+        try:
+            summary = train(opts)
+        finally:
+            if dist.is_initialized():
+                dist.destroy_process_group()
+        print(json.dumps(summary, indent=2))
+        return 0
+    if name == "bench-train":
+        from essop.training.bench import bench, table
+        rows = bench(args.bl, args.sharing, args.batch, args.warmup, args.steps, args.device, args.threads,
+                     args.data, args.cache_dir, ("expected",) if args.expected else ())
+        print(table(rows))
+        if args.json:
+            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.json).write_text(json.dumps(rows, indent=2))
+        return 0
+    raise ValueError(f"unknown training subcommand {name!r}")

@@ -1,0 +1,341 @@
+"""The training loop: ResNet-32 on CIFAR-10 with fp32, essop or expected weight updates.
+
+Recipe (He et al.): SGD, momentum 0.9, weight decay 1e-4, batch 128, lr 0.1 divided by 10 at 50 % and 75 % of
+the epochs. Outputs in --out: config.json, log.csv and log.json (one row per epoch), checkpoint.pt (written
+atomically every epoch and when SIGINT/SIGTERM arrives mid-epoch), curves.png at the end.
+
+Resume (--resume) restores the model (including every layer's LFSR pair counter), the optimizer, the epoch
+and step inside it, the partial epoch statistics and the RNG states; the data order and augmentation of any
+step are functions of (seed, epoch, step), so a resumed run replays exactly what the uninterrupted run does
+(bit-exact on CPU with one thread, tests/training/test_resume.py).
+
+Data parallel (torchrun, WORLD_SIZE > 1): each rank takes its slice of every global batch; the loss is the
+sum over the rank's images divided by the global batch size, FP32 gradients are all-reduced with SUM, and
+ESSOP layers all-reduce their integer counts inside the backward pass (exact). Only rank 0 evaluates,
+logs and writes checkpoints; BatchNorm statistics are per rank (rank 0's are the ones saved).
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import signal
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+
+from essop.config import EssopConfig
+from essop.training import data as cdata
+from essop.training.essop_update import EssopUpdate, attach, essop_layers
+from essop.training.resnet import ResNetCifar
+
+LOG_FIELDS = ("epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc", "epoch_time_s", "wall_s", "steps")
+
+
+@dataclass
+class TrainOptions:
+    mode: str = "essop"
+    bl: int = 16
+    q: int = 8
+    sharing: str = "shared"
+    lfsr_width: int = 16
+    lfsr_restart: bool = False
+    epochs: int = 160
+    batch_size: int = 128
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    blocks_per_stage: int = 5
+    data: str | None = None
+    cache_dir: str | None = None
+    subset: int | None = None
+    test_subset: int | None = None
+    threads: int | None = None
+    seed: int = 0
+    device: str = "cpu"
+    out: str = "runs/default"
+    resume: bool = False
+    stop_after_steps: int | None = None
+    time_budget_s: float | None = None
+    progress: bool = True
+
+    def essop_config(self) -> EssopConfig:
+        return EssopConfig(bl=self.bl, q=self.q, sharing=self.sharing, lfsr_width=self.lfsr_width,
+                           lfsr_restart=self.lfsr_restart)
+
+
+def lr_at(opts: TrainOptions, epoch: int, epochs: int) -> float:
+    """lr, divided by 10 at 50 % and again at 75 % of the epochs."""
+    return opts.lr * (0.1 ** ((epoch >= int(0.5 * epochs)) + (epoch >= int(0.75 * epochs))))
+
+
+def _atomic_save(obj, path: Path) -> None:
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _atomic_text(text: str, path: Path) -> None:
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+@dataclass
+class _EpochStats:
+    loss_sum: float = 0.0
+    correct: int = 0
+    seen: int = 0
+    time_s: float = 0.0
+
+
+class _StopFlag:
+    def __init__(self):
+        self.signum = None
+
+    def __call__(self, signum, frame):
+        self.signum = signum
+
+
+def evaluate(model, x: np.ndarray, y: np.ndarray, norm, device, batch: int = 500) -> tuple[float, float]:
+    model.eval()
+    loss, correct = 0.0, 0
+    with torch.no_grad():
+        for i in range(0, len(x), batch):
+            xb = norm(torch.from_numpy(x[i:i + batch]).to(device))
+            yb = torch.from_numpy(y[i:i + batch]).to(device)
+            out = model(xb)
+            loss += float(F.cross_entropy(out, yb, reduction="sum"))
+            correct += int((out.argmax(1) == yb).sum())
+    model.train()
+    return loss / len(x), correct / len(x)
+
+
+def _rank_world() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def build_model(opts: TrainOptions, device) -> torch.nn.Module:
+    torch.manual_seed(opts.seed)
+    model = ResNetCifar(opts.blocks_per_stage).to(device)
+    attach(model, EssopUpdate(opts.mode, opts.essop_config()))
+    return model
+
+
+def make_optimizer(model, opts: TrainOptions):
+    return torch.optim.SGD(model.parameters(), lr=opts.lr, momentum=opts.momentum, weight_decay=opts.weight_decay)
+
+
+def allreduce_fp32_grads(model, mode: str) -> None:
+    """Sum the FP32 gradients over ranks; ESSOP weights already hold the summed counts' gradient."""
+    skip = set()
+    if mode != "fp32":
+        skip = {id(mod.weight) for _, mod in essop_layers(model)}
+    grads = [p.grad for p in model.parameters() if p.grad is not None and id(p) not in skip]
+    if not grads:
+        return
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    i = 0
+    for g in grads:
+        g.copy_(flat[i:i + g.numel()].view_as(g))
+        i += g.numel()
+
+
+def train_step(model, opt, xb, yb, global_batch: int, mode: str) -> tuple[float, int]:
+    opt.zero_grad(set_to_none=True)
+    out = model(xb)
+    loss = F.cross_entropy(out, yb, reduction="sum") / global_batch
+    loss.backward()
+    _, world = _rank_world()
+    if world > 1:
+        allreduce_fp32_grads(model, mode)
+    opt.step()
+    return float(loss.detach()) * global_batch, int((out.argmax(1) == yb).sum())
+
+
+def train(opts: TrainOptions) -> dict:
+    """Run (or resume) a training run; returns a summary dict."""
+    rank, world = _rank_world()
+    if opts.threads:
+        torch.set_num_threads(opts.threads)
+    device = torch.device(opts.device)
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+    out = Path(opts.out)
+    ckpt_path = out / "checkpoint.pt"
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+
+    ds = cdata.load_cifar10(opts.data, opts.cache_dir)
+    tr = cdata.subset_indices(len(ds.x_train), opts.subset, seed=opts.seed)
+    te = cdata.subset_indices(len(ds.x_test), opts.test_subset, seed=opts.seed)
+    x_train = torch.from_numpy(ds.x_train[tr])
+    y_train = torch.from_numpy(ds.y_train[tr])
+    x_test, y_test = ds.x_test[te], ds.y_test[te]
+    norm = cdata.Normaliser(ds.x_train[tr])
+    if opts.batch_size % world:
+        raise ValueError(f"batch_size {opts.batch_size} must divide evenly over {world} ranks")
+
+    model = build_model(opts, device)
+    opt = make_optimizer(model, opts)
+    epochs = opts.epochs
+    epoch, step, history, stats, wall_before = 0, 0, [], _EpochStats(), 0.0
+    if opts.resume and ckpt_path.exists():
+        ck = torch.load(ckpt_path, map_location=device, weights_only=False)
+        if ck["options"]["mode"] != opts.mode or ck["options"]["bl"] != opts.bl:
+            raise ValueError(f"{ckpt_path} was written by a run with mode={ck['options']['mode']!r}, "
+                             f"bl={ck['options']['bl']!r}; not resuming it as mode={opts.mode!r}, bl={opts.bl!r}")
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        epoch, step, epochs = ck["epoch"], ck["step"], ck["epochs"]
+        history, stats, wall_before = ck["history"], _EpochStats(**ck["stats"]), ck["wall_s"]
+        torch.set_rng_state(ck["rng_torch"])
+        np.random.set_state(ck["rng_numpy"])
+        if device.type == "cuda" and ck.get("rng_cuda") is not None:
+            torch.cuda.set_rng_state(ck["rng_cuda"].cpu(), device)
+    if rank == 0:
+        _atomic_text(json.dumps({"options": asdict(opts), "essop_config": opts.essop_config().to_dict(),
+                                 "world_size": world, "torch": torch.__version__,
+                                 "device": str(device)}, indent=2), out / "config.json")
+
+    n = len(x_train)
+    steps_per_epoch = math.ceil(n / opts.batch_size)
+    flag = _StopFlag()
+    old = {s: signal.signal(s, flag) for s in (signal.SIGINT, signal.SIGTERM)}
+    t_start = time.perf_counter()
+    steps_run = 0
+    stopped = None
+
+    def checkpoint():
+        if rank != 0:
+            return
+        _atomic_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch, "step": step,
+                      "epochs": epochs, "history": history, "stats": asdict(stats),
+                      "wall_s": wall_before + time.perf_counter() - t_start, "options": asdict(opts),
+                      "rng_torch": torch.get_rng_state(), "rng_numpy": np.random.get_state(),
+                      "rng_cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None},
+                     ckpt_path)
+
+    try:
+        from tqdm import tqdm
+        while epoch < epochs and stopped is None:
+            lr = lr_at(opts, epoch, epochs)
+            for g in opt.param_groups:
+                g["lr"] = lr
+            order = cdata.epoch_order(n, opts.seed, epoch)
+            bar = tqdm(total=steps_per_epoch, initial=step, desc=f"{opts.mode} epoch {epoch + 1}/{epochs}",
+                       disable=not opts.progress or rank != 0, leave=False, file=sys.stderr)
+            t_ep = time.perf_counter()
+            model.train()
+            while step < steps_per_epoch:
+                idx = order[step * opts.batch_size:(step + 1) * opts.batch_size]
+                gen = cdata.step_generator(opts.seed, epoch, step)
+                xb = cdata.augment(x_train[idx], gen)
+                yb = y_train[idx]
+                B = len(idx)
+                lo, hi = (rank * B) // world, ((rank + 1) * B) // world
+                xb, yb = norm(xb[lo:hi].to(device)), yb[lo:hi].to(device)
+                loss_sum, correct = train_step(model, opt, xb, yb, B, opts.mode)
+                if not math.isfinite(loss_sum):
+                    raise FloatingPointError(f"training loss became {loss_sum} at epoch {epoch}, step {step}")
+                stats.loss_sum += loss_sum
+                stats.correct += correct
+                stats.seen += hi - lo
+                step += 1
+                steps_run += 1
+                bar.update(1)
+                bar.set_postfix(loss=f"{stats.loss_sum / max(1, stats.seen):.3f}", acc=f"{stats.correct / max(1, stats.seen):.3f}")
+                if flag.signum is not None:
+                    stopped = signal.Signals(flag.signum).name
+                elif opts.stop_after_steps is not None and steps_run >= opts.stop_after_steps:
+                    stopped = "stop_after_steps"
+                if stopped is not None:
+                    break
+            bar.close()
+            stats.time_s += time.perf_counter() - t_ep
+            if stopped is not None and step < steps_per_epoch:
+                checkpoint()
+                break
+            if world > 1:
+                t = torch.tensor([stats.loss_sum, stats.correct, stats.seen], dtype=torch.float64, device=device)
+                dist.all_reduce(t)
+                loss_sum_all, correct_all, seen_all = t.tolist()
+            else:
+                loss_sum_all, correct_all, seen_all = stats.loss_sum, stats.correct, stats.seen
+            test_loss, test_acc = evaluate(model, x_test, y_test, norm, device) if rank == 0 else (0.0, 0.0)
+            row = {"epoch": epoch + 1, "lr": lr, "train_loss": loss_sum_all / seen_all,
+                   "train_acc": correct_all / seen_all, "test_loss": test_loss, "test_acc": test_acc,
+                   "epoch_time_s": stats.time_s, "wall_s": wall_before + time.perf_counter() - t_start,
+                   "steps": steps_per_epoch}
+            history.append(row)
+            epoch, step, stats = epoch + 1, 0, _EpochStats()
+            if opts.time_budget_s is not None and epoch == 1 and len(history) == 1:
+                # Size the run from the first epoch's cost so that the whole run fits the budget.
+                per_epoch = row["wall_s"]
+                epochs = max(1, min(opts.epochs, int(opts.time_budget_s // max(per_epoch, 1e-9))))
+            elif opts.time_budget_s is not None and epoch < epochs:
+                per_epoch = row["wall_s"] / len(history)
+                if row["wall_s"] + per_epoch > opts.time_budget_s:
+                    stopped = "time_budget"
+            if rank == 0:
+                _write_logs(out, history)
+                print(f"[{opts.mode}] epoch {row['epoch']}/{epochs} lr {lr:g} loss {row['train_loss']:.4f} "
+                      f"train {row['train_acc']:.4f} test {test_acc:.4f} ({row['epoch_time_s']:.1f} s)",
+                      file=sys.stderr, flush=True)
+            checkpoint()
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+    summary = {"epochs_done": epoch, "epochs": epochs, "step": step, "stopped": stopped,
+               "final": history[-1] if history else None, "out": str(out)}
+    if rank == 0:
+        if epoch >= epochs and history:
+            torch.save(model.state_dict(), out / "model.pt")
+            try:
+                plot_curves([(opts.mode, history)], out / "curves.png")
+            except ImportError:
+                pass
+        _atomic_text(json.dumps(summary, indent=2), out / "summary.json")
+    return summary
+
+
+def _write_logs(out: Path, history: list[dict]) -> None:
+    _atomic_text(json.dumps(history, indent=2), out / "log.json")
+    tmp = out / f"log.csv.tmp{os.getpid()}"
+    with open(tmp, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=LOG_FIELDS)
+        w.writeheader()
+        for row in history:
+            w.writerow({k: row[k] for k in LOG_FIELDS})
+    os.replace(tmp, out / "log.csv")
+
+
+def plot_curves(runs: list[tuple[str, list[dict]]], path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for label, hist in runs:
+        ep = [r["epoch"] for r in hist]
+        axes[0].plot(ep, [r["train_loss"] for r in hist], label=label)
+        axes[1].plot(ep, [100 * r["test_acc"] for r in hist], label=label)
+    axes[0].set(xlabel="epoch", ylabel="train loss")
+    axes[1].set(xlabel="epoch", ylabel="test accuracy (%)")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
