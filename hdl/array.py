@@ -1,14 +1,16 @@
 """The ESSOP array (spec section 9): input stream -> magnitudes -> LFSR bitstreams -> m x n up/down counters
 -> one row per beat on the output stream.
 
-Pipeline, with the input double-buffered so the next pair is taken while the current one streams:
+Pipeline (docs/rtl.md has the details). The periphery is cut into register-to-register halves so that it
+is no slower than the cells' own path (LFSR -> comparator -> AND -> counter):
 
-    i_x, i_delta --[FP16 input stage, comb]--> load buffer (s1) --> stream buffer (s2) --BL cycles--> counters
-                                                                                                        |
-    o_data <-- per-column CountToFp16 (fp16 format) or the raw counts <-- row 0 of the counters <-------+
+    i_x, i_delta --[decoders + exponent max]--> load buffer s1 (FP16 patterns, E_x, E_d)
+                 --[decoders + barrel shifters]--> stream buffer s2 (q-bit magnitudes, signs) --BL cycles-->
+                 counters --row 0--> [CountNormalise] --> output register --[NormalisedToFp16]--> o_data
 
-Counters shift up by one row per output beat (row 0 is the one on the output), so after the last row is
-taken the whole array holds zeros again, with no separate clear.
+The two buffers let the next pair be taken while the current one streams. Counters shift up by one row per
+output beat (row 0 feeds the output register), so after the last row the array holds zeros again, with no
+separate clear.
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
@@ -17,35 +19,20 @@ from amaranth.lib.wiring import In, Out
 
 from essop.config import EXP_PORT_WIDTH, EssopConfig
 from essop.hdl.cell import Cell, Comparator
-from essop.hdl.count_to_fp16 import OUT_EXP_WIDTH, CountToFp16
-from essop.hdl.fp16_input import Fp16VectorInput
+from essop.hdl.count_to_fp16 import OUT_EXP_WIDTH, CountNormalise, NormalisedToFp16, normalised_layout
+from essop.hdl.fp16_input import Fp16VectorExponent, Fp16VectorInput
 from essop.hdl.lfsr import Lfsr
 
 __all__ = ["EssopArray"]
 
 
-class _PairBuffer:
-    """Registers holding one accepted vector pair in magnitude form."""
+class _Buffer:
+    """A named group of registers holding one vector pair at one pipeline stage, plus its valid bit."""
 
-    def __init__(self, cfg: EssopConfig, prefix: str):
-        n, m, q = cfg.cols, cfg.rows, cfg.q
+    def __init__(self, prefix: str, **shapes):
         self.valid = Signal(name=f"{prefix}_valid")
-        self.mag_x = Signal(q * n, name=f"{prefix}_mag_x")
-        self.mag_d = Signal(q * m, name=f"{prefix}_mag_d")
-        self.sign_x = Signal(n, name=f"{prefix}_sign_x")
-        self.sign_d = Signal(m, name=f"{prefix}_sign_d")
-        self.nonfinite_x = Signal(n, name=f"{prefix}_nonfinite_x")
-        self.nonfinite_d = Signal(m, name=f"{prefix}_nonfinite_d")
-        self.saturated = Signal(name=f"{prefix}_saturated")
-        self.e_out = Signal(signed(OUT_EXP_WIDTH), name=f"{prefix}_e_out")
-        self.end = Signal(name=f"{prefix}_end")     # this pair ends its accumulation group
-
-    def payload(self):
-        return [self.mag_x, self.mag_d, self.sign_x, self.sign_d, self.nonfinite_x, self.nonfinite_d,
-                self.saturated, self.e_out, self.end]
-
-    def load(self, other):
-        return [a.eq(b) for a, b in zip(self.payload(), other.payload())]
+        for name, shape in shapes.items():
+            setattr(self, name, Signal(shape, name=f"{prefix}_{name}"))
 
 
 class EssopArray(wiring.Component):
@@ -101,7 +88,7 @@ class EssopArray(wiring.Component):
     @property
     def input_to_stream_latency(self) -> int:
         """Cycles from a pair's transfer into an idle array to its first bitstream cycle: one cycle in the
-        load buffer, then the stream buffer."""
+        load buffer (exponents found), one shifting into the stream buffer."""
         return 2
 
     @property
@@ -112,8 +99,9 @@ class EssopArray(wiring.Component):
 
     @property
     def last_pair_to_output_latency(self) -> int:
-        """Cycles from a group's last bitstream cycle to the cycle in which row 0 is first offered."""
-        return 1
+        """Cycles from a group's last bitstream cycle to the cycle in which row 0 is first offered: the
+        counters settle, then row 0 is normalised into the output register."""
+        return 2
 
     @property
     def cycles_per_group_output(self) -> int:
@@ -126,6 +114,16 @@ class EssopArray(wiring.Component):
         in the stream buffer."""
         return 1
 
+    def steady_state_cycles_per_group(self, pairs: int) -> int:
+        """Cycles between the starts of consecutive groups of `pairs` pairs when a pair is always waiting
+        and o_ready stays high: the bitstreams, the read-out and the idle cycles around it."""
+        if isinstance(pairs, bool) or not isinstance(pairs, int):
+            raise TypeError(f"pairs must be an int, not {pairs!r}")
+        if not 1 <= pairs <= self._cfg.acc_depth:
+            raise ValueError(f"pairs must be in [1, {self._cfg.acc_depth}], not {pairs!r}")
+        return (pairs * self._cfg.bl + (self.last_pair_to_output_latency - 1) + self.cycles_per_group_output
+                + (self.output_to_stream_gap - 1))
+
     @property
     def n_lfsrs(self) -> int:
         return self._cfg.n_generators
@@ -136,17 +134,11 @@ class EssopArray(wiring.Component):
         n, rows, q, bl = cfg.cols, cfg.rows, cfg.q, cfg.bl
         m = Module()
 
-        # --- input side: decode and shift on the way into the load buffer ---
-        m.submodules.in_x = in_x = Fp16VectorInput(n, q, cfg.scaling)
-        m.submodules.in_d = in_d = Fp16VectorInput(rows, q, cfg.scaling)
-        s1 = _PairBuffer(cfg, "s1")
-        s2 = _PairBuffer(cfg, "s2")
+        # --- input side: exponents on the way into the load buffer s1 ---
+        s1 = _Buffer("s1", bits_x=16 * n, bits_d=16 * rows, exp_x=signed(EXP_PORT_WIDTH),
+                     exp_d=signed(EXP_PORT_WIDTH), end=1)
         accept = self.i_valid & self.i_ready
-        m.d.comb += [
-            self.i_ready.eq(~s1.valid),
-            in_x.i_bits.eq(self.i_x),
-            in_d.i_bits.eq(self.i_delta),
-        ]
+        m.d.comb += self.i_ready.eq(~s1.valid)
         if cfg.acc_depth > 1:
             in_count = Signal(range(cfg.acc_depth), name="in_count")   # pairs already taken in this group
             first = in_count == 0
@@ -157,41 +149,60 @@ class EssopArray(wiring.Component):
                     m.d.sync += in_count.eq(in_count + 1)
         else:
             in_end = Const(1)
-        if cfg.scaling == "block" and cfg.acc_depth == 1:
-            m.d.comb += [in_x.i_exp.eq(self.i_exp_x), in_d.i_exp.eq(self.i_exp_d)]
-        elif cfg.scaling == "block":
+        if cfg.scaling == "per_pair":
+            m.submodules.exp_x = find_x = Fp16VectorExponent(n)
+            m.submodules.exp_d = find_d = Fp16VectorExponent(rows)
+            m.d.comb += [find_x.i_bits.eq(self.i_x), find_d.i_bits.eq(self.i_delta)]
+            exp_x, exp_d = find_x.o_exp, find_d.o_exp
+        elif cfg.acc_depth == 1:
+            exp_x, exp_d = self.i_exp_x, self.i_exp_d
+        else:
             # A group's exponents are its first pair's, held for the rest of the group.
             held_x = Signal(signed(EXP_PORT_WIDTH), name="held_exp_x")
             held_d = Signal(signed(EXP_PORT_WIDTH), name="held_exp_d")
             with m.If(accept & first):
                 m.d.sync += [held_x.eq(self.i_exp_x), held_d.eq(self.i_exp_d)]
-            m.d.comb += [
-                in_x.i_exp.eq(Mux(first, self.i_exp_x, held_x)),
-                in_d.i_exp.eq(Mux(first, self.i_exp_d, held_d)),
-            ]
-        e_out = in_x.o_exp + in_d.o_exp - (cfg.bl_log2 + cfg.lr_shift)
+            exp_x = Mux(first, self.i_exp_x, held_x)
+            exp_d = Mux(first, self.i_exp_d, held_d)
+
+        # --- magnitudes on the way from s1 into the stream buffer s2 ---
+        m.submodules.in_x = in_x = Fp16VectorInput(n, q, "block")
+        m.submodules.in_d = in_d = Fp16VectorInput(rows, q, "block")
+        m.d.comb += [
+            in_x.i_bits.eq(s1.bits_x), in_x.i_exp.eq(s1.exp_x),
+            in_d.i_bits.eq(s1.bits_d), in_d.i_exp.eq(s1.exp_d),
+        ]
+        s2 = _Buffer("s2", mag_x=q * n, mag_d=q * rows, sign_x=n, sign_d=rows, nonfinite_x=n,
+                     nonfinite_d=rows, saturated=1, exp_x=signed(EXP_PORT_WIDTH),
+                     exp_d=signed(EXP_PORT_WIDTH), end=1)
 
         # --- stream side ---
-        out_active = Signal()
+        out_load = Signal(name="out_load")      # the cycle after a group's last bitstream cycle
+        out_active = Signal(name="out_active")  # rows are being offered
         t = Signal(range(bl), name="cycle")
-        streaming = s2.valid & ~out_active
+        streaming = s2.valid & ~out_load & ~out_active
         pair_done = streaming & (t == bl - 1)
         s1_take = s1.valid & (~s2.valid | pair_done)
 
         with m.If(accept):
             m.d.sync += [
                 s1.valid.eq(1),
-                s1.mag_x.eq(in_x.o_mag), s1.mag_d.eq(in_d.o_mag),
-                s1.sign_x.eq(in_x.o_sign), s1.sign_d.eq(in_d.o_sign),
-                s1.nonfinite_x.eq(in_x.o_nonfinite), s1.nonfinite_d.eq(in_d.o_nonfinite),
-                s1.saturated.eq(in_x.o_saturated | in_d.o_saturated),
-                s1.e_out.eq(e_out),
+                s1.bits_x.eq(self.i_x), s1.bits_d.eq(self.i_delta),
+                s1.exp_x.eq(exp_x), s1.exp_d.eq(exp_d),
                 s1.end.eq(in_end),
             ]
         with m.Elif(s1_take):
             m.d.sync += s1.valid.eq(0)
         with m.If(s1_take):
-            m.d.sync += [s2.valid.eq(1), *s2.load(s1)]
+            m.d.sync += [
+                s2.valid.eq(1),
+                s2.mag_x.eq(in_x.o_mag), s2.mag_d.eq(in_d.o_mag),
+                s2.sign_x.eq(in_x.o_sign), s2.sign_d.eq(in_d.o_sign),
+                s2.nonfinite_x.eq(in_x.o_nonfinite), s2.nonfinite_d.eq(in_d.o_nonfinite),
+                s2.saturated.eq(in_x.o_saturated | in_d.o_saturated),
+                s2.exp_x.eq(s1.exp_x), s2.exp_d.eq(s1.exp_d),
+                s2.end.eq(s1.end),
+            ]
         with m.Elif(pair_done):
             m.d.sync += s2.valid.eq(0)
         with m.If(streaming):
@@ -235,6 +246,9 @@ class EssopArray(wiring.Component):
         out_row = Signal(range(rows), name="out_row")
         out_take = self.o_valid & self.o_ready
         out_last = out_row == rows - 1
+        # Row 0 moves into the output register, and the counters shift up, when the read-out starts and on
+        # every taken row; the last take shifts zeros into zeros.
+        out_shift = out_load | out_take
         with m.If(streaming & (t == 0)):
             m.d.sync += [
                 poison_row.eq(poison_row | s2.nonfinite_d),
@@ -242,11 +256,16 @@ class EssopArray(wiring.Component):
                 flag_nonfinite.eq(flag_nonfinite | s2.nonfinite_d.any() | s2.nonfinite_x.any()),
                 flag_saturated.eq(flag_saturated | s2.saturated),
             ]
+        m.d.sync += out_load.eq(pair_done & s2.end)
         with m.If(pair_done & s2.end):
-            m.d.sync += [out_active.eq(1), out_row.eq(0), group_e_out.eq(s2.e_out)]
+            m.d.sync += group_e_out.eq(s2.exp_x + s2.exp_d - (cfg.bl_log2 + cfg.lr_shift))
+        with m.If(out_load):
+            m.d.sync += [out_active.eq(1), out_row.eq(0)]
+        with m.If(out_shift):
+            # Row poison bits travel with their counter rows.
+            m.d.sync += poison_row.eq(poison_row >> 1)
         with m.If(out_take):
-            # Row poison bits travel with their counter rows; column bits and flags clear at the end.
-            m.d.sync += [poison_row.eq(poison_row >> 1), out_row.eq(out_row + 1)]
+            m.d.sync += out_row.eq(out_row + 1)
             with m.If(out_last):
                 m.d.sync += [out_active.eq(0), poison_col.eq(0),
                              flag_nonfinite.eq(0), flag_saturated.eq(0)]
@@ -263,7 +282,7 @@ class EssopArray(wiring.Component):
                     cell.d.eq(bit_d[i]),
                     cell.sign_x.eq(s2.sign_x[j]),
                     cell.sign_d.eq(s2.sign_d[i]),
-                    cell.shift.eq(out_take),
+                    cell.shift.eq(out_shift),
                 ]
                 cells[i][j] = cell
         for i in range(rows):
@@ -282,16 +301,25 @@ class EssopArray(wiring.Component):
         if cfg.output_format == "fp16":
             words = []
             for j in range(n):
-                conv = CountToFp16(cfg.count_width)
-                m.submodules[f"to_fp16_{j}"] = conv
+                norm = CountNormalise(cfg.count_width)
+                held = Signal(normalised_layout(cfg.count_width), name=f"out_norm_{j}")
+                rnd = NormalisedToFp16(cfg.count_width)
+                m.submodules[f"normalise_{j}"] = norm
+                m.submodules[f"round_{j}"] = rnd
                 m.d.comb += [
-                    conv.i_count.eq(cells[0][j].count),
-                    conv.i_exp.eq(group_e_out),
-                    conv.i_poison.eq(poison_row[0] | poison_col[j]),
+                    norm.i_count.eq(cells[0][j].count),
+                    norm.i_exp.eq(group_e_out),
+                    norm.i_poison.eq(poison_row[0] | poison_col[j]),
+                    rnd.i_norm.eq(held),
                 ]
-                words.append(conv.o_bits)
+                with m.If(out_shift):
+                    m.d.sync += held.eq(norm.o_norm)
+                words.append(rnd.o_bits)
             m.d.comb += self.o_data.eq(Cat(words))
         else:
-            m.d.comb += self.o_data.eq(Cat(cells[0][j].count for j in range(n)))
+            held = Signal(len(self.o_data), name="out_counts")
+            with m.If(out_shift):
+                m.d.sync += held.eq(Cat(cells[0][j].count for j in range(n)))
+            m.d.comb += self.o_data.eq(held)
         return m
 

@@ -11,7 +11,7 @@ from amaranth.lib.wiring import In, Out
 from essop.config import EXP_MIN, EXP_PORT_WIDTH, SCALING_MODES
 from essop.hdl._params import check_choice, check_int
 
-__all__ = ["Fp16Decode", "ExponentMax", "MagnitudeShift", "Fp16VectorInput", "bit_length"]
+__all__ = ["Fp16Decode", "ExponentMax", "MagnitudeShift", "Fp16VectorExponent", "Fp16VectorInput", "bit_length"]
 
 #: Significand M (hidden bit included) is 11 bits; a biased exponent field is 5.
 SIG_WIDTH = 11
@@ -142,6 +142,38 @@ class MagnitudeShift(wiring.Component):
             self.o_saturated.eq(saturated),
             self.o_mag.eq(Mux(saturated, (1 << q) - 1,
                               Mux(self.i_finite & (t >= 0), shifted[:q], 0))),
+        ]
+        return m
+
+
+class Fp16VectorExponent(wiring.Component):
+    """The shared exponent E of a vector of `count` FP16 patterns (spec section 2): decoders and the max tree,
+    no shifter — the array computes it on the way into its load buffer and shifts one stage later."""
+
+    def __init__(self, count):
+        check_int("count", count, 1)
+        self._count = count
+        super().__init__({
+            "i_bits": In(16 * count),
+            "o_exp": Out(signed(EXP_PORT_WIDTH)),
+        })
+
+    @property
+    def count(self) -> int:
+        return self._count
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.exp_max = exp_max = ExponentMax(self._count)
+        exps = []
+        for j in range(self._count):
+            dec = Fp16Decode()
+            m.submodules[f"decode_{j}"] = dec
+            m.d.comb += dec.i_bits.eq(self.i_bits.word_select(j, 16))
+            exps.append(dec.o_exp)
+        m.d.comb += [
+            exp_max.i_exps.eq(Cat(exps)),
+            self.o_exp.eq(exp_max.o_max),
         ]
         return m
 

@@ -164,6 +164,18 @@ def test_single_pair_latency_and_next_group_gap():
                                + dut.last_pair_to_output_latency)
 
 
+@pytest.mark.parametrize("pairs", [1, 3])
+def test_steady_state_group_period(pairs):
+    cfg = EssopConfig(rows=3, cols=2, bl=4, acc_depth=3, scaling="block")
+    dut = EssopArray(cfg)
+    rng = np.random.default_rng(SEED + pairs)
+    xs, ds, _, exp_x, exp_d = make_stream(cfg, 4 * pairs, rng)
+    last = (np.arange(4 * pairs) % pairs) == pairs - 1
+    _, _, _, beats = check_against_model(cfg, xs, ds, last, exp_x, exp_d)
+    firsts = beats[::cfg.rows]
+    assert np.all(np.diff(firsts[1:]) == dut.steady_state_cycles_per_group(pairs))
+
+
 def test_properties():
     cfg = EssopConfig(rows=5, cols=3, bl=32, output_format="count", acc_depth=6, scaling="block")
     dut = EssopArray(cfg)
@@ -206,6 +218,10 @@ def test_no_multiplier():
 @pytest.mark.parametrize("call,exc,msg", [
     (lambda: EssopArray({"rows": 2}), TypeError, "cfg must be an EssopConfig, not {'rows': 2}"),
     (lambda: verilog(None), TypeError, "cfg must be an EssopConfig, not None"),
+    (lambda: EssopArray(EssopConfig()).steady_state_cycles_per_group(2), ValueError,
+     "pairs must be in [1, 1], not 2"),
+    (lambda: EssopArray(EssopConfig()).steady_state_cycles_per_group(1.0), TypeError,
+     "pairs must be an int, not 1.0"),
     (lambda: verilog(EssopConfig(), name=3), TypeError, "name must be a str, not 3"),
     (lambda: verilog(EssopConfig(), name="my top"), ValueError, "name must be a Verilog identifier, not 'my top'"),
 ])

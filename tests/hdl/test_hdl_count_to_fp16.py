@@ -1,5 +1,6 @@
 # amaranth: UnusedElaboratable=no
-"""CountToFp16 equals golden count_to_fp16 — and NumPy's correctly rounded float16 — for every count of a
+"""CountToFp16 (= CountNormalise then NormalisedToFp16, the halves the array registers between) equals golden
+count_to_fp16 — and NumPy's correctly rounded float16 — for every count of a
 small counter over every exponent that matters, and for edge and random counts of the widest counter."""
 import numpy as np
 import pytest
@@ -8,7 +9,7 @@ from amaranth.sim import Simulator
 
 from essop.config import MAX_ACC_DEPTH, EssopConfig
 from essop.golden import fp16 as ref
-from essop.hdl.count_to_fp16 import NAN16, OUT_EXP_WIDTH, CountToFp16
+from essop.hdl.count_to_fp16 import NAN16, OUT_EXP_WIDTH, CountNormalise, CountToFp16, NormalisedToFp16
 from hdl_harness import pack, unpack
 
 SEED = 20261126
@@ -126,11 +127,12 @@ def test_known_answers():
     assert list(rtl_convert(16, counts, exps, bank=len(counts))) == list(want)
 
 
+@pytest.mark.parametrize("cls", [CountToFp16, CountNormalise, NormalisedToFp16])
 @pytest.mark.parametrize("value,exc,msg", [
     (1, ValueError, "count_width must be in [2, 64], not 1"),
     (8.0, TypeError, "count_width must be an int, not 8.0"),
 ])
-def test_parameter_errors(value, exc, msg):
+def test_parameter_errors(cls, value, exc, msg):
     with pytest.raises(exc) as info:
-        CountToFp16(value)
+        cls(value)
     assert str(info.value) == msg

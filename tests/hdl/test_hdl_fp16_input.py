@@ -8,7 +8,7 @@ from amaranth.sim import Simulator
 
 from essop.config import EXP_PORT_MAX, EXP_PORT_MIN, EXP_PORT_WIDTH
 from essop.golden import fp16 as ref
-from essop.hdl.fp16_input import ExponentMax, Fp16Decode, Fp16VectorInput, MagnitudeShift
+from essop.hdl.fp16_input import ExponentMax, Fp16Decode, Fp16VectorExponent, Fp16VectorInput, MagnitudeShift
 from hdl_harness import pack, unpack
 
 SEED = 20261126
@@ -183,6 +183,27 @@ def test_vector_input(scaling, q):
     assert rtl_vector(5, q, scaling, vectors, exps) == ref_vector(q, scaling, vectors, exps)
 
 
+@pytest.mark.parametrize("count", [1, 5, 16])
+def test_vector_exponent(count):
+    rng = np.random.default_rng(SEED + 100 + count)
+    vectors = [list(rng.choice(ALL, count)) for _ in range(100)]
+    vectors += [list(np.resize(v, count)) for v in EDGE_VECTORS]
+    vectors += [list((rng.standard_normal(count) * 2.0 ** rng.integers(-26, 13)).astype(np.float16).view(np.uint16))
+                for _ in range(100)]
+    dut = Fp16VectorExponent(count)
+    got = []
+
+    async def bench(ctx):
+        for v in vectors:
+            ctx.set(dut.i_bits, pack(v, 16))
+            got.append(ctx.get(dut.o_exp))
+
+    sim = Simulator(dut)
+    sim.add_testbench(bench)
+    sim.run()
+    assert got == [ref.vector_exponent(v) for v in vectors]
+
+
 @pytest.mark.parametrize("args,exc,msg", [
     ((0, 8, "block"), ValueError, "count must be >= 1, not 0"),
     ((3, 0, "block"), ValueError, "q must be in [1, 16], not 0"),
@@ -203,3 +224,6 @@ def test_block_parameter_errors():
     with pytest.raises(TypeError) as info:
         MagnitudeShift("8")
     assert str(info.value) == "q must be an int, not '8'"
+    with pytest.raises(TypeError) as info:
+        Fp16VectorExponent(2.0)
+    assert str(info.value) == "count must be an int, not 2.0"
