@@ -161,9 +161,10 @@ def plot(out: Path, rows: list[dict]) -> Path | None:
     fp16 = [r for r in rows if r["design"] == "fp16_mul"]
     if not essop:
         return None
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    fig, axes = plt.subplots(1, 4, figsize=(20, 4.2))
     sizes = sorted({(r["rows"], r["cols"]) for r in essop})
-    ref_size = max(sizes, key=lambda s: sum(1 for r in essop if (r["rows"], r["cols"]) == s))
+    # The BL panels show the size with the most BL points (the largest among equals).
+    ref_size = max(sizes, key=lambda s: (sum(1 for r in essop if (r["rows"], r["cols"]) == s), s[0] * s[1]))
     for sharing, marker in (("shared", "o"), ("per_element", "s")):
         sel = sorted((r for r in essop if r["sharing"] == sharing and (r["rows"], r["cols"]) == ref_size),
                      key=lambda r: r["bl"])
@@ -171,6 +172,8 @@ def plot(out: Path, rows: list[dict]) -> Path | None:
             axes[0].plot([r["bl"] for r in sel], [r["area_per_product_unit_um2"] for r in sel], marker=marker,
                          label=f"ESSOP {sharing} {ref_size[0]}x{ref_size[1]}")
             axes[1].plot([r["bl"] for r in sel], [r["energy_per_product_fj"] for r in sel], marker=marker,
+                         label=f"ESSOP {sharing}")
+            axes[3].plot([r["bl"] for r in sel], [r["throughput_per_area"] for r in sel], marker=marker,
                          label=f"ESSOP {sharing}")
         sz = sorted((r for r in essop if r["sharing"] == sharing), key=lambda r: r["rows"] * r["cols"])
         by_size = {}
@@ -181,15 +184,16 @@ def plot(out: Path, rows: list[dict]) -> Path | None:
             axes[2].plot(nm, [by_size[k]["cells_area_um2"] for k in nm], marker=marker, label=f"cells, {sharing}")
             axes[2].plot(nm, [by_size[k]["periphery_area_um2"] for k in nm], marker=marker, linestyle="--",
                          label=f"periphery, {sharing}")
-    for r in fp16:
-        axes[0].axhline(r["area_um2"], color="k", linestyle=":", linewidth=0.8)
-        axes[1].axhline(r["energy_per_product_fj"], color="k", linestyle=":", linewidth=0.8)
     if fp16:
-        axes[0].plot([], [], "k:", label="FP16 multiplier (stages 0..)")
-        axes[1].plot([], [], "k:", label="FP16 multiplier")
+        base = fp16[0]   # the comparison's baseline
+        label = f"FP16 multiplier, {base['stages']} stages"
+        axes[0].axhline(base["area_um2"], color="k", linestyle=":", label=label)
+        axes[1].axhline(base["energy_per_product_fj"], color="k", linestyle=":", label=label)
+        axes[3].axhline(base["throughput_per_area"], color="k", linestyle=":", label=label)
     axes[0].set(xscale="log", yscale="log", xlabel="BL", ylabel="area per product unit (um^2)")
     axes[1].set(xscale="log", yscale="log", xlabel="BL", ylabel="energy per product (fJ)")
     axes[2].set(xscale="log", yscale="log", xlabel="m*n", ylabel="area (um^2)")
+    axes[3].set(xscale="log", yscale="log", xlabel="BL", ylabel="products / s / um^2")
     for ax in axes:
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7)

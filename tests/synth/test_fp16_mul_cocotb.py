@@ -13,9 +13,9 @@ pytestmark = pytest.mark.cocotb
 
 BUILD = Path(__file__).resolve().parents[2] / "build" / "tests" / "fp16"
 DEFAULT_SEED = 20200325
-# A few fixed operands, each against all 65536 patterns of the other: 1, -1.5, smallest subnormal, ~1/3,
-# largest finite, smallest normal.
-EXHAUSTIVE = "0x3C00,0xBE00,0x0001,0x3555,0x7BFF,0x0400"
+# A few fixed operands, each against all 65536 patterns of the other: -1.5, smallest subnormal, ~1/3,
+# largest finite.
+EXHAUSTIVE = "0xBE00,0x0001,0x3555,0x7BFF"
 
 CONFIGS = {
     "mul_s0": (lambda: Fp16Multiplier(0), {}),
@@ -55,5 +55,11 @@ def run_config(name: str, simulator: str = "icarus") -> dict:
 @pytest.mark.parametrize("name", list(CONFIGS))
 def test_fp16_icarus(name):
     s = run_config(name)
+    assert s["mismatches"] == 0, s["first"]
+    assert s["compared"] > 1000
+
+
+def test_fp16_verilator():
+    s = run_config("mul_s6", "verilator")
     assert s["mismatches"] == 0, s["first"]
     assert s["compared"] > 1000
