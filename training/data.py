@@ -134,9 +134,19 @@ class Normaliser:
     """Per-channel (x / 255 - mean) / std, with mean and std of the training images."""
 
     def __init__(self, x_train: np.ndarray):
-        flat = x_train.reshape(-1, 3).astype(np.float64) / 255.0
-        self.mean = torch.tensor(flat.mean(0), dtype=torch.float32).view(1, 3, 1, 1)
-        self.std = torch.tensor(flat.std(0), dtype=torch.float32).view(1, 3, 1, 1)
+        # Integer sums in chunks: exact, and no float copy of the whole training set in memory.
+        flat = x_train.reshape(-1, 3)
+        s = np.zeros(3, dtype=np.int64)
+        s2 = np.zeros(3, dtype=np.int64)
+        for i in range(0, len(flat), 1 << 20):
+            c = flat[i:i + (1 << 20)].astype(np.int64)
+            s += c.sum(0)
+            s2 += (c * c).sum(0)
+        n = len(flat)
+        mean = s / n
+        std = np.sqrt(np.maximum(s2 / n - mean * mean, 0.0))
+        self.mean = torch.tensor(mean / 255.0, dtype=torch.float32).view(1, 3, 1, 1)
+        self.std = torch.tensor(std / 255.0, dtype=torch.float32).view(1, 3, 1, 1)
 
     def __call__(self, batch_hwc_u8: torch.Tensor) -> torch.Tensor:
         x = batch_hwc_u8.permute(0, 3, 1, 2).to(torch.float32).div_(255.0)

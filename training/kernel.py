@@ -255,12 +255,72 @@ def counts_shared(cfg: EssopConfig, amax: torch.Tensor, bmax: torch.Tensor, rows
     return counts
 
 
+#: Largest per-generator cycle table (generators x entries, bytes) counts_per_element builds.
+MAX_GENERATOR_TABLE = 1 << 28
+
+
+def generator_table(cfg: EssopConfig, side: str, count: int, min_len: int, device) -> torch.Tensor:
+    """[count, period + min_len] table: row g holds R_g(t) of per-element generator g (which starts
+    g * phase_stride single shifts after the base seed) for cycles t = 0, 1, ..., so that any run of min_len
+    cycles of every generator is one column slice."""
+    period = (1 << cfg.lfsr_width) - 1
+    length = period + min_len
+    device = torch.device(device)
+    key = ("gen", side, cfg.lfsr_width, cfg.lfsr_seed_x if side == "x" else cfg.lfsr_seed_d, cfg.q,
+           cfg.steps_per_cycle, cfg.phase_stride, count, length, str(device))
+    tab = _tables.get(key)
+    if tab is None:
+        single = lfsr_table(cfg, side, "cpu")
+        small = torch.uint8 if cfg.q <= 8 else torch.int16
+        t = torch.arange(length, dtype=torch.int64) * cfg.steps_per_cycle
+        rows = [single[(g * cfg.phase_stride + t) % period].to(small) for g in range(count)]
+        tab = torch.stack(rows).to(device)
+        _tables[key] = tab
+    return tab
+
+
 def counts_per_element(cfg: EssopConfig, sa: torch.Tensor, sb: torch.Tensor, start_pair: int,
                        chunk_rows: int = DEFAULT_CHUNK_ROWS) -> torch.Tensor:
     """Counts int64 [m, n] in sharing='per_element' mode from signed magnitudes sa [P, n], sb [P, m]
-    (float32): generator j of a side reads the table phase_stride * j positions further on."""
+    (integers in any real dtype): generator j of a side is phase_stride * j single shifts ahead of
+    generator 0. With per-generator cycle tables the random numbers of a run of pairs are a column slice;
+    every (pair, cycle) row is formed (no row can be skipped without forming it)."""
     if cfg.sharing != "per_element":
         raise ValueError(f"counts_per_element needs sharing='per_element', not {cfg.sharing!r}")
+    device = sa.device
+    P, n = sa.shape
+    m = sb.shape[1]
+    BL = cfg.bl
+    period = (1 << cfg.lfsr_width) - 1
+    step = max(1, min(chunk_rows, 1 << 15) // BL)
+    L = step * BL
+    counts = torch.zeros(m, n, dtype=torch.int64, device=device)
+    signed_x, signed_d = bool((sa < 0).any()), bool((sb < 0).any())
+    if (n + m) * (period + L) > MAX_GENERATOR_TABLE:
+        return _counts_per_element_indexed(cfg, sa, sb, start_pair, chunk_rows, signed_x, signed_d)
+    tx = generator_table(cfg, "x", n, L, device)
+    td = generator_table(cfg, "d", m, L, device)
+    wide = torch.int16 if cfg.q <= 15 else torch.int32
+    sa = sa.to(tx.dtype if not signed_x else wide)
+    sb = sb.to(td.dtype if not signed_d else wide)
+    for p0 in range(0, P, step):
+        p1 = min(P, p0 + step)
+        pc = p1 - p0
+        if cfg.lfsr_restart:
+            Rx = tx[:, :BL].t().unsqueeze(0).expand(pc, BL, n)
+            Rd = td[:, :BL].t().unsqueeze(0).expand(pc, BL, m)
+        else:
+            t0 = ((start_pair + p0) * BL) % period
+            Rx = tx[:, t0:t0 + pc * BL].t().unflatten(0, (pc, BL))
+            Rd = td[:, t0:t0 + pc * BL].t().unflatten(0, (pc, BL))
+        X = _stream(Rx.to(sa.dtype), sa[p0:p1, None, :], signed_x).reshape(pc * BL, n)
+        D = _stream(Rd.to(sb.dtype), sb[p0:p1, None, :], signed_d).reshape(pc * BL, m)
+        counts += _gemm(_pad8(D.t(), 1).contiguous(), _pad8(X, 0))
+    return counts
+
+
+def _counts_per_element_indexed(cfg, sa, sb, start_pair, chunk_rows, signed_x, signed_d):
+    """per_element for wide LFSRs: random numbers gathered through int64 indices (slower, less memory)."""
     device = sa.device
     P, n = sa.shape
     m = sb.shape[1]
@@ -269,12 +329,10 @@ def counts_per_element(cfg: EssopConfig, sa: torch.Tensor, sb: torch.Tensor, sta
     ox = torch.arange(n, dtype=torch.int64, device=device) * cfg.phase_stride
     od = torch.arange(m, dtype=torch.int64, device=device) * cfg.phase_stride
     counts = torch.zeros(m, n, dtype=torch.int64, device=device)
-    # Index tensors are [rows, n] int64 here, so chunks hold fewer pairs than in shared mode.
     step = max(1, chunk_rows // (cfg.bl * max(8, n, m) // 8))
-    live = torch.nonzero((sa != 0).any(1) & (sb != 0).any(1)).flatten()
-    signed_x, signed_d = bool((sa < 0).any()), bool((sb < 0).any())
-    for c0 in range(0, live.numel(), step):
-        pairs = live[c0:c0 + step]
+    sa, sb = sa.to(torch.float32), sb.to(torch.float32)
+    for p0 in range(0, P, step):
+        pairs = torch.arange(p0, min(P, p0 + step), device=device)
         pos = _positions(cfg, pairs, start_pair).reshape(-1)
         rep = torch.repeat_interleave(pairs, cfg.bl)
         Rx = tx[(pos[:, None] + ox[None, :]) % period].to(torch.float32)

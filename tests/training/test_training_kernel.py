@@ -144,3 +144,14 @@ def test_invalid_arguments_raise_clear_errors():
         kernel.essop_counts(x, d, 0, 0, -1, cfg)
     with pytest.raises(TypeError, match=r"^expected FP16 bit patterns or float16 values, not dtype float64$"):
         kernel.essop_counts(np.zeros((5, 6)), d, 0, 0, 0, cfg)
+
+
+def test_per_element_indexed_fallback_equals_golden(monkeypatch):
+    """Wide LFSRs (tables too big per generator) take the int64-index path; it must agree too."""
+    monkeypatch.setattr(kernel, "MAX_GENERATOR_TABLE", 0)
+    rng = np.random.default_rng(5)
+    x, d = _layer_pairs(rng, 12, 9, 4, relu=False)
+    cfg = _cfg(4, 9, 12, bl=8, sharing="per_element", lfsr_width=20, lfsr_seed_x=0x9ABCD, lfsr_seed_d=0x1234)
+    ex, ed = fp16.vector_exponent(x), fp16.vector_exponent(d)
+    ref, _ = counts_reference(cfg, x.view(np.uint16), d.view(np.uint16), ex, ed, start_pair=777)
+    assert np.array_equal(kernel.essop_counts(x, d, ex, ed, 777, cfg).numpy(), ref)
