@@ -60,12 +60,15 @@ def draw_errors(cfg: EssopConfig, draws: int, seed: int, *, n_seeds: int = 1, pa
     for k in range(draws):
         sx, sd = seed_pairs[k // per_seed]
         c = cfg.replace(lfsr_seed_x=int(sx), lfsr_seed_d=int(sd))
+        # One layer scale per group (a layer's positions share it; block scaling relies on that).
+        x_scale = 2.0 ** int(rng.integers(-6, 5))
+        d_scale = 2.0 ** int(rng.integers(-14, -2))
         if same_vector:
-            xs = np.repeat(relu_activations(rng, n)[None], pairs, axis=0)
-            ds = np.repeat(gaussian_errors(rng, m)[None], pairs, axis=0)
+            xs = np.repeat(relu_activations(rng, n, x_scale)[None], pairs, axis=0)
+            ds = np.repeat(gaussian_errors(rng, m, d_scale)[None], pairs, axis=0)
         else:
-            xs = np.stack([relu_activations(rng, n) for _ in range(pairs)])
-            ds = np.stack([gaussian_errors(rng, m) for _ in range(pairs)])
+            xs = np.stack([relu_activations(rng, n, x_scale) for _ in range(pairs)])
+            ds = np.stack([gaussian_errors(rng, m, d_scale) for _ in range(pairs)])
         ex = max(fp16.vector_exponent(v) for v in xs)
         ed = max(fp16.vector_exponent(v) for v in ds)
         start = int(rng.integers(0, period))
@@ -106,12 +109,14 @@ def _bias(eps: np.ndarray) -> tuple[float, float]:
     return float(per_draw.mean()), float(per_draw.std(ddof=1) / np.sqrt(len(per_draw)))
 
 
-def _neighbour_corr(eps: np.ndarray, axis: int) -> float:
-    """Pearson correlation between the (sign-aligned) errors of adjacent elements along `axis` (2: same row,
-    next column; 1: same column, next row). Elements of a row share their delta bitstream in both modes;
+def _neighbour_corr(eps: np.ndarray, sign: np.ndarray, axis: int) -> float:
+    """Pearson correlation between the sign-aligned errors of adjacent nonzero products along `axis` (2: same
+    row, next column; 1: same column, next row). Elements of a row share their delta bitstream in both modes;
     shared generators add the correlation of one random number for all comparators."""
-    a = np.moveaxis(eps, axis, -1)
-    u, v = a[..., :-1].ravel(), a[..., 1:].ravel()
+    a = np.moveaxis(eps * sign, axis, -1)
+    nz = np.moveaxis(sign != 0, axis, -1)
+    both = (nz[..., :-1] & nz[..., 1:]).ravel()    # zero products have no error to correlate
+    u, v = a[..., :-1].ravel()[both], a[..., 1:].ravel()[both]
     if len(u) == 0 or u.std() == 0 or v.std() == 0:
         return float("nan")
     return float(np.corrcoef(u, v)[0, 1])
@@ -128,8 +133,8 @@ def summarize(err: Errors) -> dict:
         "bias vs FP64": bias_64, "z vs FP64": bias_64 / se_64 if se_64 else float("nan"),
         "magnitude bias vs FP64": toward, "SE magnitude bias": se_toward,
         "RMSE vs FP64": float(np.sqrt(np.mean(err.eps_64 ** 2))),
-        "corr (row neighbours)": _neighbour_corr(err.eps_q * err.exact_sign, 2),
-        "corr (col neighbours)": _neighbour_corr(err.eps_q * err.exact_sign, 1),
+        "corr (row neighbours)": _neighbour_corr(err.eps_q, err.exact_sign, 2),
+        "corr (col neighbours)": _neighbour_corr(err.eps_q, err.exact_sign, 1),
     }
 
 

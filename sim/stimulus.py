@@ -33,16 +33,17 @@ class Stream:
 
 
 # ---- vectors ---------------------------------------------------------------------------------------------
-def relu_activations(rng: np.random.Generator, n: int) -> np.ndarray:
-    """ReLU-like x: about half exact zeros, the rest |Gaussian| at a random layer scale."""
-    scale = 2.0 ** rng.integers(-6, 5)
+def relu_activations(rng: np.random.Generator, n: int, scale: float | None = None) -> np.ndarray:
+    """ReLU-like x: about half exact zeros, the rest |Gaussian| at a layer scale (random when not given)."""
+    scale = 2.0 ** rng.integers(-6, 5) if scale is None else scale
     v = np.maximum(rng.standard_normal(n), 0.0) * scale
     return np.float16(v).view(np.uint16)
 
 
-def gaussian_errors(rng: np.random.Generator, m: int) -> np.ndarray:
-    """Gaussian-like delta of both signs at a small random scale (backpropagated errors are small)."""
-    scale = 2.0 ** rng.integers(-14, -2)
+def gaussian_errors(rng: np.random.Generator, m: int, scale: float | None = None) -> np.ndarray:
+    """Gaussian-like delta of both signs at a small scale, random when not given (backpropagated errors are
+    small)."""
+    scale = 2.0 ** rng.integers(-14, -2) if scale is None else scale
     return np.float16(rng.standard_normal(m) * scale).view(np.uint16)
 
 
