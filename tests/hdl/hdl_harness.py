@@ -38,11 +38,10 @@ def unpack(word, width, count, signed=False):
 def rtl_run(cfg, xs, ds, last, exp_x=None, exp_d=None, *, idle=0.0, stall=0.0, seed=0, trace=None):
     """Stream pairs (xs uint16 [P, n], ds [P, m], last [P]) into EssopArray(cfg) with random idle input
     cycles (probability `idle`) and output back-pressure (probability `stall` of o_ready low); return
-    the list of RtlGroup and the cycle of every input transfer and output beat."""
+    the list of RtlGroup and the cycle of every input transfer and output beat. `trace`: a VCD path."""
     dut = EssopArray(cfg)
     rng = np.random.default_rng(seed)
     P = len(xs)
-    n_groups = None
     ends = [bool(v) for v in last]
     groups, beats, accepts = [], [], []
     # How many groups the stream forms (groups also end after acc_depth pairs).
