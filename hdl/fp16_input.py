@@ -2,6 +2,9 @@
 
 All combinational, and no floating-point arithmetic: the exponent of a vector is a max over small integers,
 and the q-bit magnitude is the FP16 significand moved by a barrel shifter.
+
+(No `from __future__ import annotations` in the gateware files: Amaranth reads class annotations such as
+`i_bits: In(16)` as the component's signature, and postponed annotations would hide them.)
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
