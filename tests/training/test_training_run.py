@@ -22,7 +22,7 @@ def _opts(tmp_path, data, **kw):
                                           ("expected", "shared")])
 def test_every_mode_learns(tmp_path, mode, sharing):
     # per_element has no row skipping (see docs/training.md): a shorter BL keeps this test quick.
-    data = write_batches(tmp_path / "b", n_train=128, n_test=40)
+    data = write_batches(tmp_path / "b", n_train=64 if sharing == "per_element" else 128, n_test=40)
     s = train(_opts(tmp_path, data, mode=mode, sharing=sharing, epochs=6, lr=0.1,
                     bl=4 if sharing == "per_element" else 16))
     hist = json.loads((tmp_path / "run" / "log.json").read_text())

@@ -1,0 +1,81 @@
+"""Data-parallel ESSOP on two CPU processes (gloo): integer counts all-reduce exactly, so two ranks sharing a
+global batch end with the same weights as one process on the whole batch, and replicas stay identical."""
+import os
+import socket
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from torch import nn
+
+from essop.config import EssopConfig
+from essop.training.essop_update import EssopConv2d, EssopLinear, EssopUpdate, attach
+from essop.training.resnet import ResNetCifar
+from essop.training.train import TrainOptions, make_optimizer, train_step
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _batches(steps, batch, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return [(torch.randn(batch, 3, 8, 8, generator=g), torch.randint(0, 10, (batch,), generator=g))
+            for _ in range(steps)]
+
+
+def _linear_model(mode, cfg):
+    torch.manual_seed(0)
+    model = nn.Sequential(EssopConv2d(3, 8, 3, padding=1, bias=False), nn.ReLU(), nn.Flatten(),
+                          EssopLinear(8 * 8 * 8, 10, bias=False))
+    attach(model, EssopUpdate(mode, cfg))
+    return model
+
+
+def _run_steps(model, mode, batches, rank, world):
+    opt = make_optimizer(model, TrainOptions(mode=mode))
+    for x, y in batches:
+        B = len(x)
+        lo, hi = rank * B // world, (rank + 1) * B // world
+        train_step(model, opt, x[lo:hi], y[lo:hi], B, mode)
+    return model
+
+
+def _worker(rank, world, port, mode, cfg, batches, expected, result_dir, with_resnet):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    try:
+        model = _run_steps(_linear_model(mode, cfg), mode, batches, rank, world)
+        for k, v in model.state_dict().items():
+            assert torch.equal(v, expected[k]), (rank, k)
+        # A ResNet with BatchNorm: replicas must stay identical (parameters), step after step.
+        if not with_resnet:
+            (result_dir / f"ok{rank}").write_text("ok")
+            return
+        torch.manual_seed(1)
+        net = ResNetCifar(1)
+        attach(net, EssopUpdate(mode, cfg))
+        _run_steps(net, mode, batches[:2], rank, world)
+        flat = torch.cat([p.detach().reshape(-1) for p in net.parameters()])
+        gathered = [torch.zeros_like(flat) for _ in range(world)]
+        dist.all_gather(gathered, flat)
+        assert all(torch.equal(gathered[0], g) for g in gathered)
+        pairs = torch.tensor([int(m.essop_pairs) for m in net.modules() if hasattr(m, "essop_pairs")])
+        assert int(pairs[0]) == 2 * len(batches[0][0]) * 8 * 8     # global pairs of the stem conv, 2 steps
+        (result_dir / f"ok{rank}").write_text("ok")
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.parametrize("mode,sharing", [("essop", "shared"), ("essop", "per_element"), ("expected", "shared")])
+def test_two_ranks_equal_one_process(tmp_path, mode, sharing):
+    cfg = EssopConfig(bl=16, sharing=sharing)
+    batches = _batches(3, 8)
+    single = _run_steps(_linear_model(mode, cfg), mode, batches, 0, 1).state_dict()
+    assert not torch.equal(single["3.weight"], _linear_model(mode, cfg).state_dict()["3.weight"])
+    mp.spawn(_worker, args=(2, _free_port(), mode, cfg, batches, single, tmp_path, sharing == "shared"), nprocs=2, join=True)
+    assert (tmp_path / "ok0").exists() and (tmp_path / "ok1").exists()
