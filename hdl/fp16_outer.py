@@ -13,7 +13,7 @@ from amaranth import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from essop.hdl.fp16_mul import Fp16Multiplier
+from essop.hdl.fp16_mul import Fp16Multiplier, _check_stages
 
 __all__ = ["Fp16Outer"]
 
@@ -34,8 +34,8 @@ class Fp16Outer(wiring.Component):
     def __init__(self, rows: int = 4, cols: int = 4, stages: int = 2):
         self._rows = _check_dim("rows", rows)
         self._cols = _check_dim("cols", cols)
-        # The multiplier checks stages; build one here so a bad value fails at construction.
-        self._latency = Fp16Multiplier(stages).latency
+        # Same check as the multiplier, so a bad value fails at construction; latency = stages.
+        self._latency = _check_stages(stages)
         self._stages = stages
         super().__init__({
             "i_valid": In(1),
