@@ -49,8 +49,22 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
         raise ValueError(f"essop.synth.commands has no subcommand {name!r}")
 
 
+def _git_commit() -> str:
+    import subprocess
+    root = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "hdl", "synth"], cwd=root, capture_output=True,
+                               text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + (" (hdl/ or synth/ modified)" if dirty else "")
+
+
 def _meta(extra: dict) -> dict:
     return {
+        "git_commit": _git_commit(),
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "command": "essop " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("essop") else " ".join(sys.argv),
         "machine": f"{_platform.system()} {_platform.machine()}, {_platform.node()}",

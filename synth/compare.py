@@ -7,7 +7,7 @@ Definitions (docs/hardware.md repeats them with the numbers):
   array is m*n of them; its area is m*n multipliers, which the flow checks on a 2 x 2 array).
 - throughput: products per second. FP16: one product per multiplier per cycle at its Fmax. ESSOP: m*n products
   per BL cycles at its Fmax (bitstream-bound: groups of many pairs, output drain amortised). With acc_depth = 1
-  every pair drains m rows first: ``cycles_per_pair_acc1`` = BL + m + 1.
+  every pair also drains m rows: ``cycles_per_pair_acc1`` = ``EssopArray.steady_state_cycles_per_group(1)``.
 - area efficiency: throughput / area (products/s/um^2). Energy efficiency: products per joule
   (1 / energy per product).
 - energy per product: energy per clock cycle (dynamic power at the measured activity x period, plus leakage
@@ -65,7 +65,7 @@ def essop_row(cfg: EssopConfig, lib: str, build_root, seed: int = 0) -> dict:
     rate = essop_activity(array, xs, ds, build / "activity.vcd")
     res = synthesize(EssopArray(cfg), "essop", lib, build, split=True, toggle_rate=rate)
     cells = sum(a for inst, a in res.area_by_instance.items() if inst.startswith("cell_"))
-    acc1 = array.cycles_per_pair + array.cycles_per_group_output + array.output_to_stream_gap
+    acc1 = array.steady_state_cycles_per_group(1)
     return _row("essop", res, cfg.rows, cfg.cols, cfg.bl, cfg.sharing, "", array.cycles_per_pair, acc1, cells)
 
 
