@@ -98,8 +98,12 @@ class RunResult:
 
 
 def run_cocotb(cfg: EssopConfig, simulator: str, build_root: Path, *, pairs: int = 24,
-               seed: int | None = None, corrupt: bool = False, quiet: bool = True) -> RunResult:
+               seed: int | None = None, corrupt: bool = False, quiet: bool = True,
+               reference_cfg: EssopConfig | None = None) -> RunResult:
     """Generate, build and simulate one configuration; return the scoreboard's summary.
+
+    `corrupt` flips one expected bit and `reference_cfg` scores the RTL of `cfg` against the golden model of
+    another configuration: both exist to show that the scoreboard fails when RTL and reference differ.
 
     Under pytest the cocotb runner raises SystemExit when the test fails; that is caught here, so callers
     always get a RunResult and decide themselves (tests assert on it)."""
@@ -111,6 +115,9 @@ def run_cocotb(cfg: EssopConfig, simulator: str, build_root: Path, *, pairs: int
     build_dir = (Path(build_root) / f"{simulator}_{cfg.name}").resolve()
     verilog_path, json_path = generate(cfg, build_dir / f"{cfg.name}.v")
     from essop.hdl import TOP_NAME as top
+    if reference_cfg is not None:
+        json_path = build_dir / "reference.json"
+        json_path.write_text(reference_cfg.to_json() + "\n")
     summary_path = build_dir / ("summary_corrupt.json" if corrupt else "summary.json")
     summary_path.unlink(missing_ok=True)
 
