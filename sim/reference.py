@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from essop.config import EssopConfig
 from essop.golden.array import EssopArrayModel
 from essop.sim.stimulus import Stream
