@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# One-shot check on a lent GPU machine (no internet, nothing installed but torch/numpy/tqdm/pillow):
+#   (a) training kernel == golden model on CUDA (stand-alone checker; pytest too when it is installed),
+#   (b) a short bench-train on CUDA (fp32 and essop BL 8/16/32/64),
+#   (c) ResNet-32 on full CIFAR-10: fp32 and essop BL 16 trained side by side on the one GPU, for as many
+#       epochs as fit the time left (each run sizes its epochs from its first epoch: --time-budget-s),
+# and copies every log, CSV, JSON and plot into $OUT. The whole script stays within BUDGET_S seconds.
+#
+# Usage (repository root = working directory; the data zip carried into the ignored folder .data/):
+#   OUT=/some/dir bash scripts/gpu_check.sh
+# Knobs (environment): BUDGET_S (default 540), DEVICE (cuda), PYTHON (python3), ESSOP_CIFAR10
+# (default .data/cifar10-jpeg.zip), BENCH=0 to skip (b), TRAIN_ARGS (extra `essop train` options, e.g.
+# "--subset 256 --test-subset 200" for a CPU dry run: DEVICE=cpu BUDGET_S=120 ...).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+REPO=$(pwd)
+PY=${PYTHON:-python3}
+DEVICE=${DEVICE:-cuda}
+BUDGET_S=${BUDGET_S:-540}
+OUT=${OUT:-$REPO/results/gpu_check}
+TRAIN_ARGS=${TRAIN_ARGS:-}
+START=$(date +%s)
+mkdir -p "$OUT"
+elapsed() { echo $(( $(date +%s) - START )); }
+log() { echo "[gpu_check $(elapsed)s] $*" | tee -a "$OUT/gpu_check.log"; }
+
+# The package maps top-level folders onto one namespace (hdl/ -> essop.hdl, training/ -> essop.training, ...).
+# Without an installed copy, a sitecustomize on PYTHONPATH adds the repository root to essop.__path__ so that
+# essop.golden, essop.training etc. resolve to golden/, training/ in every Python process (subprocesses too).
+WORK=$(mktemp -d)
+cat > "$WORK/sitecustomize.py" <<EOF
+import os
+try:
+    import essop
+    if "$REPO" not in essop.__path__:
+        essop.__path__.append("$REPO")
+except Exception:
+    pass
+EOF
+export PYTHONPATH="$WORK:$REPO${PYTHONPATH:+:$PYTHONPATH}"
+export ESSOP_CIFAR10=${ESSOP_CIFAR10:-$REPO/.data/cifar10-jpeg.zip}
+CACHE="$WORK/cache"
+RUNS="$WORK/runs"
+status=0
+
+log "machine: $(nproc) cores; $(date -u)"
+(nvidia-smi || true) > "$OUT/nvidia-smi.txt" 2>&1
+"$PY" -c "import torch, numpy; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), torch.cuda.get_device_name() if torch.cuda.is_available() else '-', 'numpy', numpy.__version__)" 2>&1 | tee -a "$OUT/gpu_check.log"
+
+# (a) kernel == golden on the device
+log "(a) kernel == golden on $DEVICE"
+if ! "$PY" -m essop.training.cuda_check --device "$DEVICE" 2>&1 | tee "$OUT/cuda_check.txt"; then status=1; fi
+grep -q MISMATCH "$OUT/cuda_check.txt" && status=1
+if "$PY" -c "import pytest" 2>/dev/null; then
+  timeout 120 "$PY" -m pytest -q -x -p no:cacheprovider tests/training/test_training_kernel.py > "$OUT/pytest_kernel.txt" 2>&1 || status=1
+  tail -3 "$OUT/pytest_kernel.txt" | tee -a "$OUT/gpu_check.log"
+else
+  log "pytest not installed: the stand-alone checker above is the test"
+fi
+
+# Decode CIFAR-10 once so that the runs below only read the cache.
+log "decoding $ESSOP_CIFAR10"
+if ! "$PY" -c "from essop.training.data import load_cifar10; d = load_cifar10(None, '$CACHE'); print('train', d.x_train.shape, 'test', d.x_test.shape)" 2>&1 | tee -a "$OUT/gpu_check.log"; then
+  log "no data: stopping after (a)"; exit 1
+fi
+
+# (b) bench-train on the device
+if [ "${BENCH:-1}" = 1 ]; then
+  log "(b) bench-train on $DEVICE"
+  timeout 150 "$PY" -m essop.cli bench-train --device "$DEVICE" --steps 3 --warmup 2 --cache-dir "$CACHE" \
+    --json "$OUT/bench_train.json" > "$OUT/bench_train.md" 2> "$OUT/bench_train.err" || log "bench-train failed or timed out"
+  cat "$OUT/bench_train.md" | tee -a "$OUT/gpu_check.log"
+fi
+
+# (c) fp32 and essop BL 16 side by side, each sized to the time left (keep 60 s for start-up, the last
+# epoch overrunning its estimate, saving, plotting and copying).
+LEFT=$(( BUDGET_S - $(elapsed) - 60 ))
+log "(c) training fp32 and essop BL 16 for a budget of ${LEFT}s each, in parallel"
+THREADS=$(( $(nproc) / 2 )); [ "$THREADS" -ge 1 ] || THREADS=1
+for spec in "fp32 --mode fp32" "essop_bl16 --mode essop --bl 16"; do
+  set -- $spec
+  name=$1; shift
+  timeout $(( LEFT + 50 )) "$PY" -m essop.cli train "$@" --device "$DEVICE" --epochs 160 --time-budget-s "$LEFT" \
+    --threads "$THREADS" --cache-dir "$CACHE" --out "$RUNS/$name" --no-progress $TRAIN_ARGS \
+    > "$OUT/train_$name.out" 2> "$OUT/train_$name.err" &
+done
+wait
+for name in fp32 essop_bl16; do
+  mkdir -p "$OUT/$name"
+  cp "$RUNS/$name"/{log.csv,log.json,config.json,summary.json,curves.png} "$OUT/$name/" 2>/dev/null
+  log "$name: $(tail -1 "$RUNS/$name/log.csv" 2>/dev/null || echo 'no epoch finished')"
+  grep -v "^\s*$" "$OUT/train_$name.err" | tail -2 | tee -a "$OUT/gpu_check.log"
+done
+log "done (status $status)"
+rm -rf "$WORK"
+exit $status
