@@ -38,9 +38,10 @@ def pairs_for(cfg: EssopConfig) -> int:
 def test_rtl_equals_golden(simulator, cfg):
     """Every output row of the generated array equals the golden model's, under idle and back-pressure."""
     r = run_cocotb(cfg, simulator, BUILD_ROOT, pairs=pairs_for(cfg))
-    assert r.rows_compared == r.rows_expected > 0, r.errors
-    assert r.mismatches == 0, r.errors
-    assert r.passed
+    replay = f"replay with COCOTB_RANDOM_SEED={r.seed}; logs in {r.build_dir}"
+    assert r.rows_compared == r.rows_expected > 0, (replay, r.errors)
+    assert r.mismatches == 0, (replay, r.errors)
+    assert r.passed, replay
 
 
 @pytest.mark.cocotb
