@@ -11,7 +11,8 @@ Definitions (docs/hardware.md repeats them with the numbers):
 - area efficiency: throughput / area (products/s/um^2). Energy efficiency: products per joule
   (1 / energy per product).
 - energy per product: energy per clock cycle (dynamic power at the measured activity x period, plus leakage
-  x the Fmax period) x cycles per pair / (m*n).
+  x the Fmax period) x cycles per pair / (m*n); ``energy_per_product_acc1_fj`` uses the acc_depth = 1 cycles.
+  The activity is measured over the acc_depth = 1 schedule (read-out cycles included) in both cases.
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ __all__ = ["essop_row", "fp16_row", "fp16_outer_row", "comparison", "write_table
 FIELDS = ["design", "library", "rows", "cols", "bl", "sharing", "stages", "area_um2", "cells_area_um2",
           "periphery_area_um2", "area_per_product_unit_um2", "n_cells", "n_flops", "fmax_ghz",
           "cycles_per_pair", "cycles_per_pair_acc1", "products_per_ns", "throughput_per_area",
-          "energy_per_cycle_pj", "energy_per_product_fj", "toggle_rate"]
+          "energy_per_cycle_pj", "energy_per_product_fj", "energy_per_product_acc1_fj", "toggle_rate"]
 
 #: Vector pairs simulated to measure activity (ESSOP: each takes BL + m + 1 cycles; FP16: one cycle).
 _ESSOP_PAIRS = 6
@@ -50,6 +51,7 @@ def _row(design, res, rows, cols, bl, sharing, stages, cycles_per_pair, cycles_a
         "products_per_ns": per_s * 1e-9, "throughput_per_area": per_s / res.area_um2,
         "energy_per_cycle_pj": res.energy_per_cycle_j * 1e12,
         "energy_per_product_fj": res.energy_per_cycle_j * cycles_per_pair / products * 1e15,
+        "energy_per_product_acc1_fj": res.energy_per_cycle_j * cycles_acc1 / products * 1e15,
         "toggle_rate": res.toggle_rate,
     }
 
