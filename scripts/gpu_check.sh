@@ -10,7 +10,9 @@
 #   OUT=/some/dir bash scripts/gpu_check.sh
 # Knobs (environment): BUDGET_S (default 540), DEVICE (cuda), PYTHON (python3), ESSOP_CIFAR10
 # (default .data/cifar10-jpeg.zip), BENCH=0 to skip (b), TRAIN_ARGS (extra `essop train` options, e.g.
-# "--subset 256 --test-subset 200" for a CPU dry run: DEVICE=cpu BUDGET_S=120 ...).
+# "--subset 256 --test-subset 200" for a CPU dry run: DEVICE=cpu BUDGET_S=120 ...), MODES (runs of (c),
+# default "fp32 essop_bl16"; names fp32, essop_bl<BL>, expected_bl<BL>).
+# Results: $OUT/gpu_check.log, $OUT/cuda_check.txt and $OUT/gpu_check_runs.tar.gz (logs, CSVs, plots).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 REPO=$(pwd)
@@ -77,20 +79,31 @@ fi
 LEFT=$(( BUDGET_S - $(elapsed) - 60 ))
 log "(c) training fp32 and essop BL 16 for a budget of ${LEFT}s each, in parallel"
 THREADS=$(( $(nproc) / 2 )); [ "$THREADS" -ge 1 ] || THREADS=1
-for spec in "fp32 --mode fp32" "essop_bl16 --mode essop --bl 16"; do
-  set -- $spec
-  name=$1; shift
+MODES=${MODES:-fp32 essop_bl16}
+for name in $MODES; do
+  case $name in
+    fp32) set -- --mode fp32 ;;
+    essop_bl*) set -- --mode essop --bl "${name#essop_bl}" ;;
+    expected_bl*) set -- --mode expected --bl "${name#expected_bl}" ;;
+    *) log "unknown run name $name"; continue ;;
+  esac
   timeout $(( LEFT + 50 )) "$PY" -m essop.cli train "$@" --device "$DEVICE" --epochs 160 --time-budget-s "$LEFT" \
     --threads "$THREADS" --cache-dir "$CACHE" --out "$RUNS/$name" --no-progress $TRAIN_ARGS \
     > "$OUT/train_$name.out" 2> "$OUT/train_$name.err" &
 done
 wait
-for name in fp32 essop_bl16; do
-  mkdir -p "$OUT/$name"
-  cp "$RUNS/$name"/{log.csv,log.json,config.json,summary.json,curves.png} "$OUT/$name/" 2>/dev/null
+for name in $MODES; do
+  mkdir -p "$WORK/pack/$name"
+  cp "$RUNS/$name"/{log.csv,log.json,config.json,summary.json,curves.png} "$WORK/pack/$name/" 2>/dev/null
+  mv "$OUT/train_$name".{out,err} "$WORK/pack/$name/" 2>/dev/null
   log "$name: $(tail -1 "$RUNS/$name/log.csv" 2>/dev/null || echo 'no epoch finished')"
-  grep -v "^\s*$" "$OUT/train_$name.err" | tail -2 | tee -a "$OUT/gpu_check.log"
+  grep -v "^\s*$" "$WORK/pack/$name/train_$name.err" | tail -2 | tee -a "$OUT/gpu_check.log"
 done
+# One archive: the machine returns only a few files.
+for f in bench_train.json bench_train.md bench_train.err nvidia-smi.txt pytest_kernel.txt; do
+  [ -f "$OUT/$f" ] && mv "$OUT/$f" "$WORK/pack/"
+done
+tar -czf "$OUT/gpu_check_runs.tar.gz" -C "$WORK/pack" .
 log "done (status $status)"
 rm -rf "$WORK"
 exit $status

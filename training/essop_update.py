@@ -96,7 +96,7 @@ class _ConvGeometry:
 
     def pair_max(self, t: torch.Tensor) -> torch.Tensor:
         """Largest t (t >= 0) of every pair's patch, [P]: a max-pool of the channel max (padding is zero)."""
-        cmax = t.amax(1, keepdim=True)
+        cmax = t.amax(1, keepdim=True).to(torch.float32)   # CUDA max-pool has no integer kernels
         if all(p <= k // 2 for p, k in zip(self.padding, self.k)):
             return F.max_pool2d(cmax, self.k, self.stride, self.padding, self.dilation).flatten()
         return self.unfold(cmax).amax(1)

@@ -29,8 +29,10 @@ from essop.config import EXP_PORT_MAX, EXP_PORT_MIN, EssopConfig
 
 #: Largest LFSR width whose full-period table the kernel builds (2**24 - 1 entries).
 MAX_TABLE_WIDTH = 24
-#: Rows (pair-cycles) of one GEMM chunk: bounds the int8 bitstream tensors to about this many x n bytes.
+#: Rows (pair-cycles) of one chunk: bounds the int8 bitstream tensors to about this many x n bytes. On CUDA
+#: chunks are larger: there the cost is per launched operation rather than per byte.
 DEFAULT_CHUNK_ROWS = 1 << 19
+CUDA_CHUNK_ROWS = 1 << 23
 _FP32_EXACT_K = 1 << 24
 
 _tables: dict[tuple, torch.Tensor] = {}
@@ -210,7 +212,7 @@ def cycle_table(cfg: EssopConfig, side: str, min_len: int, device) -> torch.Tens
 
 def counts_shared(cfg: EssopConfig, amax: torch.Tensor, bmax: torch.Tensor, rows_x, rows_d, start_pair: int,
                   signed_x: bool = True, signed_d: bool = True,
-                  chunk_rows: int = DEFAULT_CHUNK_ROWS) -> torch.Tensor:
+                  chunk_rows: int | None = None) -> torch.Tensor:
     """Counts int64 [m, n] in sharing='shared' mode, touching only the (pair, cycle) rows that can count.
 
     amax, bmax: [P] largest |magnitude| of each pair's x and delta; rows_x(pairs) / rows_d(pairs): signed
@@ -222,6 +224,8 @@ def counts_shared(cfg: EssopConfig, amax: torch.Tensor, bmax: torch.Tensor, rows
     if cfg.sharing != "shared":
         raise ValueError(f"counts_shared needs sharing='shared', not {cfg.sharing!r}")
     device = amax.device
+    if chunk_rows is None:
+        chunk_rows = CUDA_CHUNK_ROWS if device.type == "cuda" else DEFAULT_CHUNK_ROWS
     P = amax.numel()
     BL = cfg.bl
     period = (1 << cfg.lfsr_width) - 1
