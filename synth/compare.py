@@ -198,7 +198,10 @@ def plot(out: Path, rows: list[dict]) -> Path | None:
     axes[3].set(xscale="log", yscale="log", xlabel="BL", ylabel="products / s / um^2")
     for ax in axes:
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
+        else:   # e.g. the size panel of a one-size run
+            ax.set_visible(False)
     lib = essop[0]["library"]
     fig.suptitle(f"ESSOP vs FP16 multiplier, {lib}")
     fig.tight_layout()
