@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from essop import lfsr_params
+from essop.checks import check_choice as _check_choice, check_int as _check_int
 
 SHARING_MODES = ("shared", "per_element")
 SCALING_MODES = ("per_pair", "block")
@@ -28,20 +29,6 @@ EXP_PORT_MIN, EXP_PORT_MAX = -(1 << (EXP_PORT_WIDTH - 1)), (1 << (EXP_PORT_WIDTH
 
 MAX_DIM = 1024
 MAX_ACC_DEPTH = 1 << 24
-
-
-def _check_int(name: str, value: Any, lo: int, hi: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, not {value!r}")
-    if not lo <= value <= hi:
-        raise ValueError(f"{name} must be in [{lo}, {hi}], not {value!r}")
-
-
-def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
-    if not isinstance(value, str):
-        raise TypeError(f"{name} must be a str, not {value!r}")
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, not {value!r}")
 
 
 @dataclass(frozen=True)
