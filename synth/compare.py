@@ -32,11 +32,16 @@ __all__ = ["essop_row", "fp16_row", "fp16_outer_row", "comparison", "write_table
 FIELDS = ["design", "library", "rows", "cols", "bl", "sharing", "stages", "area_um2", "cells_area_um2",
           "periphery_area_um2", "area_per_product_unit_um2", "n_cells", "n_flops", "fmax_ghz",
           "cycles_per_pair", "cycles_per_pair_acc1", "products_per_ns", "throughput_per_area",
-          "energy_per_cycle_pj", "energy_per_product_fj", "energy_per_product_acc1_fj", "toggle_rate"]
+          "energy_per_cycle_pj", "energy_per_product_fj", "energy_per_product_acc1_fj", "toggle_rate",
+          "energy_per_product_global_fj", "net_activity_mean", "sequential_power_share", "flops_from_vcd",
+          "flop_check"]
 
 #: Vector pairs simulated to measure activity (ESSOP: each takes BL + m + 1 cycles; FP16: one cycle).
 _ESSOP_PAIRS = 6
 _FP16_PAIRS = 400
+#: The activity testbenches' clock period (essop.synth.activity) in VCD time units (fs): a combinational
+#: design's inputs change once per period.
+_VCD_PERIOD_FS = 10_000_000
 
 
 def _row(design, res, rows, cols, bl, sharing, stages, cycles_per_pair, cycles_acc1, cells_area):
@@ -53,6 +58,11 @@ def _row(design, res, rows, cols, bl, sharing, stages, cycles_per_pair, cycles_a
         "energy_per_product_fj": res.energy_per_cycle_j * cycles_per_pair / products * 1e15,
         "energy_per_product_acc1_fj": res.energy_per_cycle_j * cycles_acc1 / products * 1e15,
         "toggle_rate": res.toggle_rate,
+        "energy_per_product_global_fj": res.energy_per_cycle_global_j * cycles_per_pair / products * 1e15,
+        "net_activity_mean": res.activity.get("net_activity_mean", ""),
+        "sequential_power_share": res.power_by_group["Sequential"] / res.power_by_group["Total"],
+        "flops_from_vcd": (f"{res.activity['flops_from_vcd']}/{res.activity['flops']}" if res.activity else ""),
+        "flop_check": res.activity.get("flop_check", ""),
     }
 
 
@@ -65,7 +75,8 @@ def essop_row(cfg: EssopConfig, lib: str, build_root, seed: int = 0) -> dict:
     xs, ds = operands(rng, _ESSOP_PAIRS, cfg.rows, cfg.cols)
     build = Path(build_root) / f"{lib}_{cfg.name}"
     rate = essop_activity(array, xs, ds, build / "activity.vcd")
-    res = synthesize(EssopArray(cfg), "essop", lib, build, split=True, toggle_rate=rate)
+    res = synthesize(EssopArray(cfg), "essop", lib, build, split=True, toggle_rate=rate,
+                     vcd=build / "activity.vcd")
     cells = sum(a for inst, a in res.area_by_instance.items() if inst.startswith("cell_"))
     acc1 = array.steady_state_cycles_per_group(1)
     return _row("essop", res, cfg.rows, cfg.cols, cfg.bl, cfg.sharing, "", array.cycles_per_pair, acc1, cells)
@@ -81,7 +92,7 @@ def fp16_row(stages: int, lib: str, build_root, seed: int = 0) -> dict:
     build = Path(build_root) / f"{lib}_fp16_mul_s{stages}"
     rate = fp16_mul_activity(Fp16Multiplier(stages), ds[:, 0], xs[:, 0], build / "activity.vcd")
     res = synthesize(Fp16Multiplier(stages), "fp16_mul", lib, build, toggle_rate=rate,
-                     clock="clk" if stages else None)
+                     clock="clk" if stages else None, vcd=build / "activity.vcd", vcd_period_fs=_VCD_PERIOD_FS)
     return _row("fp16_mul", res, 1, 1, "", "", stages, 1, 1, res.area_um2)
 
 
@@ -94,7 +105,7 @@ def fp16_outer_row(rows: int, cols: int, stages: int, lib: str, build_root, seed
     build = Path(build_root) / f"{lib}_fp16_outer_{rows}x{cols}_s{stages}"
     rate = fp16_outer_activity(Fp16Outer(rows, cols, stages), xs, ds, build / "activity.vcd")
     res = synthesize(Fp16Outer(rows, cols, stages), "fp16_outer", lib, build, split=True, toggle_rate=rate,
-                     clock="clk" if stages else None)
+                     clock="clk" if stages else None, vcd=build / "activity.vcd", vcd_period_fs=_VCD_PERIOD_FS)
     cells = sum(a for inst, a in res.area_by_instance.items() if inst.startswith("mul_"))
     return _row("fp16_outer", res, rows, cols, "", "", stages, 1, 1, cells)
 

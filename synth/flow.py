@@ -129,7 +129,12 @@ class SynthResult:
     """Clock period the power was reported at."""
     power_by_group: dict[str, float] = field(default_factory=dict)
     toggle_rate: float = 0.0
-    """Global activity the power was computed at (toggles per net per cycle)."""
+    """Design-wide mean toggle rate of the RTL's signal bits (the earlier flow's global activity)."""
+    power_dynamic_global_w: float = 0.0
+    """Dynamic power with every net at ``toggle_rate`` (the earlier flow), for comparison."""
+    activity: dict = field(default_factory=dict)
+    """Per-net activity facts (essop.synth.netsim) when a VCD was given: mean net rate, flip-flops found in
+    the VCD, the D/Q self-check, ...; empty when power is at the global ``toggle_rate``."""
 
     @property
     def fmax_hz(self) -> float:
@@ -139,6 +144,11 @@ class SynthResult:
     def energy_per_cycle_j(self) -> float:
         """Energy of one clock cycle at the measured activity, running at fmax."""
         return self.power_dynamic_w * self.sta_period_s + self.power_leakage_w * self.min_period_s
+
+    @property
+    def energy_per_cycle_global_j(self) -> float:
+        """As energy_per_cycle_j with every net at the global toggle rate (the earlier flow)."""
+        return self.power_dynamic_global_w * self.sta_period_s + self.power_leakage_w * self.min_period_s
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self) | {"fmax_hz": self.fmax_hz, "energy_per_cycle_j": self.energy_per_cycle_j}
@@ -172,18 +182,27 @@ def _run_yosys(design_il: Path, top: str, libs: list[Path], build: Path, flatten
         # With a constraint file Yosys runs ABC's buffering and gate sizing (buffer; upsize; dnsize), so a
         # high-fanout enable is driven by a buffer tree as placement-aware flows would, not by one inverter.
         (build / "abc.constr").write_text(f"set_driving_cell {buffer[0]}\nset_load {buffer[1]}\n")
-    (build / "synth.ys").write_text(script)
+    stat_path, netlist = build / "stat.json", build / "netlist.v"
+    ys = build / "synth.ys"
+    cached = build / "design.cache"
+    key = script + "\n" + design_il.read_text()
+    if (ys.exists() and stat_path.exists() and netlist.exists() and cached.exists()
+            and cached.read_text() == key):
+        # Same RTLIL, same script: the netlist on disk is what Yosys would write again.
+        return json.loads(stat_path.read_text())
+    cached.unlink(missing_ok=True)
+    ys.write_text(script)
     proc = subprocess.run(_yosys_cmd() + ["-q", "-l", "yosys.log", "synth.ys"],
                           capture_output=True, text=True, cwd=build)
     if proc.returncode != 0:
         raise RuntimeError(f"yosys failed on {top} (see {build / 'yosys.log'}):\n{proc.stderr[-2000:]}")
     # OpenSTA 2.0.17 reads `input signed [5:0] x` as a 1-bit port; signedness means nothing in a netlist.
-    netlist = build / "netlist.v"
     netlist.write_text(re.sub(r"^(\s*(?:input|output|inout|wire|reg))\s+signed\b", r"\1", netlist.read_text(),
                               flags=re.M))
     stat = json.loads((build / "stat.json").read_text())
     if not stat["creator"].startswith(f"Yosys {YOSYS_VERSION} "):
         raise RuntimeError(f"flow pinned to Yosys {YOSYS_VERSION}, got {stat['creator']!r}")
+    cached.write_text(key)
     return stat
 
 
@@ -231,8 +250,12 @@ def _vname(name: str) -> str:
     return name if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_$]*", name) else f"\\{name} "[:-1]
 
 
+#: Uniform activity of the second per-instance power report (any value in (0, 1]: power is linear in it).
+_A_REF = 0.5
+
+
 def _run_sta(build: Path, top: str, libs: list[Path], period: float, toggle_rate: float,
-             clock: str | None) -> str:
+             clock: str | None, per_instance: bool = False) -> str:
     lines = [f"read_liberty {p}" for p in libs]
     lines += [f"read_verilog {build / 'netlist.v'}", f"link_design {_vname(top)}"]
     if clock:
@@ -248,6 +271,12 @@ def _run_sta(build: Path, top: str, libs: list[Path], period: float, toggle_rate
               # its own two transitions per period.
               f"set_power_activity -global -activity {toggle_rate:.6g} -duty 0.5",
               "puts \"@@POWER\"", "report_power -digits 8"]
+    if per_instance:
+        # Per-net activity (essop.synth.netsim): each instance's power at two uniform activities; the flow
+        # interpolates every instance to its own nets' measured rates (see _per_net_power).
+        for tag, act in (("@@INST0", 0.0), ("@@INST1", _A_REF)):
+            lines += [f"set_power_activity -global -activity {act} -duty 0.5", f"puts \"{tag}\"",
+                      "report_power -instances [get_cells *] -digits 8"]
     (build / "sta.tcl").write_text("\n".join(lines) + "\n")
     proc = subprocess.run(["sta", "-no_init", "-no_splash", "-exit", str(build / "sta.tcl")],
                           capture_output=True, text=True, cwd=build)
@@ -273,9 +302,50 @@ def _parse_sta(text: str, period: float) -> tuple[float, dict[str, tuple[float, 
     return min_period, power
 
 
+def _instance_power(text: str, tag: str) -> dict[str, tuple[float, float, float]]:
+    section = text.split(tag, 1)[1].split("@@", 1)[0]
+    out = {}
+    for line in section.splitlines():
+        f = line.split()
+        if len(f) == 5:
+            try:
+                out[f[4]] = (float(f[0]), float(f[1]), float(f[2]))
+            except ValueError:
+                continue
+    return out
+
+
+def _per_net_power(text: str, netlist, cells, act) -> dict[str, float]:
+    """Power with every instance at its own nets' measured toggle rates.
+
+    OpenSTA 2.0.17 cannot take per-net activities (essop.synth.netsim explains why), but at a uniform
+    activity a its power of each instance is P0 + a * k: P0 (a = 0) is the clock-driven internal power of a
+    flip-flop (and 0 for a gate), k the activity-proportional part. Each instance gets P0 + r * k with r the
+    measured rate of its output net(s) — for a gate, Liberty internal power is energy per output transition; for
+    a flip-flop, the rate of Q (Q toggles exactly when D did one cycle earlier). Returns internal, switching,
+    leakage, dynamic and sequential (flip-flop) totals in watts, and the share of the clock-driven part."""
+    p0, p1 = _instance_power(text, "@@INST0"), _instance_power(text, "@@INST1")
+    tot = {"internal": 0.0, "switching": 0.0, "leakage": 0.0, "sequential": 0.0, "clock_floor": 0.0}
+    for name, ctype, pins in netlist.instances:
+        lib = cells[ctype]
+        rates = [act.rate.get(pins[o], 0.0) for o in lib.outputs if o in pins]
+        r = sum(rates) / len(rates) if rates else 0.0
+        (i0, s0, leak), (i1, s1, _) = p0[name], p1[name]
+        internal = i0 + (i1 - i0) * r / _A_REF
+        switching = s0 + (s1 - s0) * r / _A_REF
+        tot["internal"] += internal
+        tot["switching"] += switching
+        tot["leakage"] += leak
+        tot["clock_floor"] += i0 + s0
+        if lib.sequential:
+            tot["sequential"] += internal + switching
+    tot["dynamic"] = tot["internal"] + tot["switching"]
+    return tot
+
+
 def synthesize(component, top: str, lib: str | Library, build_dir, *, split: bool = False,
                toggle_rate: float = 0.1, sta_period: float | None = None,
-               clock: str | None = "clk") -> SynthResult:
+               clock: str | None = "clk", vcd=None, vcd_period_fs: int | None = None) -> SynthResult:
     """Synthesise ``component`` as module ``top``, time it and estimate its power.
 
     Timing, power and ``area_um2`` come from a flattened netlist mapped with ABC's buffering and gate sizing.
@@ -313,14 +383,31 @@ def synthesize(component, top: str, lib: str | Library, build_dir, *, split: boo
     has_clock = clock is not None and flops > 0
     if not 0.0 <= toggle_rate <= 1.0:
         raise ValueError(f"toggle_rate must be in [0, 1] toggles per cycle, not {toggle_rate!r}")
-    out = _run_sta(build, top, libs, period, toggle_rate, clock if has_clock else None)
+    out = _run_sta(build, top, libs, period, toggle_rate, clock if has_clock else None, per_instance=vcd is not None)
     min_period, power = _parse_sta(out, period)
     internal, switching, leakage = power["Total"]
+    global_dynamic = internal + switching
+    net_info = {}
+    if vcd is not None:
+        from essop.synth import netsim
+        cells = netsim.parse_liberty(libs)
+        netlist = netsim.parse_netlist(build / "netlist.v", top)
+        bits, cycles = netsim.sample_vcd(vcd, clock if has_clock else None, vcd_period_fs)
+        act = netsim.net_activity(netlist, cells, bits, cycles, clock)
+        pn = _per_net_power(out, netlist, cells, act)
+        internal, switching, leakage = pn["internal"], pn["switching"], pn["leakage"]
+        power = {"Sequential": (pn["sequential"], 0.0, 0.0),
+                 "Combinational": (pn["dynamic"] - pn["sequential"], 0.0, 0.0),
+                 "Total": (internal, switching, leakage)}
+        net_info = {"net_activity_mean": act.mean(), "nets": len(act.rate), "flops_from_vcd": act.flops_from_vcd,
+                    "flops": act.flops, "flop_check": act.mapping_check, "inputs_from_vcd": act.inputs_from_vcd,
+                    "inputs": act.inputs, "cycles": act.cycles, "clock_floor_w": pn["clock_floor"]}
     result = SynthResult(
         top=top, library=lib.name, area_um2=area, sequential_area_um2=seq, n_cells=cells, n_flops=flops,
         area_by_instance=by_inst, min_period_s=min_period * lib.time_unit_s,
         power_dynamic_w=internal + switching, power_leakage_w=leakage, sta_period_s=period * lib.time_unit_s,
-        power_by_group={k: sum(v) for k, v in power.items()}, toggle_rate=toggle_rate)
+        power_by_group={k: sum(v) for k, v in power.items()}, toggle_rate=toggle_rate,
+        power_dynamic_global_w=global_dynamic, activity=net_info)
     (build / "result.json").write_text(json.dumps(result.to_dict(), indent=2))
     return result
 
