@@ -73,14 +73,22 @@ def essop_activity(array, xs: np.ndarray, ds: np.ndarray, vcd: Path) -> float:
     """Simulate ``array`` (an EssopArray) on the pairs (xs [P, n], ds [P, m] uint16), output always ready."""
     cfg = array.config
     cycles = 0
+    if cfg.scaling == "block":
+        # Block scaling: one exponent per layer, here the whole workload's (what software would supply).
+        from essop.golden.fp16 import vector_exponent
+        exp_x, exp_d = int(vector_exponent(xs.ravel())), int(vector_exponent(ds.ravel()))
 
     async def bench(ctx):
         nonlocal cycles
         ctx.set(array.o_ready, 1)
-        for x, d in zip(xs, ds):
+        if cfg.scaling == "block":
+            ctx.set(array.i_exp_x, exp_x)
+            ctx.set(array.i_exp_d, exp_d)
+        for k, (x, d) in enumerate(zip(xs, ds)):
             ctx.set(array.i_x, int.from_bytes(x.astype("<u2").tobytes(), "little"))
             ctx.set(array.i_delta, int.from_bytes(d.astype("<u2").tobytes(), "little"))
-            ctx.set(array.i_last, 1)
+            # Groups of acc_depth pairs (the last group may be shorter).
+            ctx.set(array.i_last, int((k + 1) % cfg.acc_depth == 0 or k + 1 == len(xs)))
             ctx.set(array.i_valid, 1)
             while True:
                 ready = ctx.get(array.i_ready)
@@ -89,7 +97,7 @@ def essop_activity(array, xs: np.ndarray, ds: np.ndarray, vcd: Path) -> float:
                 if ready:
                     break
         ctx.set(array.i_valid, 0)
-        for _ in range(cfg.bl + cfg.rows + 4):
+        for _ in range(cfg.bl * cfg.acc_depth + cfg.rows + 4):
             await ctx.tick()
             cycles += 1
 

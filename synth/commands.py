@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from essop.config import EssopConfig, SHARING_MODES
+from essop.config import OUTPUT_FORMATS, SCALING_MODES, EssopConfig, SHARING_MODES
 from essop.synth.flow import LIBRARIES, library, sta_version, yosys_version
 
 __all__ = ["add_arguments", "run"]
@@ -25,6 +25,12 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--sharing", nargs="+", default=list(SHARING_MODES), choices=SHARING_MODES,
                             help="random-number sharing mode(s) (default: both)")
         parser.add_argument("--q", type=int, default=EssopConfig.q, help="magnitude bits q")
+        parser.add_argument("--acc-depth", type=int, default=EssopConfig.acc_depth,
+                            help="pairs accumulated per read-out (> 1 needs --scaling block)")
+        parser.add_argument("--scaling", default=EssopConfig.scaling, choices=SCALING_MODES,
+                            help="per_pair: exponents found in hardware; block: given at the ports per group")
+        parser.add_argument("--output-format", default=EssopConfig.output_format, choices=OUTPUT_FORMATS,
+                            help="fp16: per-column count-to-FP16 converters; count: raw counts out")
         parser.add_argument("--stages", type=int, nargs="+", default=[6],
                             help="FP16 multiplier pipeline stages (0 = combinational; the first is the "
                                  "baseline of the comparison table)")
@@ -97,7 +103,8 @@ def _synth(args) -> int:
         for m in rows_list:
             n = args.cols if args.cols is not None else m
             for bl in args.bl:
-                cfg = EssopConfig(rows=m, cols=n, bl=bl, q=args.q, sharing=sharing)
+                cfg = EssopConfig(rows=m, cols=n, bl=bl, q=args.q, sharing=sharing, acc_depth=args.acc_depth,
+                                  scaling=args.scaling, output_format=args.output_format)
                 r = compare.essop_row(cfg, lib.name, args.build)
                 print(f"essop {m}x{n} BL{bl} {sharing}: {r['area_um2']:.1f} um^2 (cells {r['cells_area_um2']:.1f}, "
                       f"periphery {r['periphery_area_um2']:.1f}), {r['fmax_ghz']:.3f} GHz, "

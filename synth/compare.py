@@ -34,7 +34,8 @@ FIELDS = ["design", "library", "rows", "cols", "bl", "sharing", "stages", "area_
           "cycles_per_pair", "cycles_per_pair_acc1", "products_per_ns", "throughput_per_area",
           "energy_per_cycle_pj", "energy_per_product_fj", "energy_per_product_acc1_fj", "toggle_rate",
           "energy_per_product_global_fj", "net_activity_mean", "sequential_power_share", "flops_from_vcd",
-          "flop_check"]
+          "flop_check", "acc_depth", "scaling", "output_format", "cycles_per_pair_sched",
+          "products_per_s_per_um2_sched", "energy_per_product_sched_fj"]
 
 #: Vector pairs simulated to measure activity (ESSOP: each takes BL + m + 1 cycles; FP16: one cycle).
 _ESSOP_PAIRS = 6
@@ -72,14 +73,22 @@ def essop_row(cfg: EssopConfig, lib: str, build_root, seed: int = 0) -> dict:
 
     array = EssopArray(cfg)
     rng = np.random.default_rng(seed)
-    xs, ds = operands(rng, _ESSOP_PAIRS, cfg.rows, cfg.cols)
+    # At least two full accumulation groups, so the read-out is amortised as the schedule amortises it.
+    xs, ds = operands(rng, max(_ESSOP_PAIRS, 2 * cfg.acc_depth), cfg.rows, cfg.cols)
     build = Path(build_root) / f"{lib}_{cfg.name}"
     rate = essop_activity(array, xs, ds, build / "activity.vcd")
     res = synthesize(EssopArray(cfg), "essop", lib, build, split=True, toggle_rate=rate,
                      vcd=build / "activity.vcd")
     cells = sum(a for inst, a in res.area_by_instance.items() if inst.startswith("cell_"))
     acc1 = array.steady_state_cycles_per_group(1)
-    return _row("essop", res, cfg.rows, cfg.cols, cfg.bl, cfg.sharing, "", array.cycles_per_pair, acc1, cells)
+    row = _row("essop", res, cfg.rows, cfg.cols, cfg.bl, cfg.sharing, "", array.cycles_per_pair, acc1, cells)
+    # The schedule this configuration runs: groups of acc_depth pairs, each group read out once.
+    full = array.steady_state_cycles_per_group(cfg.acc_depth) / cfg.acc_depth
+    row |= {"acc_depth": cfg.acc_depth, "scaling": cfg.scaling, "output_format": cfg.output_format,
+            "cycles_per_pair_sched": full,
+            "products_per_s_per_um2_sched": row["throughput_per_area"] * cfg.bl / full,
+            "energy_per_product_sched_fj": res.energy_per_cycle_j * full / (cfg.rows * cfg.cols) * 1e15}
+    return row
 
 
 def fp16_row(stages: int, lib: str, build_root, seed: int = 0) -> dict:
