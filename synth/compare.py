@@ -34,7 +34,7 @@ FIELDS = ["design", "library", "rows", "cols", "bl", "sharing", "stages", "area_
           "cycles_per_pair", "cycles_per_pair_acc1", "products_per_ns", "throughput_per_area",
           "energy_per_cycle_pj", "energy_per_product_fj", "energy_per_product_acc1_fj", "toggle_rate",
           "energy_per_product_global_fj", "net_activity_mean", "sequential_power_share", "flops_from_vcd",
-          "flop_check", "acc_depth", "scaling", "output_format", "cycles_per_pair_sched",
+          "flop_check", "clock_floor_share", "energy_per_product_gated_est_fj", "gating_cells", "acc_depth", "scaling", "output_format", "cycles_per_pair_sched",
           "products_per_s_per_um2_sched", "energy_per_product_sched_fj"]
 
 #: Vector pairs simulated to measure activity (ESSOP: each takes BL + m + 1 cycles; FP16: one cycle).
@@ -64,6 +64,13 @@ def _row(design, res, rows, cols, bl, sharing, stages, cycles_per_pair, cycles_a
         "sequential_power_share": res.power_by_group["Sequential"] / res.power_by_group["Total"],
         "flops_from_vcd": (f"{res.activity['flops_from_vcd']}/{res.activity['flops']}" if res.activity else ""),
         "flop_check": res.activity.get("flop_check", ""),
+        # Power that no switching activity removes: flip-flops' clock pins toggling every cycle (clock gating
+        # would be the only way to cut it).
+        "clock_floor_share": (res.activity["clock_floor_w"] / res.power_dynamic_w if res.activity else ""),
+        # Estimate, not synthesised: ideal-enable clock gating per register (essop.synth.flow._per_net_power).
+        "energy_per_product_gated_est_fj": ((res.energy_per_cycle_j - res.activity["gating_saving_w"] * res.sta_period_s)
+                                            * cycles_per_pair / products * 1e15 if res.activity else ""),
+        "gating_cells": res.activity.get("gating_cells", ""),
     }
 
 

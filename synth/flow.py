@@ -48,6 +48,8 @@ class Library:
     """Driving cell ABC assumes at inputs when buffering and sizing."""
     load: float
     """Output load ABC assumes, in the library's capacitance unit (about four gate inputs)."""
+    icg_cell: str = ""
+    """Integrated clock-gating cell, for the clock-gating estimate (empty: no estimate)."""
 
     def paths(self) -> list[Path]:
         return [PDK_DIR / f for f in self.files]
@@ -55,9 +57,9 @@ class Library:
 
 LIBRARIES: dict[str, Library] = {
     "nangate15": Library("nangate15", ("nangate15/NanGate_15nm_OCL_typical_conditional_nldm.lib",), 1e-12,
-                         "NanGate 15 nm OCL, typical, 0.80 V", "BUF_X1", 3.0),
+                         "NanGate 15 nm OCL, typical, 0.80 V", "BUF_X1", 3.0, "CLKGATETST_X1"),
     "nangate45": Library("nangate45", ("nangate45/nangate45_typ.lib.gz",), 1e-9,
-                         "NanGate 45 nm (FreePDK45), typical, 1.10 V", "BUF_X1", 4.0),
+                         "NanGate 45 nm (FreePDK45), typical, 1.10 V", "BUF_X1", 4.0, "CLKGATETST_X1"),
     "asap7": Library("asap7", ("asap7/asap7sc7p5t_SIMPLE_RVT_TT_nldm_211120.lib.gz",
                                "asap7/asap7sc7p5t_INVBUF_RVT_TT_nldm_220122.lib.gz",
                                "asap7/asap7sc7p5t_SEQ_RVT_TT_nldm_220123.lib.gz"), 1e-12,
@@ -250,12 +252,15 @@ def _vname(name: str) -> str:
     return name if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_$]*", name) else f"\\{name} "[:-1]
 
 
+#: Registers narrower than this are left ungated in the clock-gating estimate (as synthesis tools do).
+_GATE_MIN_BITS = 3
+
 #: Uniform activity of the second per-instance power report (any value in (0, 1]: power is linear in it).
 _A_REF = 0.5
 
 
 def _run_sta(build: Path, top: str, libs: list[Path], period: float, toggle_rate: float,
-             clock: str | None, per_instance: bool = False) -> str:
+             clock: str | None, per_instance: bool = False, icg: tuple[str, str] | None = None) -> str:
     lines = [f"read_liberty {p}" for p in libs]
     lines += [f"read_verilog {build / 'netlist.v'}", f"link_design {_vname(top)}"]
     if clock:
@@ -277,6 +282,11 @@ def _run_sta(build: Path, top: str, libs: list[Path], period: float, toggle_rate
         for tag, act in (("@@INST0", 0.0), ("@@INST1", _A_REF)):
             lines += [f"set_power_activity -global -activity {act} -duty 0.5", f"puts \"{tag}\"",
                       "report_power -instances [get_cells *] -digits 8"]
+        if icg:
+            # One clock-gating cell on the clock, alone (its enable unconnected): its clock-driven power.
+            lines += [f"make_instance essop_icg_probe {icg[0]}/{icg[1]}", f"connect_pin {clock} essop_icg_probe/CLK",
+                      "set_power_activity -global -activity 0.0 -duty 0.5", "puts \"@@ICG\"",
+                      "report_power -instances [get_cells essop_icg_probe] -digits 8"]
     (build / "sta.tcl").write_text("\n".join(lines) + "\n")
     proc = subprocess.run(["sta", "-no_init", "-no_splash", "-exit", str(build / "sta.tcl")],
                           capture_output=True, text=True, cwd=build)
@@ -340,6 +350,21 @@ def _per_net_power(text: str, netlist, cells, act) -> dict[str, float]:
         if lib.sequential:
             tot["sequential"] += internal + switching
     tot["dynamic"] = tot["internal"] + tot["switching"]
+    # Clock-gating estimate (not a synthesised design): every register of >= _GATE_MIN_BITS flip-flops gets
+    # one clock-gating cell whose enable is high exactly in the cycles where the register's value changes
+    # (the ideal enable); its flip-flops' clock-driven power scales with that duty, the gating cell's own
+    # clock power is added. Enable logic and the hold multiplexers it would make redundant are not counted.
+    saving, n_icg = 0.0, 0
+    if "@@ICG" in text and act.registers:
+        icg = sum(_instance_power(text, "@@ICG")["essop_icg_probe"][:2])
+        for insts, duty in act.registers.values():
+            if len(insts) < _GATE_MIN_BITS:
+                continue
+            floor = sum(p0[i][0] + p0[i][1] for i in insts)
+            if floor * (1 - duty) > icg:   # gate only where it pays
+                saving += floor * (1 - duty) - icg
+                n_icg += 1
+    tot["gating_saving"], tot["gating_cells"] = saving, n_icg
     return tot
 
 
@@ -383,7 +408,12 @@ def synthesize(component, top: str, lib: str | Library, build_dir, *, split: boo
     has_clock = clock is not None and flops > 0
     if not 0.0 <= toggle_rate <= 1.0:
         raise ValueError(f"toggle_rate must be in [0, 1] toggles per cycle, not {toggle_rate!r}")
-    out = _run_sta(build, top, libs, period, toggle_rate, clock if has_clock else None, per_instance=vcd is not None)
+    icg = None
+    if vcd is not None and has_clock and lib.icg_cell:
+        libname = re.search(r"^\s*library\s*\(\s*\"?([^\s\")]+)", libs[0].read_text(), re.M).group(1)
+        icg = (libname, lib.icg_cell)
+    out = _run_sta(build, top, libs, period, toggle_rate, clock if has_clock else None,
+                   per_instance=vcd is not None, icg=icg)
     min_period, power = _parse_sta(out, period)
     internal, switching, leakage = power["Total"]
     global_dynamic = internal + switching
@@ -401,7 +431,8 @@ def synthesize(component, top: str, lib: str | Library, build_dir, *, split: boo
                  "Total": (internal, switching, leakage)}
         net_info = {"net_activity_mean": act.mean(), "nets": len(act.rate), "flops_from_vcd": act.flops_from_vcd,
                     "flops": act.flops, "flop_check": act.mapping_check, "inputs_from_vcd": act.inputs_from_vcd,
-                    "inputs": act.inputs, "cycles": act.cycles, "clock_floor_w": pn["clock_floor"]}
+                    "inputs": act.inputs, "cycles": act.cycles, "clock_floor_w": pn["clock_floor"],
+                    "gating_saving_w": pn["gating_saving"], "gating_cells": pn["gating_cells"]}
     result = SynthResult(
         top=top, library=lib.name, area_um2=area, sequential_area_um2=seq, n_cells=cells, n_flops=flops,
         area_by_instance=by_inst, min_period_s=min_period * lib.time_unit_s,

@@ -227,6 +227,9 @@ class NetActivity:
     """Fraction of (flip-flop, cycle) pairs where the computed D equals the next sampled Q."""
     inputs_from_vcd: int
     inputs: int
+    registers: dict[str, tuple[list[str], float]] = field(default_factory=dict)
+    """Register name (Q net without its bit index) -> (its flip-flop instances, fraction of cycles in which
+    any of its bits changes: the duty of an ideal clock-gating enable)."""
 
     def mean(self) -> float:
         return float(np.mean(list(self.rate.values()))) if self.rate else 0.0
@@ -336,10 +339,22 @@ def net_activity(netlist: Netlist, cells: dict[str, LibCell], bits: dict[str, np
         d, q = values[pins[lib.next_state]], values[pins[qpin]]
         agree += int(np.sum(d[:-1] == q[1:]))
         total += n - 1
+    groups: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for name, ctype, pins in flops:
+        lib = cells[ctype]
+        qpin = next((o for o in lib.outputs if o in pins), None)
+        if qpin is not None:
+            groups[re.sub(r"\[\d+\]$", "", pins[qpin])].append((name, pins[qpin]))
+    registers = {}
+    for reg, members in groups.items():
+        change = np.zeros(n - 1, bool)
+        for _, net in members:
+            change |= values[net][1:] != values[net][:-1]
+        registers[reg] = ([inst for inst, _ in members], float(np.mean(change)) if n > 1 else 0.0)
     rate = {}
     for net, v in values.items():
         if net.startswith("1'h") or net == clock:
             continue
         rate[net] = float(np.count_nonzero(v[1:] != v[:-1])) / (n - 1)
     return NetActivity(rate, n, len(flops), found_q, agree / total if total else 1.0, found_in,
-                       len([p for p in netlist.inputs if p != clock]))
+                       len([p for p in netlist.inputs if p != clock]), registers)
