@@ -17,6 +17,8 @@ import time
 
 import torch
 
+from essop.config import EssopConfig
+
 
 def _batch(batch: int, data: str | None, cache_dir: str | None, device):
     from essop.training import data as cdata
@@ -30,13 +32,13 @@ def _batch(batch: int, data: str | None, cache_dir: str | None, device):
                 torch.randint(0, 10, (batch,), generator=g).to(device), "gaussian")
 
 
-def run_one(mode: str, bl: int, sharing: str, batch: int, warmup: int, steps: int, device: str,
+def run_one(mode: str, cfg: EssopConfig, batch: int, warmup: int, steps: int, device: str,
             threads: int | None, data: str | None, cache_dir: str | None) -> dict:
     from essop.training.train import TrainOptions, build_model, make_optimizer, train_step
     if threads:
         torch.set_num_threads(threads)
     dev = torch.device(device)
-    opts = TrainOptions(mode=mode, bl=bl, sharing=sharing, device=device)
+    opts = TrainOptions(mode=mode, essop=cfg, device=device)
     model = build_model(opts, dev)
     opt = make_optimizer(model, opts)
     xb, yb, source = _batch(batch, data, cache_dir, dev)
@@ -56,12 +58,12 @@ def run_one(mode: str, bl: int, sharing: str, batch: int, warmup: int, steps: in
             times.append(time.perf_counter() - t)
     peak = (torch.cuda.max_memory_allocated(dev) if dev.type == "cuda"
             else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
-    return {"mode": mode, "bl": bl if mode != "fp32" else None, "sharing": sharing, "step_s": statistics.median(times),
+    return {"mode": mode, "bl": cfg.bl if mode != "fp32" else None, "sharing": cfg.sharing, "step_s": statistics.median(times),
             "times_s": times, "peak_bytes": peak, "peak_kind": "cuda_max_allocated" if dev.type == "cuda" else "ru_maxrss",
             "threads": torch.get_num_threads(), "device": device, "batch": batch, "data": source}
 
 
-def bench(bls: list[int], sharing: str = "shared", batch: int = 128, warmup: int = 2, steps: int = 5,
+def bench(bls: list[int], base: EssopConfig = EssopConfig(), batch: int = 128, warmup: int = 2, steps: int = 5,
           device: str = "cpu", threads: int | None = None, data: str | None = None, cache_dir: str | None = None,
           extra_modes: tuple[str, ...] = ()) -> list[dict]:
     # fp32 runs first and again last: on a shared machine the load drifts, and the ratios use the faster
@@ -69,8 +71,8 @@ def bench(bls: list[int], sharing: str = "shared", batch: int = 128, warmup: int
     configs = [("fp32", bls[0])] + [("essop", b) for b in bls] + [(m, bls[0]) for m in extra_modes] + [("fp32", bls[0])]
     rows = []
     for mode, bl in configs:
-        cmd = [sys.executable, "-m", "essop.training.bench", "--one", mode, "--bl", str(bl), "--sharing", sharing,
-               "--batch", str(batch), "--warmup", str(warmup), "--steps", str(steps), "--device", device]
+        cmd = [sys.executable, "-m", "essop.training.bench", "--one", mode,
+               "--config-json", base.replace(bl=bl).to_json(), "--batch", str(batch), "--warmup", str(warmup), "--steps", str(steps), "--device", device]
         if threads:
             cmd += ["--threads", str(threads)]
         if data:
@@ -102,8 +104,7 @@ def table(rows: list[dict]) -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--one", required=True)
-    p.add_argument("--bl", type=int, default=16)
-    p.add_argument("--sharing", default="shared")
+    p.add_argument("--config-json", default=EssopConfig().to_json(), help="the EssopConfig, as JSON")
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--steps", type=int, default=5)
@@ -112,7 +113,7 @@ def main(argv=None) -> int:
     p.add_argument("--data")
     p.add_argument("--cache-dir")
     a = p.parse_args(argv)
-    print(json.dumps(run_one(a.one, a.bl, a.sharing, a.batch, a.warmup, a.steps, a.device, a.threads, a.data,
+    print(json.dumps(run_one(a.one, EssopConfig.from_json(a.config_json), a.batch, a.warmup, a.steps, a.device, a.threads, a.data,
                              a.cache_dir)))
     return 0
 

@@ -7,7 +7,10 @@ import os
 import sys
 from pathlib import Path
 
-from essop.config import SHARING_MODES
+from essop.sim.options import add_config_arguments, config_from_args
+
+#: Fields the harness sets per layer (each layer is its own virtual array: docs/training.md).
+LAYER_FIELDS = ("rows", "cols", "acc_depth", "scaling", "output_format")
 
 
 def _positive(v: str) -> int:
@@ -17,12 +20,7 @@ def _positive(v: str) -> int:
     return i
 
 
-def _add_essop(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--sharing", choices=SHARING_MODES, default="shared",
-                        help="random-number sharing of the virtual arrays (default shared)")
-    parser.add_argument("--q", type=int, default=8, help="magnitude bits (default 8)")
-    parser.add_argument("--lfsr-width", type=int, default=16, help="LFSR width w <= 24 (default 16)")
-    parser.add_argument("--lfsr-restart", action="store_true", help="restart the LFSRs at every pair")
+def _add_run_environment(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", help="CIFAR-10 JPEG zip or cifar-10-batches-py folder "
                                        "(default $ESSOP_CIFAR10, else ../shared/data/cifar10-jpeg.zip)")
     parser.add_argument("--cache-dir", help="where the decoded uint8 .npz is kept (default ~/.cache/essop)")
@@ -33,7 +31,6 @@ def _add_essop(parser: argparse.ArgumentParser) -> None:
 def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
     if name == "train":
         parser.add_argument("--mode", choices=("fp32", "essop", "expected"), default="essop")
-        parser.add_argument("--bl", type=_positive, default=16, help="bitstream length (power of two)")
         parser.add_argument("--epochs", type=_positive, default=None,
                             help="epochs (default 160; `make train` protocol: see docs/training.md)")
         parser.add_argument("--batch-size", type=_positive, default=128)
@@ -50,15 +47,18 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--no-progress", action="store_true", help="no tqdm bars")
         parser.add_argument("--quick", action="store_true",
                             help="the short `make train` protocol: 2 epochs on 2,000 images, 1,000 test images")
-        _add_essop(parser)
+        _add_run_environment(parser)
+        add_config_arguments(parser, skip=LAYER_FIELDS)
     elif name == "bench-train":
-        parser.add_argument("--bl", type=_positive, nargs="+", default=[8, 16, 32, 64])
+        parser.add_argument("--bl", type=_positive, nargs="+", default=[8, 16, 32, 64],
+                            help="bitstream lengths to time (default 8 16 32 64)")
         parser.add_argument("--batch", type=_positive, default=128)
         parser.add_argument("--warmup", type=_positive, default=2)
         parser.add_argument("--steps", type=_positive, default=5)
         parser.add_argument("--expected", action="store_true", help="also time the expected mode")
         parser.add_argument("--json", help="also write the rows as JSON here")
-        _add_essop(parser)
+        _add_run_environment(parser)
+        add_config_arguments(parser, skip=LAYER_FIELDS + ("bl",))
     else:
         raise ValueError(f"unknown training subcommand {name!r}")
 
@@ -68,10 +68,11 @@ def run(name: str, args: argparse.Namespace) -> int:
         from essop.training.train import TrainOptions, train
         import torch.distributed as dist
 
+        cfg = config_from_args(args, skip=LAYER_FIELDS)
         epochs, subset, test_subset = args.epochs, args.subset, args.test_subset
         if args.quick:
             epochs, subset, test_subset = epochs or 2, subset or 2000, test_subset or 1000
-        out = args.out or f"runs/{args.mode}" + ("" if args.mode == "fp32" else f"_bl{args.bl}_{args.sharing}")
+        out = args.out or f"runs/{args.mode}" + ("" if args.mode == "fp32" else f"_bl{cfg.bl}_{cfg.sharing}")
         world = int(os.environ.get("WORLD_SIZE", "1"))
         if world > 1 and not dist.is_initialized():
             import torch
@@ -80,8 +81,7 @@ def run(name: str, args: argparse.Namespace) -> int:
             if args.device.startswith("cuda"):
                 torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
                 args.device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
-        opts = TrainOptions(mode=args.mode, bl=args.bl, q=args.q, sharing=args.sharing, lfsr_width=args.lfsr_width,
-                            lfsr_restart=args.lfsr_restart, epochs=epochs or 160, batch_size=args.batch_size,
+        opts = TrainOptions(mode=args.mode, essop=cfg, epochs=epochs or 160, batch_size=args.batch_size,
                             lr=args.lr, blocks_per_stage=args.blocks, data=args.data, cache_dir=args.cache_dir,
                             subset=subset, test_subset=test_subset, threads=args.threads, seed=args.seed,
                             device=args.device, out=out, resume=args.resume, stop_after_steps=args.stop_after_steps,
@@ -95,7 +95,7 @@ def run(name: str, args: argparse.Namespace) -> int:
         return 0
     if name == "bench-train":
         from essop.training.bench import bench, table
-        rows = bench(args.bl, args.sharing, args.batch, args.warmup, args.steps, args.device, args.threads,
+        rows = bench(args.bl, config_from_args(args, skip=LAYER_FIELDS + ("bl",)), args.batch, args.warmup, args.steps, args.device, args.threads,
                      args.data, args.cache_dir, ("expected",) if args.expected else ())
         print(table(rows))
         if args.json:

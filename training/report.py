@@ -13,7 +13,7 @@ def load(run: Path) -> dict:
     cfg = json.loads((run / "config.json").read_text())
     hist = json.loads((run / "log.json").read_text())
     o = cfg["options"]
-    label = o["mode"] if o["mode"] == "fp32" else f"{o['mode']} BL {o['bl']} {o['sharing']}"
+    label = o["mode"] if o["mode"] == "fp32" else f"{o['mode']} BL {o['essop']['bl']} {o['essop']['sharing']}"
     return {"run": run.name, "label": label, "history": hist, "device": cfg["device"], "options": o}
 
 

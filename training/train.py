@@ -42,11 +42,9 @@ LOG_FIELDS = ("epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc",
 @dataclass
 class TrainOptions:
     mode: str = "essop"
-    bl: int = 16
-    q: int = 8
-    sharing: str = "shared"
-    lfsr_width: int = 16
-    lfsr_restart: bool = False
+    essop: EssopConfig = field(default_factory=EssopConfig)
+    """The user's array configuration (BL, q, sharing, LFSR fields); every layer's virtual array is this with
+    rows, cols, acc_depth, scaling and output_format set for the layer (essop_update.py)."""
     epochs: int = 160
     batch_size: int = 128
     lr: float = 0.1
@@ -66,9 +64,13 @@ class TrainOptions:
     time_budget_s: float | None = None
     progress: bool = True
 
-    def essop_config(self) -> EssopConfig:
-        return EssopConfig(bl=self.bl, q=self.q, sharing=self.sharing, lfsr_width=self.lfsr_width,
-                           lfsr_restart=self.lfsr_restart)
+    def __post_init__(self) -> None:
+        if isinstance(self.essop, dict):      # from a checkpoint's options
+            self.essop = EssopConfig.from_dict(self.essop)
+        if not isinstance(self.essop, EssopConfig):
+            raise TypeError(f"essop must be an EssopConfig, not {self.essop!r}")
+        if self.mode not in ("fp32", "essop", "expected"):
+            raise ValueError(f"mode must be one of 'fp32', 'essop', 'expected', not {self.mode!r}")
 
 
 def lr_at(opts: TrainOptions, epoch: int, epochs: int) -> float:
@@ -127,7 +129,7 @@ def _rank_world() -> tuple[int, int]:
 def build_model(opts: TrainOptions, device) -> torch.nn.Module:
     torch.manual_seed(opts.seed)
     model = ResNetCifar(opts.blocks_per_stage).to(device)
-    attach(model, EssopUpdate(opts.mode, opts.essop_config()))
+    attach(model, EssopUpdate(opts.mode, opts.essop))
     return model
 
 
@@ -193,9 +195,10 @@ def train(opts: TrainOptions) -> dict:
     epoch, step, history, stats, wall_before = 0, 0, [], _EpochStats(), 0.0
     if opts.resume and ckpt_path.exists():
         ck = torch.load(ckpt_path, map_location=device, weights_only=False)
-        if ck["options"]["mode"] != opts.mode or ck["options"]["bl"] != opts.bl:
-            raise ValueError(f"{ckpt_path} was written by a run with mode={ck['options']['mode']!r}, "
-                             f"bl={ck['options']['bl']!r}; not resuming it as mode={opts.mode!r}, bl={opts.bl!r}")
+        saved = (ck["options"]["mode"], ck["options"]["essop"])
+        if saved != (opts.mode, opts.essop.to_dict()):
+            raise ValueError(f"{ckpt_path} was written by a run with mode={saved[0]!r} and configuration "
+                             f"{saved[1]!r}; not resuming it as mode={opts.mode!r} with {opts.essop.to_dict()!r}")
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         epoch, step, epochs = ck["epoch"], ck["step"], ck["epochs"]
@@ -205,7 +208,7 @@ def train(opts: TrainOptions) -> dict:
         if device.type == "cuda" and ck.get("rng_cuda") is not None:
             torch.cuda.set_rng_state(ck["rng_cuda"].cpu(), device)
     if rank == 0:
-        _atomic_text(json.dumps({"options": asdict(opts), "essop_config": opts.essop_config().to_dict(),
+        _atomic_text(json.dumps({"options": asdict(opts),
                                  "world_size": world, "torch": torch.__version__,
                                  "device": str(device)}, indent=2), out / "config.json")
 

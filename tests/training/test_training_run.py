@@ -8,11 +8,13 @@ import pytest
 import torch
 
 from training_fixtures import write_batches
+from essop.config import EssopConfig
 from essop.training.train import TrainOptions, train
 
 
-def _opts(tmp_path, data, **kw):
-    base = dict(mode="essop", bl=16, epochs=3, batch_size=32, blocks_per_stage=1, data=str(data),
+def _opts(tmp_path, data, bl=16, sharing="shared", **kw):
+    base = dict(mode="essop", essop=EssopConfig(bl=bl, sharing=sharing), epochs=3, batch_size=32,
+                blocks_per_stage=1, data=str(data),
                 cache_dir=str(tmp_path / "cache"), threads=1, seed=3, out=str(tmp_path / "run"), progress=False)
     base.update(kw)
     return TrainOptions(**base)
