@@ -74,6 +74,15 @@ def verilator_make_env() -> dict[str, str]:
     return {"MAKEFLAGS": " ".join(overrides)}
 
 
+def prepare_verilator_environment() -> None:
+    """Put ccache and the make overrides where Verilator's build sees them. cocotb's build() copies os.environ
+    over runner.env, and an outer `make test` exports its own MAKEFLAGS, so they must go into os.environ
+    (pytest-xdist workers are separate processes: no other test is affected)."""
+    if shutil.which("ccache"):
+        os.environ["OBJCACHE"] = "ccache"   # read by Verilator's makefile
+    os.environ.update(verilator_make_env())
+
+
 @dataclass
 class RunResult:
     """What one cocotb run reports (from the testbench's summary JSON), plus wall time."""
@@ -128,9 +137,7 @@ def run_cocotb(cfg: EssopConfig, simulator: str, build_root: Path, *, pairs: int
     if simulator == "verilator":
         # Amaranth's output trips style lints (widths, unused bits) that are not errors.
         build_args = ["-Wno-fatal", "-Wno-lint", "-Wno-style"]
-        if shutil.which("ccache"):
-            runner.env["OBJCACHE"] = "ccache"   # read by Verilator's makefile; kept by build()'s env update
-        runner.env.update(verilator_make_env())
+        prepare_verilator_environment()
     failed = False
     try:
         runner.build(sources=[verilog_path], hdl_toplevel=top, build_dir=build_dir, build_args=build_args,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -27,7 +28,8 @@ from amaranth.back import rtlil
 __all__ = ["Library", "LIBRARIES", "library", "SynthResult", "synthesize", "PDK_DIR", "yosys_version",
            "sta_version"]
 
-PDK_DIR = Path(__file__).resolve().parents[2] / "shared" / "pdk"
+#: The open cell libraries: ../shared/pdk beside the repository, or $ESSOP_PDK.
+PDK_DIR = Path(os.environ.get("ESSOP_PDK") or Path(__file__).resolve().parents[2] / "shared" / "pdk")
 
 #: Yosys the numbers were produced with; the flow refuses another (results would not be comparable).
 YOSYS_VERSION = "0.70"
@@ -97,7 +99,8 @@ def _unpack(lib: Library, build: Path) -> list[Path]:
     out = []
     for src in lib.paths():
         if not src.exists():
-            raise FileNotFoundError(f"Liberty file of {lib.name!r} not found: {src}")
+            raise FileNotFoundError(f"Liberty file of {lib.name!r} not found: {src} (the libraries are read from "
+                                    f"../shared/pdk beside the repository; set ESSOP_PDK to their folder)")
         if src.suffix == ".gz":
             dst = build / src.name[:-3]
             if not dst.exists():

@@ -42,6 +42,9 @@ def run_config(name: str, simulator: str = "icarus") -> dict:
     extra = {"FP16_LATENCY": str(dut.latency), "FP16_SUMMARY": str(summary), **env}
     if isinstance(dut, Fp16Outer):
         extra |= {"FP16_ROWS": str(dut.rows), "FP16_COLS": str(dut.cols)}
+    if simulator == "verilator":
+        from essop.sim.runner import prepare_verilator_environment
+        prepare_verilator_environment()
     runner = get_runner(simulator)
     build_args = ["-Wno-fatal", "-Wno-lint", "-Wno-style"] if simulator == "verilator" else []
     runner.build(sources=[src], hdl_toplevel=top, build_dir=build_dir, build_args=build_args,
