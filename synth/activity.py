@@ -4,8 +4,8 @@ The Debian OpenSTA (2.0.17) has no VCD reader, and its own propagation of input 
 gave register outputs more than one toggle per cycle (transition densities add up through XOR trees and are
 not capped at a register), so the flow does not use it. Instead the design's RTL is simulated with the Amaranth
 simulator, a VCD of every signal is written, and the mean toggle rate over all signal bits (toggles per bit
-per clock cycle; clock and reset excluded) becomes OpenSTA's global activity (``set_power_activity -global``)
-for every net of the netlist. It is a zero-delay, glitch-free, design-wide average: it ranks designs by how much
+per clock cycle; clock and reset excluded) is the design-wide rate kept for comparison (``toggle_rate``); the
+power numbers use the VCD net by net (essop.synth.netsim). It is a zero-delay, glitch-free, design-wide average: it ranks designs by how much
 of their state actually moves (an ESSOP counter changes on at most one cycle in four; a multiplier's datapath
 on most cycles), not net by net.
 """

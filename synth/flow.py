@@ -5,8 +5,10 @@ area per Yosys module (hierarchy kept, so an ESSOP array splits into its ``cell_
 periphery), the critical path (minimum clock period) and the power split from OpenSTA at a given switching
 toggle rate measured in simulation.
 
-Power: the Debian OpenSTA (2.0.17, 2019) has no VCD/SAIF reader; the design-wide toggle rate measured by
-simulating the RTL on the workload (essop.synth.activity) is set as the global activity of every net. Timing is
+Power: the Debian OpenSTA (2.0.17, 2019) has no VCD/SAIF reader and ignores per-pin activities on register
+outputs; given the RTL's VCD, essop.synth.netsim computes every net's toggle rate and each instance's OpenSTA
+power is interpolated to it (``_per_net_power``). Without a VCD the design-wide ``toggle_rate`` is set as the
+global activity of every net. Timing is
 computed first (``report_checks``), since the power calculation uses the slews. Energy per cycle = dynamic power x the nominal clock period
 (dynamic power scales with 1/period at a fixed per-cycle activity) + leakage power x the achievable period.
 """
