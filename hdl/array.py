@@ -4,7 +4,8 @@
 Pipeline (docs/rtl.md has the details). The periphery is cut into register-to-register halves so that it
 is no slower than the cells' own path (LFSR -> comparator -> AND -> counter):
 
-    i_x, i_delta --[decoders + exponent max]--> load buffer s1 (FP16 patterns, E_x, E_d)
+    i_x, i_delta --[decoders + first half of the exponent max tree]--> load buffer s1 (FP16 patterns,
+                 partial maxima) --[rest of the tree]--> E_x, E_d (in s1, one cycle later)
                  --[decoders + barrel shifters]--> stream buffer s2 (q-bit magnitudes, signs) --BL cycles-->
                  counters --row 0--> [CountNormalise] --> output register --[NormalisedToFp16]--> o_data
 
@@ -20,7 +21,7 @@ from amaranth.lib.wiring import In, Out
 from essop.config import EXP_PORT_WIDTH, EssopConfig
 from essop.hdl.cell import Cell, Comparator
 from essop.hdl.count_to_fp16 import OUT_EXP_WIDTH, CountNormalise, NormalisedToFp16, normalised_layout
-from essop.hdl.fp16_input import Fp16VectorExponent, Fp16VectorInput
+from essop.hdl.fp16_input import ExponentMax, Fp16PartialExponent, Fp16VectorInput
 from essop.hdl.lfsr import Lfsr
 
 __all__ = ["EssopArray"]
@@ -86,10 +87,19 @@ class EssopArray(wiring.Component):
         return self._cfg.bl
 
     @property
+    def exponent_split_levels(self) -> int:
+        """per_pair: comparator levels of each exponent max tree between the input ports and the load buffer's
+        partial maxima; the other levels run from those registers one cycle later. Half the tree, rounded
+        down, because the decoders share the first cycle."""
+        n_levels = max(ExponentMax(self._cfg.cols).depth, ExponentMax(self._cfg.rows).depth)
+        return n_levels // 2
+
+    @property
     def input_to_stream_latency(self) -> int:
         """Cycles from a pair's transfer into an idle array to its first bitstream cycle: one cycle in the
-        load buffer (exponents found), one shifting into the stream buffer."""
-        return 2
+        load buffer (per_pair: a second one while the rest of the exponent max trees is registered), one
+        shifting into the stream buffer."""
+        return 3 if self._cfg.scaling == "per_pair" else 2
 
     @property
     def input_to_first_output_latency(self) -> int:
@@ -138,7 +148,6 @@ class EssopArray(wiring.Component):
         s1 = _Buffer("s1", bits_x=16 * n, bits_d=16 * rows, exp_x=signed(EXP_PORT_WIDTH),
                      exp_d=signed(EXP_PORT_WIDTH), end=1)
         accept = self.i_valid & self.i_ready
-        m.d.comb += self.i_ready.eq(~s1.valid)
         if cfg.acc_depth > 1:
             in_count = Signal(range(cfg.acc_depth), name="in_count")   # pairs already taken in this group
             first = in_count == 0
@@ -150,10 +159,24 @@ class EssopArray(wiring.Component):
         else:
             in_end = Const(1)
         if cfg.scaling == "per_pair":
-            m.submodules.exp_x = find_x = Fp16VectorExponent(n)
-            m.submodules.exp_d = find_d = Fp16VectorExponent(rows)
-            m.d.comb += [find_x.i_bits.eq(self.i_x), find_d.i_bits.eq(self.i_delta)]
-            exp_x, exp_d = find_x.o_exp, find_d.o_exp
+            # Decoders and half of each max tree before s1; the rest from s1's partial maxima into s1's
+            # E_x, E_d one cycle later (s1_exp_ok), so neither half is a path from the ports through the
+            # whole tree.
+            levels = self.exponent_split_levels
+            m.submodules.part_x = part_x = Fp16PartialExponent(n, levels)
+            m.submodules.part_d = part_d = Fp16PartialExponent(rows, levels)
+            m.d.comb += [part_x.i_bits.eq(self.i_x), part_d.i_bits.eq(self.i_delta)]
+            s1_part_x = Signal(len(part_x.o_partial), name="s1_part_x")
+            s1_part_d = Signal(len(part_d.o_partial), name="s1_part_d")
+            with m.If(accept):
+                m.d.sync += [s1_part_x.eq(part_x.o_partial), s1_part_d.eq(part_d.o_partial)]
+            m.submodules.max_x = max_x = ExponentMax(part_x.partial_count)
+            m.submodules.max_d = max_d = ExponentMax(part_d.partial_count)
+            m.d.comb += [max_x.i_exps.eq(s1_part_x), max_d.i_exps.eq(s1_part_d)]
+            # No enable: E follows the partial maxima one cycle behind, and is stale only in the cycle
+            # after a transfer.
+            s1_exp_ok = Signal(name="s1_exp_ok")
+            m.d.sync += [s1.exp_x.eq(max_x.o_max), s1.exp_d.eq(max_d.o_max), s1_exp_ok.eq(~accept)]
         elif cfg.acc_depth == 1:
             exp_x, exp_d = self.i_exp_x, self.i_exp_d
         else:
@@ -182,15 +205,19 @@ class EssopArray(wiring.Component):
         t = Signal(range(bl), name="cycle")
         streaming = s2.valid & ~out_load & ~out_active
         pair_done = streaming & (t == bl - 1)
-        s1_take = s1.valid & (~s2.valid | pair_done)
-
+        s1_ready = s1.valid & s1_exp_ok if cfg.scaling == "per_pair" else s1.valid
+        s1_take = s1_ready & (~s2.valid | pair_done)
+        # A register, not a function of i_valid. per_pair groups are single pairs (acc_depth 1), so the
+        # exponent cycle s1 adds is hidden behind each group's read-out: the group period is unchanged.
+        m.d.comb += self.i_ready.eq(~s1.valid)
         with m.If(accept):
             m.d.sync += [
                 s1.valid.eq(1),
                 s1.bits_x.eq(self.i_x), s1.bits_d.eq(self.i_delta),
-                s1.exp_x.eq(exp_x), s1.exp_d.eq(exp_d),
                 s1.end.eq(in_end),
             ]
+            if cfg.scaling != "per_pair":
+                m.d.sync += [s1.exp_x.eq(exp_x), s1.exp_d.eq(exp_d)]
         with m.Elif(s1_take):
             m.d.sync += s1.valid.eq(0)
         with m.If(s1_take):

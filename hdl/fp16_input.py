@@ -14,7 +14,8 @@ from amaranth.lib.wiring import In, Out
 from essop.config import EXP_MIN, EXP_PORT_WIDTH, SCALING_MODES
 from essop.hdl._params import check_choice, check_int
 
-__all__ = ["Fp16Decode", "ExponentMax", "MagnitudeShift", "Fp16VectorExponent", "Fp16VectorInput", "bit_length"]
+__all__ = ["Fp16Decode", "ExponentMax", "MagnitudeShift", "Fp16VectorExponent", "Fp16PartialExponent",
+           "Fp16VectorInput", "bit_length", "partial_count"]
 
 #: Significand M (hidden bit included) is 11 bits; a biased exponent field is 5.
 SIG_WIDTH = 11
@@ -30,6 +31,29 @@ def bit_length(m: Module, value, name: str) -> Signal:
         with m.If(value[k]):
             m.d.comb += out.eq(k + 1)
     return out
+
+
+def partial_count(count: int, levels: int) -> int:
+    """Values left after `levels` levels of the pairwise max tree over `count` values: ceil(count / 2**levels)."""
+    return -(-count // (1 << levels))
+
+
+def _max_levels(m: Module, level: list, levels, prefix: str) -> list:
+    """`levels` levels (None: all) of the balanced pairwise max tree. Level k's value j is the max of the
+    contiguous inputs j * 2**k .. (j + 1) * 2**k - 1, so a tree cut after any level and finished by another
+    tree over the partial maxima gives the same max."""
+    depth = 0
+    while len(level) > 1 and (levels is None or depth < levels):
+        nxt = []
+        for k in range(0, len(level) - 1, 2):
+            a, b = level[k], level[k + 1]
+            v = Signal(signed(EXP_PORT_WIDTH), name=f"{prefix}_{depth}_{k // 2}")
+            m.d.comb += v.eq(Mux(a > b, a, b))
+            nxt.append(v)
+        if len(level) % 2:
+            nxt.append(level[-1])
+        level, depth = nxt, depth + 1
+    return level
 
 
 class Fp16Decode(wiring.Component):
@@ -88,18 +112,7 @@ class ExponentMax(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         level = [self.i_exps.word_select(k, EXP_PORT_WIDTH).as_signed() for k in range(self._count)]
-        depth = 0
-        while len(level) > 1:
-            nxt = []
-            for k in range(0, len(level) - 1, 2):
-                a, b = level[k], level[k + 1]
-                v = Signal(signed(EXP_PORT_WIDTH), name=f"max_{depth}_{k // 2}")
-                m.d.comb += v.eq(Mux(a > b, a, b))
-                nxt.append(v)
-            if len(level) % 2:
-                nxt.append(level[-1])
-            level, depth = nxt, depth + 1
-        m.d.comb += self.o_max.eq(level[0])
+        m.d.comb += self.o_max.eq(_max_levels(m, level, None, "max")[0])
         return m
 
 
@@ -178,6 +191,48 @@ class Fp16VectorExponent(wiring.Component):
             exp_max.i_exps.eq(Cat(exps)),
             self.o_exp.eq(exp_max.o_max),
         ]
+        return m
+
+
+class Fp16PartialExponent(wiring.Component):
+    """Decoders and the first `levels` levels of the exponent max tree over `count` FP16 patterns.
+
+    ``o_partial`` packs `partial_count` signed maxima (EXP_PORT_WIDTH bits each), value j the max of the
+    element exponents j * 2**levels .. (j + 1) * 2**levels - 1; ``ExponentMax(partial_count)`` over them is
+    the vector exponent E. The array registers the partial maxima so that decoders and the whole tree are not
+    one combinational path from its input ports.
+    """
+
+    def __init__(self, count, levels):
+        check_int("count", count, 1)
+        check_int("levels", levels, 0)
+        self._count, self._levels = count, levels
+        super().__init__({
+            "i_bits": In(16 * count),
+            "o_partial": Out(EXP_PORT_WIDTH * self.partial_count),
+        })
+
+    @property
+    def count(self) -> int:
+        return self._count
+
+    @property
+    def levels(self) -> int:
+        return self._levels
+
+    @property
+    def partial_count(self) -> int:
+        return partial_count(self._count, self._levels)
+
+    def elaborate(self, platform):
+        m = Module()
+        exps = []
+        for j in range(self._count):
+            dec = Fp16Decode()
+            m.submodules[f"decode_{j}"] = dec
+            m.d.comb += dec.i_bits.eq(self.i_bits.word_select(j, 16))
+            exps.append(dec.o_exp)
+        m.d.comb += self.o_partial.eq(Cat(_max_levels(m, exps, self._levels, "part")))
         return m
 
 

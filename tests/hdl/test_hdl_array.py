@@ -176,6 +176,21 @@ def test_steady_state_group_period(pairs):
     assert np.all(np.diff(firsts[1:]) == dut.steady_state_cycles_per_group(pairs))
 
 
+@pytest.mark.parametrize("bl,rows,cols", [(2, 1, 1), (2, 2, 9), (4, 5, 3), (16, 16, 16)])
+def test_per_pair_timing(bl, rows, cols):
+    """per_pair (groups of one pair; the exponent max trees take an extra cycle in the load buffer): the first
+    row of an idle array, and one group per steady_state_cycles_per_group(1) with a pair always waiting,
+    even at BL 2 where the extra cycle is only hidden behind the read-out."""
+    cfg = EssopConfig(rows=rows, cols=cols, bl=bl)
+    dut = EssopArray(cfg)
+    rng = np.random.default_rng(SEED + bl + rows)
+    xs, ds, _, _, _ = make_stream(cfg, 5, rng)
+    _, _, accepts, beats = check_against_model(cfg, xs, ds, np.ones(5, dtype=bool), None, None)
+    assert beats[0] - accepts[0] == dut.input_to_first_output_latency
+    firsts = beats[::cfg.rows]
+    assert np.all(np.diff(firsts) == dut.steady_state_cycles_per_group(1))
+
+
 def test_properties():
     cfg = EssopConfig(rows=5, cols=3, bl=32, output_format="count", acc_depth=6, scaling="block")
     dut = EssopArray(cfg)

@@ -8,7 +8,8 @@ from amaranth.sim import Simulator
 
 from essop.config import EXP_PORT_MAX, EXP_PORT_MIN, EXP_PORT_WIDTH
 from essop.golden import fp16 as ref
-from essop.hdl.fp16_input import ExponentMax, Fp16Decode, Fp16VectorExponent, Fp16VectorInput, MagnitudeShift
+from essop.hdl.fp16_input import (ExponentMax, Fp16Decode, Fp16PartialExponent, Fp16VectorExponent, Fp16VectorInput,
+                                  MagnitudeShift)
 from hdl_harness import pack, unpack
 
 SEED = 20261126
@@ -204,6 +205,33 @@ def test_vector_exponent(count):
     assert got == [ref.vector_exponent(v) for v in vectors]
 
 
+@pytest.mark.parametrize("count,levels", [(1, 0), (5, 0), (5, 1), (5, 2), (16, 2), (16, 4), (16, 6), (32, 2)])
+def test_partial_exponent(count, levels):
+    """Each partial max is its block of element exponents' max; the max of the partials is E."""
+    rng = np.random.default_rng(SEED + 200 + count * 8 + levels)
+    vectors = [list(rng.choice(ALL, count)) for _ in range(60)]
+    vectors += [list(np.resize(v, count)) for v in EDGE_VECTORS]
+    vectors += [list((rng.standard_normal(count) * 2.0 ** rng.integers(-26, 13)).astype(np.float16).view(np.uint16))
+                for _ in range(60)]
+    dut = Fp16PartialExponent(count, levels)
+    block = 1 << levels
+    assert dut.partial_count == len(range(0, count, block))
+    got = []
+
+    async def bench(ctx):
+        for v in vectors:
+            ctx.set(dut.i_bits, pack(v, 16))
+            got.append(unpack(ctx.get(dut.o_partial), EXP_PORT_WIDTH, dut.partial_count, signed=True))
+
+    sim = Simulator(dut)
+    sim.add_testbench(bench)
+    sim.run()
+    for v, partial in zip(vectors, got):
+        elem = ref.element_exponent(np.array(v, dtype=np.uint16))
+        assert partial == [int(elem[k:k + block].max()) for k in range(0, count, block)]
+        assert max(partial) == ref.vector_exponent(np.array(v, dtype=np.uint16))
+
+
 @pytest.mark.parametrize("args,exc,msg", [
     ((0, 8, "block"), ValueError, "count must be >= 1, not 0"),
     ((3, 0, "block"), ValueError, "q must be in [1, 16], not 0"),
@@ -227,3 +255,9 @@ def test_block_parameter_errors():
     with pytest.raises(TypeError) as info:
         Fp16VectorExponent(2.0)
     assert str(info.value) == "count must be an int, not 2.0"
+    with pytest.raises(ValueError) as info:
+        Fp16PartialExponent(4, -1)
+    assert str(info.value) == "levels must be >= 0, not -1"
+    with pytest.raises(TypeError) as info:
+        Fp16PartialExponent(4, True)
+    assert str(info.value) == "levels must be an int, not True"
