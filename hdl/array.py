@@ -21,7 +21,7 @@ from amaranth.lib.wiring import In, Out
 from essop.config import EXP_PORT_WIDTH, EssopConfig
 from essop.hdl.cell import Cell, Comparator
 from essop.hdl.count_to_fp16 import OUT_EXP_WIDTH, CountNormalise, NormalisedToFp16, normalised_layout
-from essop.hdl.fp16_input import ExponentMax, Fp16PartialExponent, Fp16VectorInput
+from essop.hdl.fp16_input import ExponentMax, Fp16PartialExponent, Fp16VectorInput, max_depth
 from essop.hdl.lfsr import Lfsr
 
 __all__ = ["EssopArray"]
@@ -91,8 +91,7 @@ class EssopArray(wiring.Component):
         """per_pair: comparator levels of each exponent max tree between the input ports and the load buffer's
         partial maxima; the other levels run from those registers one cycle later. Half the tree, rounded
         down, because the decoders share the first cycle."""
-        n_levels = max(ExponentMax(self._cfg.cols).depth, ExponentMax(self._cfg.rows).depth)
-        return n_levels // 2
+        return max(max_depth(self._cfg.cols), max_depth(self._cfg.rows)) // 2
 
     @property
     def input_to_stream_latency(self) -> int:

@@ -15,7 +15,7 @@ from essop.config import EXP_MIN, EXP_PORT_WIDTH, SCALING_MODES
 from essop.hdl._params import check_choice, check_int
 
 __all__ = ["Fp16Decode", "ExponentMax", "MagnitudeShift", "Fp16VectorExponent", "Fp16PartialExponent",
-           "Fp16VectorInput", "bit_length", "partial_count"]
+           "Fp16VectorInput", "bit_length", "max_depth", "partial_count"]
 
 #: Significand M (hidden bit included) is 11 bits; a biased exponent field is 5.
 SIG_WIDTH = 11
@@ -31,6 +31,11 @@ def bit_length(m: Module, value, name: str) -> Signal:
         with m.If(value[k]):
             m.d.comb += out.eq(k + 1)
     return out
+
+
+def max_depth(count: int) -> int:
+    """Comparator levels of the balanced max tree over `count` values: ceil(log2 count)."""
+    return (count - 1).bit_length()
 
 
 def partial_count(count: int, levels: int) -> int:
@@ -107,7 +112,7 @@ class ExponentMax(wiring.Component):
     @property
     def depth(self) -> int:
         """Comparator levels on the longest path."""
-        return (self._count - 1).bit_length()
+        return max_depth(self._count)
 
     def elaborate(self, platform):
         m = Module()
