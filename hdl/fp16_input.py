@@ -169,7 +169,8 @@ class MagnitudeShift(wiring.Component):
 
 class Fp16VectorExponent(wiring.Component):
     """The shared exponent E of a vector of `count` FP16 patterns (spec section 2): decoders and the max tree,
-    no shifter — the array computes it on the way into its load buffer and shifts one stage later."""
+    no shifter, in one combinational stage. (The array instead splits the tree with a register:
+    `Fp16PartialExponent` before it, `ExponentMax` over the partial maxima after it.)"""
 
     def __init__(self, count):
         check_int("count", count, 1)
