@@ -186,15 +186,13 @@ class Fp16VectorExponent(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
+        # The decoders with no tree level (levels=0 leaves every element exponent), then the whole tree:
+        # the same blocks the array uses, without its register between them.
+        m.submodules.decode = decode = Fp16PartialExponent(self._count, 0)
         m.submodules.exp_max = exp_max = ExponentMax(self._count)
-        exps = []
-        for j in range(self._count):
-            dec = Fp16Decode()
-            m.submodules[f"decode_{j}"] = dec
-            m.d.comb += dec.i_bits.eq(self.i_bits.word_select(j, 16))
-            exps.append(dec.o_exp)
         m.d.comb += [
-            exp_max.i_exps.eq(Cat(exps)),
+            decode.i_bits.eq(self.i_bits),
+            exp_max.i_exps.eq(decode.o_partial),
             self.o_exp.eq(exp_max.o_max),
         ]
         return m
