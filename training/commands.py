@@ -34,10 +34,20 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--epochs", type=_positive, default=None,
                             help="epochs (default 160; `make train` protocol: see docs/training.md)")
         parser.add_argument("--batch-size", type=_positive, default=128)
-        parser.add_argument("--lr", type=float, default=0.1)
+        parser.add_argument("--lr", type=float, default=0.1, help="(peak) learning rate (default 0.1)")
+        parser.add_argument("--schedule", choices=("step", "cosine"), default="step",
+                            help="step: lr/10 at 50 %% and 75 %% of the epochs (He et al.); cosine: linear warm-up "
+                                 "over --warmup-epochs, then cosine decay to 0, per step (default step)")
+        parser.add_argument("--warmup-epochs", type=float, default=0.0, help="warm-up of the cosine schedule")
+        parser.add_argument("--weight-decay", type=float, default=1e-4, help="SGD weight decay (default 1e-4)")
+        parser.add_argument("--nesterov", action="store_true", help="Nesterov momentum")
+        parser.add_argument("--scaling", choices=("per_pair", "block", "per_sample"), default="per_pair",
+                            help="exponents of the ESSOP update: per_pair (each im2col pair, the array's "
+                                 "default), block (one per layer and minibatch), per_sample (one per image)")
         parser.add_argument("--subset", type=_positive, help="train on the first N images of a fixed shuffle")
         parser.add_argument("--test-subset", type=_positive, help="evaluate on N test images of a fixed shuffle")
-        parser.add_argument("--blocks", type=_positive, default=5, help="blocks per stage (5: ResNet-32)")
+        parser.add_argument("--model", default="resnet32",
+                            help="network: resnet8, resnet20, resnet32, resnet44 or resnet56 (default resnet32)")
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--out", default=None, help="output folder (default runs/<mode>_bl<BL>_<sharing>)")
         parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
@@ -82,7 +92,9 @@ def run(name: str, args: argparse.Namespace) -> int:
                 torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
                 args.device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
         opts = TrainOptions(mode=args.mode, essop=cfg, epochs=epochs or 160, batch_size=args.batch_size,
-                            lr=args.lr, blocks_per_stage=args.blocks, data=args.data, cache_dir=args.cache_dir,
+                            lr=args.lr, schedule=args.schedule, warmup_epochs=args.warmup_epochs,
+                            weight_decay=args.weight_decay, nesterov=args.nesterov, scaling=args.scaling,
+                            model=args.model, data=args.data, cache_dir=args.cache_dir,
                             subset=subset, test_subset=test_subset, threads=args.threads, seed=args.seed,
                             device=args.device, out=out, resume=args.resume, stop_after_steps=args.stop_after_steps,
                             time_budget_s=args.time_budget_s, progress=not args.no_progress)

@@ -1,24 +1,26 @@
-"""Fast PyTorch counts of a whole layer's ESSOP update: the same integers as the golden model.
+"""Counts of a whole layer's ESSOP update, bit-exact with the golden model, on CPU and CUDA.
 
-`essop_counts(x, d, exp_x, exp_d, start_pair, cfg)` returns C[m, n] = sum over pairs p and cycles t of
-sign-weighted D_i(p, t) * X_j(p, t) (docs/spec.md sections 3-5) for one accumulation group of P pairs whose
-first pair is pair number `start_pair` since reset (the LFSR run-on position). It is bit-exact with
-`essop.golden.array.counts_reference` and `EssopArrayModel.process_group` (tests/training/test_kernel.py).
+The unit of work is a *segment*: pairs whose counts add as integers because they share the exponent sum
+E_x + E_d (one segment for block scaling; one per distinct exponent sum for per_pair and per_sample scaling,
+docs/training.md). `segment_counts(cfg, x, d, order, seg, start_pair)` returns, for every segment s,
 
-How it is fast:
-- Random numbers are read from a table of the LFSR's low q state bits over its whole period (one single
-  shift apart), built once per (taps, seed): the state of cycle t of generator g is entry
-  (g * phase_stride + S * t) mod (2**w - 1). Widths above 24 would need a table of more than 2**24 entries
-  and are refused.
-- Bitstreams are {-1, 0, 1} int8 and the contraction over K = P * BL (pairs x cycles) is one GEMM per chunk
-  of pairs: `torch._int_mm` (int8 -> int32, AMX/VNNI on CPU) where it applies, else an fp32 matmul that is
-  exact while a chunk's K < 2**24 (TF32 is switched off for it on CUDA). Chunk results add up in int64.
-- (pair, cycle) rows whose delta bitstream or x bitstream is all zero add nothing and are dropped before the
-  big tensors are built. In shared mode this is known from the pair's largest magnitudes alone
-  (D(t) is all zero iff R_d(t) >= max_i b_i), which with block exponents removes most rows.
+    C_s[i, j] = sum over pairs p of segment s and cycles t of sign * D_i(p, t) * X_j(p, t)
+
+(docs/spec.md sections 2-5), where pair p uses the LFSR cycles (start_pair + p) * BL .. + BL - 1 (run-on) or
+0 .. BL - 1 (restart). Each side is a `Pairs`: the FP16 patterns of a map read through one base address per
+pair and one offset per element (an im2col that is never built), the exponent of every pair and the pattern
+of its largest magnitude. `essop_counts` is the one-group form the golden model's tests use.
+
+Backends (tests/training/test_training_kernel.py checks each against the golden model, integer for integer):
+- "native" (CPU default): training/native/essop_counts.cpp, bitstreams packed 64 lanes to a word and
+  contracted with AND + popcount; AVX-512 where the CPU has it ("native-scalar" is the portable build).
+- "torch" (CUDA, and CPU when no compiler is found): int8 bitstreams of the (pair, cycle) rows that can count,
+  contracted by an integer GEMM.
 """
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -29,8 +31,9 @@ from essop.config import EXP_PORT_MAX, EXP_PORT_MIN, EssopConfig
 
 #: Largest LFSR width whose full-period table the kernel builds (2**24 - 1 entries).
 MAX_TABLE_WIDTH = 24
-#: Rows (pair-cycles) of one chunk: bounds the int8 bitstream tensors to about this many x n bytes. On CUDA
-#: chunks are larger: there the cost is per launched operation rather than per byte.
+BACKENDS = ("auto", "native", "native-scalar", "torch")
+#: Rows (pair-cycles) of one chunk of the torch backend: bounds its int8 bitstream tensors to about this many
+#: x n bytes. On CUDA chunks are larger: there the cost is per launched operation rather than per byte.
 DEFAULT_CHUNK_ROWS = 1 << 19
 CUDA_CHUNK_ROWS = 1 << 23
 _FP32_EXACT_K = 1 << 24
@@ -38,6 +41,7 @@ _FP32_EXACT_K = 1 << 24
 _tables: dict[tuple, torch.Tensor] = {}
 
 
+# ---- random numbers -------------------------------------------------------------------------------------
 def _lfsr_table_np(taps: tuple[int, ...], width: int, seed: int) -> np.ndarray:
     """State k (k single shifts after `seed`) for k = 0 .. 2**w - 2, as int64, computed by running many
     lanes in parallel, each lane started by GF(2) jump-ahead at a multiple of the segment length."""
@@ -57,17 +61,22 @@ def _lfsr_table_np(taps: tuple[int, ...], width: int, seed: int) -> np.ndarray:
     return out.T.reshape(-1)[:period]
 
 
-def lfsr_table(cfg: EssopConfig, side: str, device: torch.device | str = "cpu") -> torch.Tensor:
-    """Low q bits of every state of one side's m-sequence, from that side's base seed (int32 [2**w - 1])."""
-    if side not in ("x", "d"):
-        raise ValueError(f"side must be 'x' or 'd', not {side!r}")
+def check_table_width(cfg: EssopConfig) -> None:
     if cfg.lfsr_width > MAX_TABLE_WIDTH:
         raise ValueError(f"the training kernel tabulates LFSRs of width <= {MAX_TABLE_WIDTH}, "
                          f"not lfsr_width={cfg.lfsr_width!r}")
+
+
+def lfsr_table(cfg: EssopConfig, side: str, device: torch.device | str = "cpu") -> torch.Tensor:
+    """Low q bits of every state of one side's m-sequence, from that side's base seed (int32 [2**w - 1]),
+    entry k = k single shifts after the seed."""
+    if side not in ("x", "d"):
+        raise ValueError(f"side must be 'x' or 'd', not {side!r}")
+    check_table_width(cfg)
     taps = cfg.lfsr_taps_x if side == "x" else cfg.lfsr_taps_d
     seed = cfg.lfsr_seed_x if side == "x" else cfg.lfsr_seed_d
     device = torch.device(device)
-    key = (tuple(taps), cfg.lfsr_width, seed, cfg.q, str(device))
+    key = ("single", tuple(taps), cfg.lfsr_width, seed, cfg.q, str(device))
     table = _tables.get(key)
     if table is None:
         cpu_key = key[:-1] + ("cpu",)
@@ -81,6 +90,37 @@ def lfsr_table(cfg: EssopConfig, side: str, device: torch.device | str = "cpu") 
     return table
 
 
+def cycle_table(cfg: EssopConfig, side: str, device: torch.device | str = "cpu") -> torch.Tensor:
+    """R(c) of a side's generator 0 for cycles c = 0 .. period + max(BL, 64) - 1 (entry c = the single-shift
+    entry S * c mod period), so that the BL cycles of any pair, and any 64 of them, are one contiguous slice.
+    uint8 when q <= 8, else int16 holding the uint16 values."""
+    period = (1 << cfg.lfsr_width) - 1
+    device = torch.device(device)
+    length = period + max(cfg.bl, 64)
+    key = ("cycle", side, cfg.lfsr_width, cfg.lfsr_seed_x if side == "x" else cfg.lfsr_seed_d, cfg.q,
+           cfg.steps_per_cycle, length, str(device))
+    tab = _tables.get(key)
+    if tab is None:
+        single = lfsr_table(cfg, side, "cpu")
+        idx = (torch.arange(length, dtype=torch.int64) * cfg.steps_per_cycle) % period
+        tab = single[idx].to(torch.uint8 if cfg.q <= 8 else torch.int16).to(device)
+        _tables[key] = tab
+    return tab
+
+
+def generator_cycle_offsets(cfg: EssopConfig, count: int) -> torch.Tensor | None:
+    """per_element: generator k starts k * phase_stride single shifts after generator 0 (spec section 4), so
+    its cycle c is generator 0's cycle c + k * phase_stride / S (mod period) when S = steps_per_cycle is
+    invertible modulo the period. int64 [count], or None when it is not."""
+    period = (1 << cfg.lfsr_width) - 1
+    S = cfg.steps_per_cycle
+    if math.gcd(S, period) != 1:
+        return None
+    inv = pow(S, -1, period)
+    return torch.tensor([(k * cfg.phase_stride * inv) % period for k in range(count)], dtype=torch.int64)
+
+
+# ---- FP16 patterns ---------------------------------------------------------------------------------------
 def as_bits(v: Any, device: torch.device | str | None = None) -> torch.Tensor:
     """FP16 bit patterns as an int32 tensor in [0, 0xFFFF]: from float16 tensors/arrays or uint16/int bits."""
     if isinstance(v, np.ndarray):
@@ -104,28 +144,68 @@ def as_bits(v: Any, device: torch.device | str | None = None) -> torch.Tensor:
     return v if device is None else v.to(device)
 
 
+def fp16_patterns(v: torch.Tensor, s: int = 0) -> torch.Tensor:
+    """int16 FP16 patterns of v * 2**s (v finite FP32; the product is exact, the cast rounds to nearest even
+    as the array's FP16 input would). 2**s is applied as two power-of-two factors inside FP32's range; a
+    product that underflows on the way is far below FP16's smallest subnormal either way."""
+    s1 = max(-100, min(100, int(s)))
+    return (v * 2.0 ** s1 * 2.0 ** (int(s) - s1)).to(torch.float16).view(torch.int16)
+
+
+def absmax(t: torch.Tensor, backend: str = "torch") -> torch.Tensor:
+    """max |t| as a float32 scalar tensor on t's device (NaN propagates; Inf stays Inf)."""
+    if backend.startswith("native") and t.numel():
+        from essop.training import native
+        return torch.tensor(native.absmax(t, variant="scalar" if backend == "native-scalar" else "simd"))
+    if t.numel() == 0:
+        return torch.zeros((), dtype=torch.float32, device=t.device)
+    return t.detach().abs().amax().to(torch.float32)
+
+
+def prepare_map(t: torch.Tensor, s: int, ph: int = 0, pw: int = 0, backend: str = "torch"):
+    """(FP16 patterns of t * 2**s zero-padded by (ph, pw), [B, C, Hp, Wp] int16 in t's memory format or
+    NCHW; the largest |pattern| over the channels of every padded pixel, [B, Hp, Wp] int16) for a finite
+    FP32 map t [B, C, H, W]: one fused pass with the native backend, the same values from PyTorch otherwise.
+    Element (b, c, y, x) of the map sits at the map's strides, whatever its memory format."""
+    if backend.startswith("native"):
+        from essop.training import native
+        return native.prepare(t, s, ph, pw, variant="scalar" if backend == "native-scalar" else "simd")
+    h = fp16_patterns(t, s)
+    padded = torch.nn.functional.pad(h, (pw, pw, ph, ph)) if ph or pw else h
+    return padded, (padded & 0x7FFF).amax(1)
+
+
+def magnitude_patterns(bits16: torch.Tensor) -> torch.Tensor:
+    """|v| as FP16 patterns (int32) with non-finite elements as 0: ordered like the magnitudes they give."""
+    b = bits16.to(torch.int32) & 0x7FFF
+    return torch.where(b >= 0x7C00, torch.zeros_like(b), b)
+
+
 def element_exponents(bits: torch.Tensor) -> torch.Tensor:
     """E(v) = bitlen(M) + e_eff - 25 per element (spec section 2); non-finite elements give EXP_MIN (-24),
     which never raises a max because zero has it too."""
+    bits = bits.to(torch.int32) & 0xFFFF
     e = (bits >> 10) & 0x1F
     f = bits & 0x3FF
     M = torch.where(e > 0, f | 0x400, f)
-    # bitlen(M) for M < 2**11: exact through float32 frexp-free log2 of a power-of-two-safe integer.
+    # bitlen(M) for M < 2**11: exact through float32 log2 of an integer below 2**24.
     bitlen = torch.where(M > 0, torch.floor(torch.log2(M.to(torch.float32))).to(torch.int32) + 1,
                          torch.zeros_like(M))
     E = bitlen + torch.clamp(e, min=1) - 25
     return torch.where(e == 31, torch.full_like(E, -24), E)
 
 
-def magnitudes(bits: torch.Tensor, E: int, q: int):
-    """(a, negative, nonfinite, saturated) for block exponent E (spec section 3): a = min(floor(|v| *
-    2**(q - E)), 2**q - 1) as int32, negative as bool (sign bit, ignored where a = 0)."""
+def magnitudes(bits: torch.Tensor, E: int | torch.Tensor, q: int):
+    """(a, negative, nonfinite, saturated) for exponent E (an int, or a tensor broadcasting against bits;
+    spec section 3): a = min(floor(|v| * 2**(q - E)), 2**q - 1) as int32, negative as bool (sign bit)."""
+    bits = bits.to(torch.int32) & 0xFFFF
     e = (bits >> 10) & 0x1F
     f = bits & 0x3FF
     finite = e != 31
     M = torch.where(e > 0, f | 0x400, f)
     M = torch.where(finite, M, torch.zeros_like(M))
-    sh = torch.clamp(e, min=1) - 25 + q - int(E)
+    E = E.to(torch.int32) if isinstance(E, torch.Tensor) else int(E)
+    sh = torch.clamp(e, min=1) - 25 + q - E
     # A nonzero M shifted left by q + 1 already exceeds 2**q - 1, and M < 2**11 vanishes after >= 11 right
     # shifts, so both shift amounts are capped without changing any result.
     a = torch.where(sh >= 0, M << torch.clamp(sh, 0, q + 1), M >> torch.clamp(-sh, 0, 15))
@@ -133,6 +213,54 @@ def magnitudes(bits: torch.Tensor, E: int, q: int):
     saturated = a > limit
     a = torch.clamp(a, max=limit)
     return a, (bits >> 15) == 1, ~finite, saturated
+
+
+def signed_magnitudes(bits: torch.Tensor, E: int | torch.Tensor, q: int) -> torch.Tensor:
+    """+-a (int32) from FP16 bit patterns by the integer barrel-shifter path of spec section 3."""
+    a, neg, _, _ = magnitudes(bits, E, q)
+    return torch.where(neg, -a, a)
+
+
+def float_magnitudes(values: torch.Tensor, E: torch.Tensor, q: int) -> torch.Tensor:
+    """+-a (float32) of FP16 values given as FP32 (exact): |v| * 2**(q - E) is exact in FP32 for every FP16
+    v and E in [-32, 31], and truncation towards zero is the floor of the magnitude with the sign kept.
+    Equal to `signed_magnitudes` of the same patterns (tests/training/test_training_kernel.py)."""
+    lim = float((1 << q) - 1)
+    scale = torch.ldexp(torch.ones_like(E, dtype=torch.float32), (q - E).to(torch.float32))
+    return (values * scale).trunc_().clamp_(-lim, lim)
+
+
+# ---- the pairs of one side -------------------------------------------------------------------------------
+@dataclass
+class Pairs:
+    """One side (x or delta) of a group of vector pairs, as the kernels read it.
+
+    map16: int16 FP16 patterns, flat; element k of pair p is map16[base[p] + off[k]] (zero padding included
+    in the map, so every such index is valid). exp: int32 [P], the exponent each pair is scaled by.
+    vmax16: int16 [P], the FP16 pattern of each pair's largest finite |element| (0 for none)."""
+    map16: torch.Tensor
+    base: torch.Tensor
+    off: torch.Tensor
+    exp: torch.Tensor
+    vmax16: torch.Tensor
+
+    @property
+    def length(self) -> int:
+        return self.off.numel()
+
+    @classmethod
+    def from_rows(cls, bits16: torch.Tensor, exp: torch.Tensor) -> "Pairs":
+        """Pairs stored as rows of a [P, len] tensor of FP16 patterns."""
+        P, n = bits16.shape
+        dev = bits16.device
+        return cls(bits16.reshape(-1).contiguous(), torch.arange(P, device=dev) * n, torch.arange(n, device=dev),
+                   exp.to(torch.int32), magnitude_patterns(bits16).amax(1).to(torch.int16) if n else
+                   torch.zeros(P, dtype=torch.int16, device=dev))
+
+    def rows(self, pairs: torch.Tensor) -> torch.Tensor:
+        """FP16 patterns [K, len] (int32) of the listed pairs."""
+        idx = self.base[pairs][:, None] + self.off[None, :]
+        return self.map16[idx].to(torch.int32) & 0xFFFF
 
 
 def _check_exp(name: str, v: Any) -> int:
@@ -143,6 +271,98 @@ def _check_exp(name: str, v: Any) -> int:
     return int(v)
 
 
+# ---- backends --------------------------------------------------------------------------------------------
+def native_supports(cfg: EssopConfig) -> bool:
+    """The native kernel reads per_element generators as offsets into one cycle table, which needs
+    gcd(steps_per_cycle, 2**w - 1) = 1 (generator_cycle_offsets)."""
+    return cfg.sharing == "shared" or generator_cycle_offsets(cfg, 1) is not None
+
+
+def resolve_backend(backend: str, device: torch.device, cfg: EssopConfig) -> str:
+    """The backend that will run: 'auto' is 'native' on CPU when it builds and covers cfg, else 'torch'."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(map(repr, BACKENDS))}, not {backend!r}")
+    native_ok = device.type == "cpu" and native_supports(cfg)
+    if backend == "auto":
+        if not native_ok:
+            return "torch"
+        from essop.training import native
+        return "native" if native.available("simd")[0] else "torch"
+    if backend.startswith("native") and not native_ok:
+        raise ValueError(f"the native kernel runs on the CPU with shared sharing, or per_element with "
+                         f"gcd(steps_per_cycle, 2**w - 1) = 1; not {device.type} / {cfg.sharing} / "
+                         f"steps {cfg.steps_per_cycle}")
+    return backend
+
+
+def segment_counts(cfg: EssopConfig, x: Pairs, d: Pairs, order: torch.Tensor, seg: torch.Tensor,
+                   start_pair: int, backend: str = "auto", chunk_rows: int | None = None,
+                   expected: bool = False) -> torch.Tensor:
+    """int64 [segments, m, n]: the counts of every segment (order[seg[s]:seg[s+1]] lists its pairs); with
+    `expected`, sum_p (+-b_pi)(+-a_pj) over each segment's pairs instead (BL * 2**-2q times the counts'
+    expectation: the expected mode)."""
+    check_table_width(cfg)
+    device = x.map16.device
+    backend = resolve_backend(backend, device, cfg)
+    if backend.startswith("native"):
+        from essop.training import native
+        variant = "scalar" if backend == "native-scalar" else "simd"
+        n, m = x.length, d.length
+        gx = gd = None
+        if cfg.sharing == "per_element":
+            gx, gd = generator_cycle_offsets(cfg, n), generator_cycle_offsets(cfg, m)
+        tx, td = cycle_table(cfg, "x"), cycle_table(cfg, "d")
+        # A chunk's bit words stay in the per-core cache: about 256 KiB of X and D words per thread.
+        words_per_pair = max(cfg.bl, 64) / 64 if cfg.sharing == "per_element" else cfg.bl / 64
+        chunk = int(max(16, min(1024, (1 << 18) / (8 * max(words_per_pair, 1 / 64) * (2 * n + 2 * m)))))
+        return native.segment_counts(
+            native.Side(x.map16, x.base, x.off, x.exp, x.vmax16, gx, tx),
+            native.Side(d.map16, d.base, d.off, d.exp, d.vmax16, gd, td),
+            order, seg, start_pair, (1 << cfg.lfsr_width) - 1, cfg.bl, cfg.q, cfg.lfsr_restart,
+            chunk_pairs=4096 if expected else chunk, variant=variant, expected=expected)
+    if expected:
+        return _segment_products_torch(cfg, x, d, order, seg)
+    return _segment_counts_torch(cfg, x, d, order, seg, start_pair, chunk_rows)
+
+
+def exact_products(q: int, sb: torch.Tensor, sa: torch.Tensor) -> torch.Tensor:
+    """int64 sb.T @ sa for integer tensors with |values| <= 2**q - 1, exactly: GEMMs over blocks of pairs
+    short enough that every partial sum stays below 2**24 (FP32) or 2**53 (FP64, q > 10)."""
+    m, n = sb.shape[1], sa.shape[1]
+    K = sa.shape[0]
+    lim = ((1 << q) - 1) ** 2
+    if K == 0:
+        return torch.zeros(m, n, dtype=torch.int64, device=sa.device)
+    block, dt = (1 << 24) // lim, torch.float32
+    if block < 16:
+        block, dt = (1 << 53) // lim, torch.float64
+    prev = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = False   # TF32 would round the sums: never allowed here
+    try:
+        if K <= block:
+            return (sb.to(dt).t() @ sa.to(dt)).to(torch.int64)
+        pad = (-K) % block
+        a = torch.nn.functional.pad(sa.to(dt), (0, 0, 0, pad))
+        b = torch.nn.functional.pad(sb.to(dt), (0, 0, 0, pad))
+        nb = a.shape[0] // block
+        return torch.bmm(b.view(nb, block, m).transpose(1, 2), a.view(nb, block, n)).to(torch.int64).sum(0)
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = prev
+
+
+def _segment_products_torch(cfg, x: Pairs, d: Pairs, order, seg, chunk_pairs: int = 8192):
+    bounds = seg.tolist()
+    out = torch.zeros(len(bounds) - 1, d.length, x.length, dtype=torch.int64, device=x.map16.device)
+    for s in range(len(bounds) - 1):
+        pairs_s = order[bounds[s]:bounds[s + 1]]
+        for c0 in range(0, pairs_s.numel(), chunk_pairs):
+            pc = pairs_s[c0:c0 + chunk_pairs]
+            sa = signed_magnitudes(x.rows(pc), x.exp[pc, None], cfg.q)
+            sb = signed_magnitudes(d.rows(pc), d.exp[pc, None], cfg.q)
+            out[s] += exact_products(cfg.q, sb, sa)
+    return out
+
+
 def _gemm(dt: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
     """dt [m, K] int8 @ xs [K, n] int8 -> int64 [m, n], exactly."""
     m, K = dt.shape
@@ -150,9 +370,12 @@ def _gemm(dt: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
     if K == 0:
         return torch.zeros(m, n, dtype=torch.int64, device=dt.device)
     if dt.device.type == "cpu":
-        return torch._int_mm(dt, xs).to(torch.int64)
+        # torch._int_mm needs row strides > 1 (a [1, K] operand with strides (1, 1) gives wrong results).
+        if m == 1 or n == 1:
+            return (dt.to(torch.int64) @ xs.to(torch.int64))
+        return torch._int_mm(dt.contiguous(), xs.contiguous()).to(torch.int64)
     if m > 16 and K % 8 == 0 and n % 8 == 0 and K >= 16:
-        return torch._int_mm(dt, xs).to(torch.int64)
+        return torch._int_mm(dt.contiguous(), xs.contiguous()).to(torch.int64)
     if K >= _FP32_EXACT_K:
         raise AssertionError("chunk too large for an exact fp32 GEMM")
     prev = torch.backends.cuda.matmul.allow_tf32
@@ -163,228 +386,69 @@ def _gemm(dt: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
         torch.backends.cuda.matmul.allow_tf32 = prev
 
 
-def _pad8(t: torch.Tensor, dim: int) -> torch.Tensor:
-    k = t.shape[dim]
-    pad = (-k) % 8
-    if pad == 0 or t.device.type == "cpu":
-        return t
-    shape = list(t.shape)
-    shape[dim] = pad
-    return torch.cat([t, torch.zeros(shape, dtype=t.dtype, device=t.device)], dim=dim)
+def _stream(R: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+    """int8 bitstream rows: +1 where R < s (positive magnitude s), -1 where R < -s (negative), else 0."""
+    return torch.lt(R, s).to(torch.int8) - torch.lt(R, -s).to(torch.int8)
 
 
-def _stream(R: torch.Tensor, s: torch.Tensor, signed: bool) -> torch.Tensor:
-    """int8 bitstream rows: +1 where R < s (positive magnitude s), -1 where R < -s (negative), else 0.
-    R and s hold small integers (R >= 0) in one dtype, so the comparisons are exact."""
-    pos = torch.lt(R, s)
-    if not signed:
-        return pos.view(torch.int8)
-    return pos.view(torch.int8) - torch.lt(R, -s).view(torch.int8)
-
-
-def _positions(cfg: EssopConfig, pairs: torch.Tensor, start_pair: int) -> torch.Tensor:
-    """Single-shift table positions [pc, BL] of the cycles of these pairs (generator 0 of a side)."""
-    cyc = torch.arange(cfg.bl, dtype=torch.int64, device=pairs.device)
-    if cfg.lfsr_restart:
-        t = cyc.expand(pairs.numel(), cfg.bl)
-    else:
-        t = (start_pair + pairs)[:, None] * cfg.bl + cyc[None, :]
-    return (t * cfg.steps_per_cycle) % ((1 << cfg.lfsr_width) - 1)
-
-
-def cycle_table(cfg: EssopConfig, side: str, min_len: int, device) -> torch.Tensor:
-    """R(t) of a side's generator 0 for cycles t = 0, 1, ... (entry t = single-shift entry S*t mod period),
-    repeated to at least `min_len` + period entries so that any run of min_len cycles, started anywhere in
-    the period, is one contiguous slice. uint8 when q <= 8, else int32."""
-    period = (1 << cfg.lfsr_width) - 1
-    reps = 1 + -(-min_len // period)
-    device = torch.device(device)
-    key = ("cycle", side, cfg.lfsr_width, cfg.lfsr_seed_x if side == "x" else cfg.lfsr_seed_d, cfg.q,
-           cfg.steps_per_cycle, reps, str(device))
-    tab = _tables.get(key)
-    if tab is None:
-        single = lfsr_table(cfg, side, "cpu")
-        idx = (torch.arange(period, dtype=torch.int64) * cfg.steps_per_cycle) % period
-        tab = single[idx].to(torch.uint8 if cfg.q <= 8 else torch.int32).repeat(reps).to(device)
-        _tables[key] = tab
-    return tab
-
-
-def counts_shared(cfg: EssopConfig, amax: torch.Tensor, bmax: torch.Tensor, rows_x, rows_d, start_pair: int,
-                  signed_x: bool = True, signed_d: bool = True,
-                  chunk_rows: int | None = None) -> torch.Tensor:
-    """Counts int64 [m, n] in sharing='shared' mode, touching only the (pair, cycle) rows that can count.
-
-    amax, bmax: [P] largest |magnitude| of each pair's x and delta; rows_x(pairs) / rows_d(pairs): signed
-    magnitudes ([K, n] / [K, m], any real dtype holding +-(2**q - 1)) of the pairs listed in an int64 tensor (one row per entry).
-    With one generator per side, X(t) is all zero iff R_x(t) >= amax and D(t) iff R_d(t) >= bmax, so those
-    rows are skipped before any [rows, n] tensor exists. signed_x / signed_d False promise no negative
-    magnitudes (ReLU activations) and skip the negative comparison. The random numbers of a run of pairs
-    are one contiguous slice of the cycle table (run-on), or its first BL entries for every pair (restart)."""
-    if cfg.sharing != "shared":
-        raise ValueError(f"counts_shared needs sharing='shared', not {cfg.sharing!r}")
-    device = amax.device
+def _segment_counts_torch(cfg, x: Pairs, d: Pairs, order, seg, start_pair, chunk_rows=None):
+    device = x.map16.device
     if chunk_rows is None:
         chunk_rows = CUDA_CHUNK_ROWS if device.type == "cuda" else DEFAULT_CHUNK_ROWS
-    P = amax.numel()
-    BL = cfg.bl
+    BL, q, S = cfg.bl, cfg.q, cfg.steps_per_cycle
     period = (1 << cfg.lfsr_width) - 1
-    step = max(1, chunk_rows // BL)
-    tx, td = cycle_table(cfg, "x", step * BL, device), cycle_table(cfg, "d", step * BL, device)
-    small = tx.dtype
-    amax, bmax = amax.to(small), bmax.to(small)
-    counts = None
-    for p0 in range(0, P, step):
-        p1 = min(P, p0 + step)
-        if cfg.lfsr_restart:
-            Rx, Rd = tx[:BL].expand(p1 - p0, BL), td[:BL].expand(p1 - p0, BL)
-        else:
-            t0 = ((start_pair + p0) * BL) % period
-            Rx = tx[t0:t0 + (p1 - p0) * BL].view(p1 - p0, BL)
-            Rd = td[t0:t0 + (p1 - p0) * BL].view(p1 - p0, BL)
-        keep = torch.lt(Rx, amax[p0:p1, None])
-        keep &= torch.lt(Rd, bmax[p0:p1, None])
-        pi, ci = keep.nonzero(as_tuple=True)
-        if pi.numel() == 0:
-            continue
-        pg = pi + p0
-        sx, sd = rows_x(pg), rows_d(pg)
-        X = _stream(Rx[pi, ci].to(sx.dtype)[:, None], sx, signed_x)
-        D = _stream(Rd[pi, ci].to(sd.dtype)[:, None], sd, signed_d)
-        part = _gemm(_pad8(D.t(), 1).contiguous(), _pad8(X, 0))
-        counts = part if counts is None else counts + part
-    if counts is None:
-        empty = torch.zeros(0, dtype=torch.int64, device=device)
-        counts = torch.zeros(rows_d(empty).shape[1], rows_x(empty).shape[1], dtype=torch.int64, device=device)
-    return counts
-
-
-#: Largest per-generator cycle table (generators x entries, bytes) counts_per_element builds.
-MAX_GENERATOR_TABLE = 1 << 28
-
-
-def generator_table(cfg: EssopConfig, side: str, count: int, min_len: int, device) -> torch.Tensor:
-    """[count, period + min_len] table: row g holds R_g(t) of per-element generator g (which starts
-    g * phase_stride single shifts after the base seed) for cycles t = 0, 1, ..., so that any run of min_len
-    cycles of every generator is one column slice."""
-    period = (1 << cfg.lfsr_width) - 1
-    length = period + min_len
-    device = torch.device(device)
-    key = ("gen", side, cfg.lfsr_width, cfg.lfsr_seed_x if side == "x" else cfg.lfsr_seed_d, cfg.q,
-           cfg.steps_per_cycle, cfg.phase_stride, count, length, str(device))
-    tab = _tables.get(key)
-    if tab is None:
-        single = lfsr_table(cfg, side, "cpu")
-        small = torch.uint8 if cfg.q <= 8 else torch.int16
-        t = torch.arange(length, dtype=torch.int64) * cfg.steps_per_cycle
-        rows = [single[(g * cfg.phase_stride + t) % period].to(small) for g in range(count)]
-        tab = torch.stack(rows).to(device)
-        _tables[key] = tab
-    return tab
-
-
-def counts_per_element(cfg: EssopConfig, sa: torch.Tensor, sb: torch.Tensor, start_pair: int,
-                       chunk_rows: int = DEFAULT_CHUNK_ROWS) -> torch.Tensor:
-    """Counts int64 [m, n] in sharing='per_element' mode from signed magnitudes sa [P, n], sb [P, m]
-    (integers in any real dtype): generator j of a side is phase_stride * j single shifts ahead of
-    generator 0. With per-generator cycle tables the random numbers of a run of pairs are a column slice;
-    every (pair, cycle) row is formed (no row can be skipped without forming it)."""
-    if cfg.sharing != "per_element":
-        raise ValueError(f"counts_per_element needs sharing='per_element', not {cfg.sharing!r}")
-    device = sa.device
-    P, n = sa.shape
-    m = sb.shape[1]
-    BL = cfg.bl
-    period = (1 << cfg.lfsr_width) - 1
-    step = max(1, min(chunk_rows, 1 << 15) // BL)
-    L = step * BL
-    counts = torch.zeros(m, n, dtype=torch.int64, device=device)
-    signed_x, signed_d = bool((sa < 0).any()), bool((sb < 0).any())
-    if (n + m) * (period + L) > MAX_GENERATOR_TABLE:
-        return _counts_per_element_indexed(cfg, sa, sb, start_pair, chunk_rows, signed_x, signed_d)
-    tx = generator_table(cfg, "x", n, L, device)
-    td = generator_table(cfg, "d", m, L, device)
-    wide = torch.int16 if cfg.q <= 15 else torch.int32
-    sa = sa.to(tx.dtype if not signed_x else wide)
-    sb = sb.to(td.dtype if not signed_d else wide)
-    for p0 in range(0, P, step):
-        p1 = min(P, p0 + step)
-        pc = p1 - p0
-        if cfg.lfsr_restart:
-            Rx = tx[:, :BL].t().unsqueeze(0).expand(pc, BL, n)
-            Rd = td[:, :BL].t().unsqueeze(0).expand(pc, BL, m)
-        else:
-            t0 = ((start_pair + p0) * BL) % period
-            Rx = tx[:, t0:t0 + pc * BL].t().unflatten(0, (pc, BL))
-            Rd = td[:, t0:t0 + pc * BL].t().unflatten(0, (pc, BL))
-        X = _stream(Rx.to(sa.dtype), sa[p0:p1, None, :], signed_x).reshape(pc * BL, n)
-        D = _stream(Rd.to(sb.dtype), sb[p0:p1, None, :], signed_d).reshape(pc * BL, m)
-        counts += _gemm(_pad8(D.t(), 1).contiguous(), _pad8(X, 0))
-    return counts
-
-
-def _counts_per_element_indexed(cfg, sa, sb, start_pair, chunk_rows, signed_x, signed_d):
-    """per_element for wide LFSRs: random numbers gathered through int64 indices (slower, less memory)."""
-    device = sa.device
-    P, n = sa.shape
-    m = sb.shape[1]
-    period = (1 << cfg.lfsr_width) - 1
+    n, m = x.length, d.length
     tx, td = lfsr_table(cfg, "x", device), lfsr_table(cfg, "d", device)
-    ox = torch.arange(n, dtype=torch.int64, device=device) * cfg.phase_stride
-    od = torch.arange(m, dtype=torch.int64, device=device) * cfg.phase_stride
-    counts = torch.zeros(m, n, dtype=torch.int64, device=device)
-    step = max(1, chunk_rows // (cfg.bl * max(8, n, m) // 8))
-    sa, sb = sa.to(torch.float32), sb.to(torch.float32)
-    for p0 in range(0, P, step):
-        pairs = torch.arange(p0, min(P, p0 + step), device=device)
-        pos = _positions(cfg, pairs, start_pair).reshape(-1)
-        rep = torch.repeat_interleave(pairs, cfg.bl)
-        Rx = tx[(pos[:, None] + ox[None, :]) % period].to(torch.float32)
-        Rd = td[(pos[:, None] + od[None, :]) % period].to(torch.float32)
-        X = _stream(Rx, sa[rep], signed_x)
-        D = _stream(Rd, sb[rep], signed_d)
-        counts += _gemm(_pad8(D.t(), 1).contiguous(), _pad8(X, 0))
-    return counts
+    cyc = torch.arange(BL, dtype=torch.int64, device=device)
+    seg_list = seg.tolist()
+    out = torch.zeros(len(seg_list) - 1, m, n, dtype=torch.int64, device=device)
+    per_element = cfg.sharing == "per_element"
+    if per_element:
+        ox = torch.arange(n, dtype=torch.int64, device=device) * cfg.phase_stride
+        od = torch.arange(m, dtype=torch.int64, device=device) * cfg.phase_stride
+        step = max(1, chunk_rows // (BL * max(8, n, m) // 8))
+    else:
+        step = max(1, chunk_rows // BL)
+    for s in range(len(seg_list) - 1):
+        pairs_s = order[seg_list[s]:seg_list[s + 1]]
+        for c0 in range(0, pairs_s.numel(), step):
+            pc = pairs_s[c0:c0 + step]
+            # Cycle index of every (pair, cycle); the single-shift table position is cycle * S (+ phase).
+            t = cyc.expand(pc.numel(), BL) if cfg.lfsr_restart else (start_pair + pc)[:, None] * BL + cyc
+            pos = (t * S) % period
+            ex, ed = x.exp[pc], d.exp[pc]
+            if per_element:
+                sa = signed_magnitudes(x.rows(pc), ex[:, None], q)              # [K, n]
+                sb = signed_magnitudes(d.rows(pc), ed[:, None], q)
+                Rx = tx[(pos[:, :, None] + ox) % period]                          # [K, BL, n]
+                Rd = td[(pos[:, :, None] + od) % period]
+                X = _stream(Rx, sa[:, None, :]).reshape(-1, n)
+                D = _stream(Rd, sb[:, None, :]).reshape(-1, m)
+            else:
+                amax = magnitudes(x.vmax16[pc], ex, q)[0]
+                bmax = magnitudes(d.vmax16[pc], ed, q)[0]
+                Rx, Rd = tx[pos], td[pos]                                          # [K, BL]
+                keep = (Rx < amax[:, None]) & (Rd < bmax[:, None])
+                pi, ci = keep.nonzero(as_tuple=True)
+                if pi.numel() == 0:
+                    continue
+                sa = signed_magnitudes(x.rows(pc[pi]), ex[pi, None], q)
+                sb = signed_magnitudes(d.rows(pc[pi]), ed[pi, None], q)
+                X = _stream(Rx[pi, ci][:, None], sa)
+                D = _stream(Rd[pi, ci][:, None], sb)
+            out[s] += _gemm(D.t(), X)
+    return out
 
 
-def counts_from_signed(cfg: EssopConfig, sa: torch.Tensor, sb: torch.Tensor, start_pair: int,
-                       chunk_rows: int = DEFAULT_CHUNK_ROWS) -> torch.Tensor:
-    """Counts int64 [m, n] from signed magnitudes sa [P, n], sb [P, m] (float32 integers, |s| < 2**q)."""
-    sa, sb = sa.to(torch.float32), sb.to(torch.float32)
-    if cfg.sharing == "per_element":
-        return counts_per_element(cfg, sa, sb, start_pair, chunk_rows)
-    return counts_shared(cfg, sa.abs().amax(1), sb.abs().amax(1), lambda i: sa[i], lambda i: sb[i], start_pair,
-                         bool((sa < 0).any()), bool((sb < 0).any()), chunk_rows)
-
-
-def signed_magnitudes(bits: torch.Tensor, E: int, q: int) -> torch.Tensor:
-    """+-a (float32) from FP16 bit patterns by the integer barrel-shifter path of spec section 3."""
-    a, neg, _, _ = magnitudes(bits, E, q)
-    a = a.to(torch.float32)
-    return torch.where(neg, -a, a)
-
-
-def signed_magnitudes_f32(v: torch.Tensor, s: int, E: int, q: int) -> torch.Tensor:
-    """+-a (float32) of FP16(v * 2**s) for finite FP32 v, without bit fiddling: v * 2**s is exact, the cast
-    rounds to FP16 as the array's input would, FP16 * 2**(q - E) is exact in FP32 (no FP16 value is too small
-    for that), and truncation towards zero is floor of the magnitude with the sign kept. Equal to
-    `signed_magnitudes(bits(FP16(v * 2**s)), E, q)` (tests/training/test_kernel.py)."""
-    if not (-126 <= s <= 127 and -126 <= q - E <= 127):
-        raise ValueError(f"scale 2**{s} or 2**{q - E} is outside the FP32 exponent range")
-    h = (v * (2.0 ** s)).to(torch.float16).to(torch.float32)
-    lim = float((1 << q) - 1)
-    return h.mul_(2.0 ** (q - E)).trunc_().clamp_(-lim, lim)
-
-
+# ---- one accumulation group ------------------------------------------------------------------------------
 def essop_counts(x: Any, d: Any, exp_x: int, exp_d: int, start_pair: int, cfg: EssopConfig,
-                 device: torch.device | str | None = None,
-                 chunk_rows: int = DEFAULT_CHUNK_ROWS) -> torch.Tensor:
-    """Counts int64 [m, n] of one accumulation group, identical to the golden model's.
+                 device: torch.device | str | None = None, backend: str = "auto",
+                 chunk_rows: int | None = None) -> torch.Tensor:
+    """Counts int64 [m, n] of one accumulation group with block exponents, identical to the golden model's.
 
     x: FP16 [P, n] (float16 tensor/array or uint16 bit patterns), d: FP16 [P, m]; exp_x, exp_d: the group's
     block exponents; start_pair: pairs processed since reset before this group (ignored with lfsr_restart).
-    Non-finite inputs count as magnitude 0 here (the array's counts do the same; poisoning is an output
-    matter, see `nonfinite_inputs`)."""
+    Non-finite inputs count as magnitude 0 (the array's counts do the same; poisoning is an output matter)."""
     if not isinstance(cfg, EssopConfig):
         raise TypeError(f"cfg must be an EssopConfig, not {cfg!r}")
     ex, ed = _check_exp("exp_x", exp_x), _check_exp("exp_d", exp_d)
@@ -401,10 +465,10 @@ def essop_counts(x: Any, d: Any, exp_x: int, exp_d: int, start_pair: int, cfg: E
                          f"not {xb.shape[1]} and {db.shape[1]}")
     if xb.shape[0] > cfg.acc_depth:
         raise ValueError(f"a group holds at most acc_depth={cfg.acc_depth} pairs, not {xb.shape[0]}")
-    return counts_from_signed(cfg, signed_magnitudes(xb, ex, cfg.q), signed_magnitudes(db, ed, cfg.q),
-                              int(start_pair), chunk_rows)
-
-
-def nonfinite_inputs(bits: torch.Tensor) -> torch.Tensor:
-    """Bool mask of Inf/NaN FP16 patterns (they poison their row or column, spec section 1)."""
-    return ((bits >> 10) & 0x1F) == 31
+    P = xb.shape[0]
+    dev = xb.device
+    xs = Pairs.from_rows(xb.to(torch.int16), torch.full((P,), ex, dtype=torch.int32, device=dev))
+    ds = Pairs.from_rows(db.to(torch.int16), torch.full((P,), ed, dtype=torch.int32, device=dev))
+    order = torch.arange(P, dtype=torch.int64, device=dev)
+    seg = torch.tensor([0, P], dtype=torch.int64, device=dev)
+    return segment_counts(cfg, xs, ds, order, seg, int(start_pair), backend, chunk_rows)[0]

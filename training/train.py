@@ -32,10 +32,10 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from essop.config import EssopConfig
-from essop.training import data as cdata
-from essop.training.essop_update import EssopUpdate, attach, essop_layers
-from essop.training.resnet import ResNetCifar
+from essop.training import data as cdata, models
+from essop.training.essop_update import MODES, SCALINGS, EssopUpdate, attach, essop_layers
 
+SCHEDULES = ("step", "cosine")
 LOG_FIELDS = ("epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc", "epoch_time_s", "wall_s", "steps")
 
 
@@ -50,7 +50,16 @@ class TrainOptions:
     lr: float = 0.1
     momentum: float = 0.9
     weight_decay: float = 1e-4
-    blocks_per_stage: int = 5
+    nesterov: bool = False
+    schedule: str = "step"
+    """'step': lr divided by 10 at 50 % and 75 % of the epochs (He et al.); 'cosine': linear warm-up over
+    `warmup_epochs`, then a cosine decay to zero at the last step (set per step)."""
+    warmup_epochs: float = 0.0
+    scaling: str = "per_pair"
+    """Exponent granularity of the ESSOP update: 'per_pair' (the array's default), 'block' (one per layer
+    and minibatch) or 'per_sample' (block groups of one image each); see essop_update.py."""
+    model: str = "resnet32"
+    """A name of essop.training.models.MODELS."""
     data: str | None = None
     cache_dir: str | None = None
     subset: int | None = None
@@ -69,13 +78,50 @@ class TrainOptions:
             self.essop = EssopConfig.from_dict(self.essop)
         if not isinstance(self.essop, EssopConfig):
             raise TypeError(f"essop must be an EssopConfig, not {self.essop!r}")
-        if self.mode not in ("fp32", "essop", "expected"):
-            raise ValueError(f"mode must be one of 'fp32', 'essop', 'expected', not {self.mode!r}")
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(map(repr, MODES))}, not {self.mode!r}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {', '.join(map(repr, SCHEDULES))}, not {self.schedule!r}")
+        if self.scaling not in SCALINGS:
+            raise ValueError(f"scaling must be one of {', '.join(map(repr, SCALINGS))}, not {self.scaling!r}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be a positive number, not {self.lr!r}")
+        if not (math.isfinite(self.warmup_epochs) and self.warmup_epochs >= 0):
+            raise ValueError(f"warmup_epochs must be >= 0, not {self.warmup_epochs!r}")
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise ValueError(f"weight_decay must be >= 0, not {self.weight_decay!r}")
 
 
-def lr_at(opts: TrainOptions, epoch: int, epochs: int) -> float:
-    """lr, divided by 10 at 50 % and again at 75 % of the epochs."""
-    return opts.lr * (0.1 ** ((epoch >= int(0.5 * epochs)) + (epoch >= int(0.75 * epochs))))
+#: Options that only say where and how a run executes; every other option defines the run, and --resume
+#: refuses a checkpoint whose defining options differ.
+ENVIRONMENT_OPTIONS = ("data", "cache_dir", "threads", "device", "out", "resume", "stop_after_steps",
+                       "time_budget_s", "progress")
+
+
+def run_identity(options: dict) -> dict:
+    """The options that define a run (a TrainOptions as a dict, as saved in checkpoints)."""
+    d = {k: v for k, v in options.items() if k not in ENVIRONMENT_OPTIONS}
+    if "blocks_per_stage" in d:     # checkpoints written before the model registry named ResNets by depth
+        d["model"] = f"resnet{6 * d.pop('blocks_per_stage') + 2}"
+    if isinstance(d.get("essop"), EssopConfig):
+        d["essop"] = d["essop"].to_dict()
+    return d
+
+
+def lr_at(opts: TrainOptions, epoch: int, epochs: int, step: int = 0, steps_per_epoch: int = 1) -> float:
+    """The learning rate of one step.
+
+    'step': lr, divided by 10 from epoch 0.5 * epochs on and again from 0.75 * epochs (so a 1-epoch run
+    trains at lr, a 2-epoch run at lr then lr/10). 'cosine': linear warm-up from lr/steps to lr over
+    warmup_epochs, then lr * (1 + cos(pi * progress)) / 2 with progress 0 -> 1 over the remaining steps."""
+    if opts.schedule == "step":
+        return opts.lr * (0.1 ** ((epoch >= 0.5 * epochs) + (epoch >= 0.75 * epochs)))
+    total = epochs * steps_per_epoch
+    done = epoch * steps_per_epoch + step
+    warm = min(total, round(opts.warmup_epochs * steps_per_epoch))
+    if done < warm:
+        return opts.lr * (done + 1) / warm
+    return opts.lr * 0.5 * (1.0 + math.cos(math.pi * (done - warm) / max(1, total - warm)))
 
 
 def _atomic_save(obj, path: Path) -> None:
@@ -128,13 +174,14 @@ def _rank_world() -> tuple[int, int]:
 
 def build_model(opts: TrainOptions, device) -> torch.nn.Module:
     torch.manual_seed(opts.seed)
-    model = ResNetCifar(opts.blocks_per_stage).to(device)
-    attach(model, EssopUpdate(opts.mode, opts.essop))
+    model = models.build(opts.model).to(device)
+    attach(model, EssopUpdate(opts.mode, opts.essop, opts.scaling))
     return model
 
 
 def make_optimizer(model, opts: TrainOptions):
-    return torch.optim.SGD(model.parameters(), lr=opts.lr, momentum=opts.momentum, weight_decay=opts.weight_decay)
+    return torch.optim.SGD(model.parameters(), lr=opts.lr, momentum=opts.momentum, weight_decay=opts.weight_decay,
+                           nesterov=opts.nesterov)
 
 
 def allreduce_fp32_grads(model, mode: str) -> None:
@@ -195,10 +242,11 @@ def train(opts: TrainOptions) -> dict:
     epoch, step, history, stats, wall_before = 0, 0, [], _EpochStats(), 0.0
     if opts.resume and ckpt_path.exists():
         ck = torch.load(ckpt_path, map_location=device, weights_only=False)
-        saved = (ck["options"]["mode"], ck["options"]["essop"])
-        if saved != (opts.mode, opts.essop.to_dict()):
-            raise ValueError(f"{ckpt_path} was written by a run with mode={saved[0]!r} and configuration "
-                             f"{saved[1]!r}; not resuming it as mode={opts.mode!r} with {opts.essop.to_dict()!r}")
+        saved, now = run_identity(ck["options"]), run_identity(asdict(opts))
+        if saved != now:
+            diff = ", ".join(f"{k}={saved.get(k)!r} (now {now.get(k)!r})" for k in sorted(set(saved) | set(now))
+                             if saved.get(k) != now.get(k))
+            raise ValueError(f"{ckpt_path} was written by a different run: {diff}")
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         epoch, step, epochs = ck["epoch"], ck["step"], ck["epochs"]
@@ -233,15 +281,15 @@ def train(opts: TrainOptions) -> dict:
     try:
         from tqdm import tqdm
         while epoch < epochs and stopped is None:
-            lr = lr_at(opts, epoch, epochs)
-            for g in opt.param_groups:
-                g["lr"] = lr
             order = cdata.epoch_order(n, opts.seed, epoch)
             bar = tqdm(total=steps_per_epoch, initial=step, desc=f"{opts.mode} epoch {epoch + 1}/{epochs}",
                        disable=not opts.progress or rank != 0, leave=False, file=sys.stderr)
             t_ep = time.perf_counter()
             model.train()
             while step < steps_per_epoch:
+                lr = lr_at(opts, epoch, epochs, step, steps_per_epoch)
+                for g in opt.param_groups:
+                    g["lr"] = lr
                 idx = order[step * opts.batch_size:(step + 1) * opts.batch_size]
                 gen = cdata.step_generator(opts.seed, epoch, step)
                 xb = cdata.augment(x_train[idx], gen)
@@ -277,7 +325,7 @@ def train(opts: TrainOptions) -> dict:
             else:
                 loss_sum_all, correct_all, seen_all = stats.loss_sum, stats.correct, stats.seen
             test_loss, test_acc = evaluate(model, x_test, y_test, norm, device) if rank == 0 else (0.0, 0.0)
-            row = {"epoch": epoch + 1, "lr": lr, "train_loss": loss_sum_all / seen_all,
+            row = {"epoch": epoch + 1, "lr": lr_at(opts, epoch, epochs, 0, steps_per_epoch), "train_loss": loss_sum_all / seen_all,
                    "train_acc": correct_all / seen_all, "test_loss": test_loss, "test_acc": test_acc,
                    "epoch_time_s": stats.time_s, "wall_s": wall_before + time.perf_counter() - t_start,
                    "steps": steps_per_epoch}

@@ -11,7 +11,7 @@ from torch import nn
 
 from essop.config import EssopConfig
 from essop.training.essop_update import EssopConv2d, EssopLinear, EssopUpdate, attach
-from essop.training.resnet import ResNetCifar
+from essop.training import models
 from essop.training.train import TrainOptions, make_optimizer, train_step
 
 
@@ -27,11 +27,11 @@ def _batches(steps, batch, seed=0):
             for _ in range(steps)]
 
 
-def _linear_model(mode, cfg):
+def _linear_model(mode, cfg, scaling):
     torch.manual_seed(0)
     model = nn.Sequential(EssopConv2d(3, 8, 3, padding=1, bias=False), nn.ReLU(), nn.Flatten(),
                           EssopLinear(8 * 8 * 8, 10, bias=False))
-    attach(model, EssopUpdate(mode, cfg))
+    attach(model, EssopUpdate(mode, cfg, scaling))
     return model
 
 
@@ -44,12 +44,12 @@ def _run_steps(model, mode, batches, rank, world):
     return model
 
 
-def _worker(rank, world, port, mode, cfg, batches, expected, result_dir, with_resnet):
+def _worker(rank, world, port, mode, cfg, scaling, batches, expected, result_dir, with_resnet):
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(1)
     dist.init_process_group("gloo", rank=rank, world_size=world)
     try:
-        model = _run_steps(_linear_model(mode, cfg), mode, batches, rank, world)
+        model = _run_steps(_linear_model(mode, cfg, scaling), mode, batches, rank, world)
         for k, v in model.state_dict().items():
             assert torch.equal(v, expected[k]), (rank, k)
         # A ResNet with BatchNorm: replicas must stay identical (parameters), step after step.
@@ -57,8 +57,8 @@ def _worker(rank, world, port, mode, cfg, batches, expected, result_dir, with_re
             (result_dir / f"ok{rank}").write_text("ok")
             return
         torch.manual_seed(1)
-        net = ResNetCifar(1)
-        attach(net, EssopUpdate(mode, cfg))
+        net = models.build("resnet8")
+        attach(net, EssopUpdate(mode, cfg, scaling))
         _run_steps(net, mode, batches[:2], rank, world)
         flat = torch.cat([p.detach().reshape(-1) for p in net.parameters()])
         gathered = [torch.zeros_like(flat) for _ in range(world)]
@@ -68,14 +68,18 @@ def _worker(rank, world, port, mode, cfg, batches, expected, result_dir, with_re
         assert int(pairs[0]) == 2 * len(batches[0][0]) * 8 * 8     # global pairs of the stem conv, 2 steps
         (result_dir / f"ok{rank}").write_text("ok")
     finally:
+        dist.barrier()          # no rank tears the group down while its peer still talks to it
         dist.destroy_process_group()
 
 
-@pytest.mark.parametrize("mode,sharing", [("essop", "shared"), ("essop", "per_element"), ("expected", "shared")])
-def test_two_ranks_equal_one_process(tmp_path, mode, sharing):
+@pytest.mark.parametrize("mode,sharing,scaling", [("essop", "shared", "per_pair"), ("essop", "per_element", "per_pair"),
+                                                  ("expected", "shared", "per_pair"), ("essop", "shared", "block"),
+                                                  ("essop", "shared", "per_sample")])
+def test_two_ranks_equal_one_process(tmp_path, mode, sharing, scaling):
     cfg = EssopConfig(bl=16, sharing=sharing)
     batches = _batches(3, 8)
-    single = _run_steps(_linear_model(mode, cfg), mode, batches, 0, 1).state_dict()
-    assert not torch.equal(single["3.weight"], _linear_model(mode, cfg).state_dict()["3.weight"])
-    mp.spawn(_worker, args=(2, _free_port(), mode, cfg, batches, single, tmp_path, sharing == "shared"), nprocs=2, join=True)
+    single = _run_steps(_linear_model(mode, cfg, scaling), mode, batches, 0, 1).state_dict()
+    assert not torch.equal(single["3.weight"], _linear_model(mode, cfg, scaling).state_dict()["3.weight"])
+    mp.spawn(_worker, args=(2, _free_port(), mode, cfg, scaling, batches, single, tmp_path,
+                            sharing == "shared" and scaling == "per_pair"), nprocs=2, join=True)
     assert (tmp_path / "ok0").exists() and (tmp_path / "ok1").exists()

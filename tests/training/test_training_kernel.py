@@ -10,6 +10,8 @@ from essop.training import kernel
 
 F16 = np.float16
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+#: (device, backend) pairs: every counting path this machine can run.
+PATHS = [("cpu", "native"), ("cpu", "native-scalar"), ("cpu", "torch")] + [(d, "torch") for d in DEVICES[1:]]
 
 
 def _layer_pairs(rng, P, n, m, relu=True):
@@ -29,12 +31,12 @@ def _cfg(m, n, P, **kw):
     return EssopConfig(rows=m, cols=n, acc_depth=P, scaling="block", output_format="count", **kw)
 
 
-@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("device,backend", PATHS)
 @pytest.mark.parametrize("sharing", ["shared", "per_element"])
 @pytest.mark.parametrize("restart", [False, True])
-@pytest.mark.parametrize("bl", [2, 8, 16, 64])
+@pytest.mark.parametrize("bl", [2, 8, 16, 64, 256])
 @pytest.mark.parametrize("layer", ["conv3x3", "linear"])
-def test_kernel_equals_golden_reference(device, sharing, restart, bl, layer):
+def test_kernel_equals_golden_reference(device, backend, sharing, restart, bl, layer):
     rng = np.random.default_rng([bl, restart, len(sharing), len(layer)])
     # conv3x3: Cin=3 (n = 27) -> Cout=8, pairs = 2 images x 5x5 positions; linear: 20 -> 10, 6 images.
     P, n, m = (50, 27, 8) if layer == "conv3x3" else (6, 20, 10)
@@ -43,17 +45,20 @@ def test_kernel_equals_golden_reference(device, sharing, restart, bl, layer):
     ex, ed = fp16.vector_exponent(x), fp16.vector_exponent(d)
     start = int(rng.integers(0, 200_000))
     ref, _ = counts_reference(cfg, x.view(np.uint16), d.view(np.uint16), ex, ed, start_pair=start)
-    got = kernel.essop_counts(x, d, ex, ed, start, cfg, device=device, chunk_rows=96)
+    got = kernel.essop_counts(x, d, ex, ed, start, cfg, device=device, backend=backend, chunk_rows=96)
     assert got.dtype == torch.int64
     assert np.array_equal(got.cpu().numpy(), ref)
     assert np.abs(ref).sum() > 0      # the case counts something
 
 
+@pytest.mark.parametrize("backend", ["native", "native-scalar", "torch"])
 @pytest.mark.parametrize("sharing", ["shared", "per_element"])
 @pytest.mark.parametrize("kw", [dict(bl=16), dict(bl=32, q=6, lfsr_width=11, lfsr_seed_x=0x2A5, lfsr_seed_d=0x13), dict(bl=8, q=10, lfsr_steps=3),
                                 dict(bl=4, q=4, lfsr_width=7, lfsr_seed_x=0x45, lfsr_seed_d=0x3, lfsr_restart=True)])
-def test_kernel_equals_cycle_level_model_over_successive_groups(sharing, kw):
-    """Run-on across groups: the kernel started at the model's pair count gives the model's counts."""
+def test_kernel_equals_cycle_level_model_over_successive_groups(backend, sharing, kw):
+    """Run-on across groups: the kernel started at the model's pair count gives the model's counts (q > 8
+    takes the native kernel's 16-bit lanes; lfsr_steps=3 with per_element has no generator offsets and
+    runs on the torch kernel whatever is asked)."""
     rng = np.random.default_rng(len(sharing) + kw["bl"])
     m, n, depth = 5, 7, 6
     cfg = _cfg(m, n, depth, sharing=sharing, **kw)
@@ -63,7 +68,8 @@ def test_kernel_equals_cycle_level_model_over_successive_groups(sharing, kw):
         ex, ed = fp16.vector_exponent(x) + 1, fp16.vector_exponent(d)   # a block exponent above the data's
         start = model.pairs_done
         ref = model.process_group(x, d, ex, ed)
-        got = kernel.essop_counts(x, d, ex, ed, start, cfg)
+        use = backend if kernel.native_supports(cfg) else "torch"
+        got = kernel.essop_counts(x, d, ex, ed, start, cfg, backend=use)
         assert np.array_equal(got.numpy(), ref.counts)
 
 
@@ -73,7 +79,8 @@ def test_saturating_block_exponent_matches_golden():
     cfg = _cfg(4, 6, 9, bl=16)
     ex, ed = fp16.vector_exponent(x) - 3, fp16.vector_exponent(d) - 2   # many magnitudes clamp to 2**q - 1
     ref, _ = counts_reference(cfg, x.view(np.uint16), d.view(np.uint16), ex, ed, start_pair=11)
-    assert np.array_equal(kernel.essop_counts(x, d, ex, ed, 11, cfg).numpy(), ref)
+    for backend in ("native", "native-scalar", "torch"):
+        assert np.array_equal(kernel.essop_counts(x, d, ex, ed, 11, cfg, backend=backend).numpy(), ref)
 
 
 def test_nonfinite_inputs_count_as_zero_like_the_golden_model():
@@ -83,8 +90,8 @@ def test_nonfinite_inputs_count_as_zero_like_the_golden_model():
     cfg = _cfg(4, 6, 5, bl=16)
     ex, ed = fp16.vector_exponent(x), fp16.vector_exponent(d)
     ref = EssopArrayModel(cfg).process_group(x, d, ex, ed)
-    assert np.array_equal(kernel.essop_counts(x, d, ex, ed, 0, cfg).numpy(), ref.counts)
-    assert kernel.nonfinite_inputs(kernel.as_bits(x)).sum() == 1
+    for backend in ("native", "native-scalar", "torch"):
+        assert np.array_equal(kernel.essop_counts(x, d, ex, ed, 0, cfg, backend=backend).numpy(), ref.counts)
 
 
 def test_magnitudes_and_exponents_equal_golden_over_all_fp16_patterns():
@@ -102,15 +109,15 @@ def test_magnitudes_and_exponents_equal_golden_over_all_fp16_patterns():
 
 @pytest.mark.parametrize("s,E,q", [(0, 10, 8), (3, 16, 8), (-5, 2, 8), (20, 15, 8), (14, 15, 4), (40, 15, 12)])
 def test_float_magnitude_path_equals_integer_barrel_shifter(s, E, q):
-    """The training layers compute +-a in FP32 arithmetic; it must equal the spec's integer path."""
+    """The expected mode computes +-a in FP32 arithmetic; it must equal the spec's integer path."""
     g = torch.Generator().manual_seed(s * 100 + E)
     v = torch.randn(200_000, generator=g) * torch.exp(torch.randn(200_000, generator=g) * 4)
     v[:4] = torch.tensor([0.0, -0.0, 2.0 ** -30, -(2.0 ** -25)])
     h = (v * 2.0 ** s).to(torch.float16)
-    ok = torch.isfinite(h)
-    ref = kernel.signed_magnitudes(kernel.as_bits(h[ok]), E, q)
-    got = kernel.signed_magnitudes_f32(v[ok], s, E, q)
-    assert torch.equal(got, ref)
+    h = h[torch.isfinite(h)]
+    ref = kernel.signed_magnitudes(kernel.as_bits(h), E, q)
+    got = kernel.float_magnitudes(h.to(torch.float32), torch.full(h.shape, E), q)
+    assert torch.equal(got, ref.to(torch.float32))
     assert (ref != 0).any()
 
 
@@ -146,12 +153,11 @@ def test_invalid_arguments_raise_clear_errors():
         kernel.essop_counts(np.zeros((5, 6)), d, 0, 0, 0, cfg)
 
 
-def test_per_element_indexed_fallback_equals_golden(monkeypatch):
-    """Wide LFSRs (tables too big per generator) take the int64-index path; it must agree too."""
-    monkeypatch.setattr(kernel, "MAX_GENERATOR_TABLE", 0)
+@pytest.mark.parametrize("backend", ["native", "native-scalar", "torch"])
+def test_wide_lfsr_per_element_equals_golden(backend):
     rng = np.random.default_rng(5)
     x, d = _layer_pairs(rng, 12, 9, 4, relu=False)
     cfg = _cfg(4, 9, 12, bl=8, sharing="per_element", lfsr_width=20, lfsr_seed_x=0x9ABCD, lfsr_seed_d=0x1234)
     ex, ed = fp16.vector_exponent(x), fp16.vector_exponent(d)
     ref, _ = counts_reference(cfg, x.view(np.uint16), d.view(np.uint16), ex, ed, start_pair=777)
-    assert np.array_equal(kernel.essop_counts(x, d, ex, ed, 777, cfg).numpy(), ref)
+    assert np.array_equal(kernel.essop_counts(x, d, ex, ed, 777, cfg, backend=backend).numpy(), ref)

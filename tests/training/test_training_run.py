@@ -14,7 +14,7 @@ from essop.training.train import TrainOptions, train
 
 def _opts(tmp_path, data, bl=16, sharing="shared", **kw):
     base = dict(mode="essop", essop=EssopConfig(bl=bl, sharing=sharing), epochs=3, batch_size=32,
-                blocks_per_stage=1, data=str(data),
+                model="resnet8", data=str(data),
                 cache_dir=str(tmp_path / "cache"), threads=1, seed=3, out=str(tmp_path / "run"), progress=False)
     base.update(kw)
     return TrainOptions(**base)
@@ -60,7 +60,7 @@ def test_cli_sigterm_saves_a_checkpoint_and_resume_finishes(tmp_path):
     data = write_batches(tmp_path / "b", n_train=512, n_test=20)
     out = tmp_path / "cli"
     cmd = [sys.executable, "-m", "essop.cli", "train", "--mode", "essop", "--bl", "8", "--epochs", "3",
-           "--batch-size", "32", "--blocks", "1", "--data", str(data), "--cache-dir", str(tmp_path / "cache"),
+           "--batch-size", "32", "--model", "resnet8", "--data", str(data), "--cache-dir", str(tmp_path / "cache"),
            "--threads", "1", "--out", str(out), "--no-progress"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     # Wait for the first epoch's log line, then interrupt the run in the middle of the second epoch.
