@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 # subcommand -> (module, one-line help)
@@ -21,6 +22,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+#: Errors that mean the user's input (configuration, data, checkpoint, device, paths) cannot be used.
+USER_ERRORS = (ValueError, TypeError, OSError, FloatingPointError, KeyError)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     # Build only the parser of the chosen subcommand, so importing one part never needs another's stack.
@@ -30,7 +35,16 @@ def main(argv: list[str] | None = None) -> int:
         parser = argparse.ArgumentParser(prog=f"essop {name}", description=SUBCOMMANDS[name][1])
         module.add_arguments(name, parser)
         args = parser.parse_args(argv[1:])
-        return int(module.run(name, args) or 0)
+        try:
+            return int(module.run(name, args) or 0)
+        except USER_ERRORS as exc:
+            # A bad configuration, file, checkpoint or device: one line naming it, exit status 2 (as argparse
+            # does for bad options). ESSOP_DEBUG=1 shows the traceback instead.
+            if os.environ.get("ESSOP_DEBUG"):
+                raise
+            message = " ".join(str(exc).split()) or type(exc).__name__
+            print(f"essop {name}: error: {message}", file=sys.stderr)
+            return 2
     parser = argparse.ArgumentParser(prog="essop", description="ESSOP hardware generator, golden model and training harness")
     parser.add_argument("command", choices=list(SUBCOMMANDS), help="; ".join(f"{k}: {v[1]}" for k, v in SUBCOMMANDS.items()))
     parser.parse_args(argv)

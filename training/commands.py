@@ -50,7 +50,11 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
                             help="network: resnet8, resnet20, resnet32, resnet44 or resnet56 (default resnet32)")
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--out", default=None, help="output folder (default runs/<mode>_bl<BL>_<sharing>)")
-        parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+        parser.add_argument("--resume", nargs="?", const="yes", choices=("yes", "auto"), default="no",
+                            help="continue the run in OUT from its checkpoint.pt (an error if there is none); "
+                                 "`--resume auto` continues it if there is one and starts a fresh run otherwise")
+        parser.add_argument("--overwrite", action="store_true",
+                            help="replace the run already in OUT (without this, an existing run folder is an error)")
         parser.add_argument("--stop-after-steps", type=_positive, help="stop (with a checkpoint) after N steps")
         parser.add_argument("--time-budget-s", type=float,
                             help="size the number of epochs from the first epoch's time to fit this budget")
@@ -82,7 +86,7 @@ def run(name: str, args: argparse.Namespace) -> int:
         epochs, subset, test_subset = args.epochs, args.subset, args.test_subset
         if args.quick:
             epochs, subset, test_subset = epochs or 2, subset or 2000, test_subset or 1000
-        out = args.out or f"runs/{args.mode}" + ("" if args.mode == "fp32" else f"_bl{cfg.bl}_{cfg.sharing}")
+        out = args.out or f"runs/{args.mode}" + ("" if args.mode == "fp32" else f"_{args.scaling}_bl{cfg.bl}_{cfg.sharing}")
         world = int(os.environ.get("WORLD_SIZE", "1"))
         if world > 1 and not dist.is_initialized():
             import torch
@@ -96,7 +100,7 @@ def run(name: str, args: argparse.Namespace) -> int:
                             weight_decay=args.weight_decay, nesterov=args.nesterov, scaling=args.scaling,
                             model=args.model, data=args.data, cache_dir=args.cache_dir,
                             subset=subset, test_subset=test_subset, threads=args.threads, seed=args.seed,
-                            device=args.device, out=out, resume=args.resume, stop_after_steps=args.stop_after_steps,
+                            device=args.device, out=out, resume=args.resume, overwrite=args.overwrite, stop_after_steps=args.stop_after_steps,
                             time_budget_s=args.time_budget_s, progress=not args.no_progress)
         try:
             summary = train(opts)

@@ -7,7 +7,7 @@ atomically every epoch and when SIGINT/SIGTERM arrives mid-epoch), curves.png at
 Resume (--resume) restores the model (including every layer's LFSR pair counter), the optimizer, the epoch
 and step inside it, the partial epoch statistics and the RNG states; the data order and augmentation of any
 step are functions of (seed, epoch, step), so a resumed run replays exactly what the uninterrupted run does
-(bit-exact on CPU with one thread, tests/training/test_resume.py).
+(bit-exact on CPU with one thread: tests/training/test_training_run.py).
 
 Data parallel (torchrun, WORLD_SIZE > 1): each rank takes its slice of every global batch; the loss is the
 sum over the rank's images divided by the global batch size, FP32 gradients are all-reduced with SUM, and
@@ -36,6 +36,9 @@ from essop.training import data as cdata, models
 from essop.training.essop_update import MODES, SCALINGS, EssopUpdate, attach, essop_layers
 
 SCHEDULES = ("step", "cosine")
+RESUME_MODES = ("no", "yes", "auto")
+#: What a run folder holds; a new run refuses a folder with any of these unless told to overwrite.
+RUN_FILES = ("checkpoint.pt", "config.json", "log.csv", "log.json", "summary.json", "model.pt", "curves.png")
 LOG_FIELDS = ("epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc", "epoch_time_s", "wall_s", "steps")
 
 
@@ -68,7 +71,10 @@ class TrainOptions:
     seed: int = 0
     device: str = "cpu"
     out: str = "runs/default"
-    resume: bool = False
+    resume: str = "no"
+    """'no': start a run (refused if `out` already holds one, unless `overwrite`); 'yes': continue the run in
+    `out` (refused if it has no checkpoint); 'auto': continue it if it has a checkpoint, else start."""
+    overwrite: bool = False
     stop_after_steps: int | None = None
     time_budget_s: float | None = None
     progress: bool = True
@@ -90,11 +96,25 @@ class TrainOptions:
             raise ValueError(f"warmup_epochs must be >= 0, not {self.warmup_epochs!r}")
         if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
             raise ValueError(f"weight_decay must be >= 0, not {self.weight_decay!r}")
+        if isinstance(self.resume, bool):
+            self.resume = "yes" if self.resume else "no"
+        if self.resume not in RESUME_MODES:
+            raise ValueError(f"resume must be one of {', '.join(map(repr, RESUME_MODES))}, not {self.resume!r}")
+        if self.resume != "no" and self.overwrite:
+            raise ValueError("--resume and --overwrite exclude each other")
+        if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 1:
+            raise ValueError(f"epochs must be a positive int, not {self.epochs!r}")
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int, not {self.batch_size!r}")
+        if self.model not in models.MODELS:
+            raise ValueError(f"model must be one of {', '.join(models.MODELS)}, not {self.model!r}")
+        if str(self.device).startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError(f"device {self.device!r}: no CUDA device is available on this machine")
 
 
 #: Options that only say where and how a run executes; every other option defines the run, and --resume
 #: refuses a checkpoint whose defining options differ.
-ENVIRONMENT_OPTIONS = ("data", "cache_dir", "threads", "device", "out", "resume", "stop_after_steps",
+ENVIRONMENT_OPTIONS = ("data", "cache_dir", "threads", "device", "out", "resume", "overwrite", "stop_after_steps",
                        "time_budget_s", "progress")
 
 
@@ -122,6 +142,19 @@ def lr_at(opts: TrainOptions, epoch: int, epochs: int, step: int = 0, steps_per_
     if done < warm:
         return opts.lr * (done + 1) / warm
     return opts.lr * 0.5 * (1.0 + math.cos(math.pi * (done - warm) / max(1, total - warm)))
+
+
+def load_checkpoint(path: Path, device) -> dict:
+    """A checkpoint written by train(), or ValueError naming the file when it is truncated or not one."""
+    try:
+        ck = torch.load(path, map_location=device, weights_only=False)
+    except Exception as exc:      # torch reports a damaged file through several exception types
+        raise ValueError(f"{path} is not a readable checkpoint ({type(exc).__name__}: {exc})") from None
+    needed = {"model", "optimizer", "epoch", "step", "epochs", "history", "stats", "wall_s", "options"}
+    if not isinstance(ck, dict) or not needed <= set(ck):
+        raise ValueError(f"{path} is not an essop train checkpoint (missing "
+                         f"{', '.join(sorted(needed - set(ck) if isinstance(ck, dict) else needed))})")
+    return ck
 
 
 def _atomic_save(obj, path: Path) -> None:
@@ -223,8 +256,14 @@ def train(opts: TrainOptions) -> dict:
         torch.backends.cudnn.allow_tf32 = False
     out = Path(opts.out)
     ckpt_path = out / "checkpoint.pt"
-    if rank == 0:
-        out.mkdir(parents=True, exist_ok=True)
+    existing = [f for f in RUN_FILES if (out / f).exists()]
+    if opts.resume == "yes" and not ckpt_path.exists():
+        raise FileNotFoundError(f"--resume: {out} holds no checkpoint.pt to continue "
+                                f"(--resume auto starts a fresh run there instead)")
+    if opts.resume == "no" and existing and not opts.overwrite:
+        raise FileExistsError(f"{out} already holds a run ({', '.join(existing)}); pass --resume to continue it "
+                              f"or --overwrite to replace it")
+    resuming = opts.resume != "no" and ckpt_path.exists()
 
     ds = cdata.load_cifar10(opts.data, opts.cache_dir)
     tr = cdata.subset_indices(len(ds.x_train), opts.subset, seed=opts.seed)
@@ -240,8 +279,8 @@ def train(opts: TrainOptions) -> dict:
     opt = make_optimizer(model, opts)
     epochs = opts.epochs
     epoch, step, history, stats, wall_before = 0, 0, [], _EpochStats(), 0.0
-    if opts.resume and ckpt_path.exists():
-        ck = torch.load(ckpt_path, map_location=device, weights_only=False)
+    if resuming:
+        ck = load_checkpoint(ckpt_path, device)
         saved, now = run_identity(ck["options"]), run_identity(asdict(opts))
         if saved != now:
             diff = ", ".join(f"{k}={saved.get(k)!r} (now {now.get(k)!r})" for k in sorted(set(saved) | set(now))
@@ -256,6 +295,12 @@ def train(opts: TrainOptions) -> dict:
         if device.type == "cuda" and ck.get("rng_cuda") is not None:
             torch.cuda.set_rng_state(ck["rng_cuda"].cpu(), device)
     if rank == 0:
+        # Only now, with data, model and checkpoint read, does the run touch its folder: a run that fails
+        # before this leaves nothing behind, and --overwrite removes the old run's files only here.
+        out.mkdir(parents=True, exist_ok=True)
+        if opts.overwrite:
+            for f in existing:
+                (out / f).unlink()
         _atomic_text(json.dumps({"options": asdict(opts),
                                  "world_size": world, "torch": torch.__version__,
                                  "device": str(device)}, indent=2), out / "config.json")
