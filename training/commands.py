@@ -66,11 +66,16 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
     elif name == "bench-train":
         parser.add_argument("--bl", type=_positive, nargs="+", default=[8, 16, 32, 64],
                             help="bitstream lengths to time (default 8 16 32 64)")
+        parser.add_argument("--scaling", nargs="+", choices=("per_pair", "block", "per_sample"),
+                            default=["per_pair", "block"], help="exponent scalings to time (default per_pair block)")
         parser.add_argument("--batch", type=_positive, default=128)
         parser.add_argument("--warmup", type=_positive, default=2)
         parser.add_argument("--steps", type=_positive, default=5)
         parser.add_argument("--expected", action="store_true", help="also time the expected mode")
         parser.add_argument("--json", help="also write the rows as JSON here")
+        parser.add_argument("--profile", choices=("fp32", "essop", "expected"),
+                            help="instead of the table, profile this mode at the first --bl and --scaling: "
+                                 "PyTorch operators and the native kernel's phases")
         _add_run_environment(parser)
         add_config_arguments(parser, skip=LAYER_FIELDS + ("bl",))
     else:
@@ -110,9 +115,14 @@ def run(name: str, args: argparse.Namespace) -> int:
         print(json.dumps(summary, indent=2))
         return 0
     if name == "bench-train":
-        from essop.training.bench import bench, table
-        rows = bench(args.bl, config_from_args(args, skip=LAYER_FIELDS + ("bl",)), args.batch, args.warmup, args.steps, args.device, args.threads,
-                     args.data, args.cache_dir, ("expected",) if args.expected else ())
+        from essop.training.bench import bench, profile, table
+        cfg = config_from_args(args, skip=LAYER_FIELDS + ("bl",))
+        if args.profile:
+            print(profile(args.profile, args.scaling[0], cfg.replace(bl=args.bl[0]), args.batch, args.steps,
+                          args.device, args.threads, args.data, args.cache_dir))
+            return 0
+        rows = bench(args.bl, args.scaling, cfg, args.batch, args.warmup, args.steps, args.device, args.threads,
+                     args.data, args.cache_dir, args.expected)
         print(table(rows))
         if args.json:
             Path(args.json).parent.mkdir(parents=True, exist_ok=True)

@@ -156,7 +156,7 @@ def absmax(t: torch.Tensor, backend: str = "torch") -> torch.Tensor:
     """max |t| as a float32 scalar tensor on t's device (NaN propagates; Inf stays Inf)."""
     if backend.startswith("native") and t.numel():
         from essop.training import native
-        return torch.tensor(native.absmax(t, variant="scalar" if backend == "native-scalar" else "simd"))
+        return torch.tensor(native.absmax(t, variant="scalar" if backend == "native-scalar" else native.ACTIVE))
     if t.numel() == 0:
         return torch.zeros((), dtype=torch.float32, device=t.device)
     return t.detach().abs().amax().to(torch.float32)
@@ -169,7 +169,7 @@ def prepare_map(t: torch.Tensor, s: int, ph: int = 0, pw: int = 0, backend: str 
     Element (b, c, y, x) of the map sits at the map's strides, whatever its memory format."""
     if backend.startswith("native"):
         from essop.training import native
-        return native.prepare(t, s, ph, pw, variant="scalar" if backend == "native-scalar" else "simd")
+        return native.prepare(t, s, ph, pw, variant="scalar" if backend == "native-scalar" else native.ACTIVE)
     h = fp16_patterns(t, s)
     padded = torch.nn.functional.pad(h, (pw, pw, ph, ph)) if ph or pw else h
     return padded, (padded & 0x7FFF).amax(1)
@@ -306,7 +306,7 @@ def segment_counts(cfg: EssopConfig, x: Pairs, d: Pairs, order: torch.Tensor, se
     backend = resolve_backend(backend, device, cfg)
     if backend.startswith("native"):
         from essop.training import native
-        variant = "scalar" if backend == "native-scalar" else "simd"
+        variant = "scalar" if backend == "native-scalar" else native.ACTIVE
         n, m = x.length, d.length
         gx = gd = None
         if cfg.sharing == "per_element":

@@ -24,7 +24,11 @@ SOURCE = Path(__file__).with_name("native") / "essop_counts.cpp"
 VARIANTS = {
     "simd": ["-O3", "-march=native"],
     "scalar": ["-O3", "-DESSOP_SCALAR"],
+    # The vector build that also sums each phase's thread-time (essop bench-train --profile).
+    "profile": ["-O3", "-march=native", "-DESSOP_PROFILE"],
 }
+#: The variant the "native" backend runs (bench-train --profile switches it to "profile").
+ACTIVE = "simd"
 
 
 def cache_dir() -> Path:
@@ -76,6 +80,8 @@ def library(variant: str = "simd") -> ctypes.CDLL:
     lib.essop_prepare.restype = None
     lib.essop_absmax.argtypes = [p, i64, i32]
     lib.essop_absmax.restype = ctypes.c_float
+    if variant == "profile":
+        lib.essop_profile.argtypes = [ctypes.POINTER(ctypes.c_longlong)]
     return lib
 
 
@@ -86,6 +92,13 @@ def available(variant: str = "simd") -> tuple[bool, str]:
     except NativeUnavailable as exc:
         return False, str(exc)
     return True, ""
+
+
+def phase_seconds(variant: str = "profile") -> list[float]:
+    """Thread-seconds spent in each phase (lanes, gather, bit words, contraction) since the last call."""
+    buf = (ctypes.c_longlong * 4)()
+    library(variant).essop_profile(buf)
+    return [v / 1e9 for v in buf]
 
 
 def uses_simd(variant: str = "simd") -> bool:

@@ -35,6 +35,7 @@
 #endif
 
 #ifdef ESSOP_PROFILE
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 static std::atomic<long long> g_ns[4];
@@ -297,19 +298,44 @@ struct Worker {
     }
 
     // ---- bit words -----------------------------------------------------------------------------------
-    // R of lane l of word w for element k (per_element) into r[0..63].
-    void lane_randoms(const T* table, const int64_t* gen, int64_t k, int64_t w, T* r) const {
+    // per_element: the cycle of a word's first lane, and whether its 64 lanes are 64 consecutive cycles
+    // (its pairs follow each other in the run-on numbering, or BL >= 64): then generator k's random
+    // numbers of the word are one 64-entry slice of the cycle table.
+    std::vector<int64_t> wcyc;
+    std::vector<uint8_t> wrun;
+
+    void word_cycles() {
         int64_t na = (int64_t)act.size();
-        if (J.bl >= kLanes) {
-            int64_t a = w / wpp;
-            int64_t t0 = (w % wpp) * kLanes;
-            int64_t c = a < na ? (cyc[a] + gen[k]) % J.period : 0;
-            std::memcpy(r, table + c + t0, sizeof(T) * kLanes);
+        wcyc.assign(nw, 0);
+        wrun.assign(nw, 0);
+        for (int64_t w = 0; w < nw; ++w) {
+            if (J.bl >= kLanes) {
+                int64_t a = w / wpp;
+                wcyc[w] = a < na ? cyc[a] + (w % wpp) * kLanes : 0;   // < period + BL: the table covers it
+                wrun[w] = a < na;
+                continue;
+            }
+            int64_t a0 = w * ppw, a1 = std::min(na, a0 + ppw) - 1;
+            wcyc[w] = cyc[a0];
+            bool run = a1 - a0 == ppw - 1;
+            for (int64_t a = a0 + 1; run && a <= a1; ++a) run = cyc[a] == cyc[a - 1] + J.bl;
+            wrun[w] = run;
+        }
+    }
+
+    // R of lane l of word w for generator offset g (per_element) into r[0..63].
+    void lane_randoms(const T* table, int64_t g, int64_t w, T* r) const {
+        if (wrun[w]) {
+            int64_t c = wcyc[w] % J.period + g;
+            c = c >= J.period ? c - J.period : c;
+            std::memcpy(r, table + c, sizeof(T) * kLanes);
             return;
         }
+        int64_t na = (int64_t)act.size();
         for (int j = 0; j < ppw; ++j) {
             int64_t a = w * ppw + j;
-            int64_t c = a < na ? (cyc[a] + gen[k]) % J.period : 0;
+            int64_t c = a < na ? cyc[a] + g : 0;
+            c = c >= J.period ? c - J.period : c;
             std::memcpy(r + j * J.bl, table + c, sizeof(T) * J.bl);
         }
     }
@@ -336,7 +362,7 @@ struct Worker {
             for (int64_t k = 0; k < len; ++k) {
                 const T* rr;
                 if (per_element) {
-                    lane_randoms(table, gen, k, w, r);
+                    lane_randoms(table, gen[k], w, r);
                     rr = r;
                 } else {
                     rr = lr + (size_t)w * kLanes;
@@ -372,7 +398,7 @@ struct Worker {
             __m512i rv = per_element ? _mm512_setzero_si512() : _mm512_loadu_si512(lr + (size_t)w * kLanes);
             for (int64_t k = 0; k < len; ++k) {
                 if (per_element) {
-                    lane_randoms(table, gen, k, w, reinterpret_cast<T*>(r));
+                    lane_randoms(table, gen[k], w, reinterpret_cast<T*>(r));
                     rv = _mm512_load_si512(r);
                 }
                 __m512i av = _mm512_loadu_si512(mag.data() + (size_t)k * stride + first);
@@ -558,7 +584,7 @@ struct Worker {
         if (act.empty() || nw == 0) return;
         int64_t na = (int64_t)act.size();
         stride = (na + ppw) / ppw * ppw + kLanes;   // room for the 64-byte loads past the last pair
-        if (per_element) cyc.resize((size_t)stride, 0);
+        if (per_element) word_cycles();
         bool neg_d = false;
         { PROFILE(1); gather(J.x, at, sxt, signed_x); gather(J.d, bt, sdt, neg_d); }
         { PROFILE(2);
