@@ -1,0 +1,260 @@
+"""`essop fidelity`: how close is each ESSOP weight gradient to the FP32 one, layer by layer?
+
+For one or more minibatches of a network on CIFAR-10 (at initialisation, or from `--checkpoint`), one FP32
+forward and backward pass records every ESSOP layer's input and output gradient; then, for every requested
+configuration (mode x BL x scaling x sharing), every layer's weight gradient is formed from those same pairs
+(essop_update.essop_weight_grad, the function training uses) and compared with autograd's FP32 gradient:
+
+- cosine: <g, g_fp32> / (|g| |g_fp32|);
+- rel_err: |g - g_fp32| / |g_fp32|;
+- quant_share: the share of the squared error that quantisation alone explains,
+  |g_exp - g_fp32|^2 / (|g_exp - g_fp32|^2 + |g - g_exp|^2), where g_exp is the expected mode's gradient with
+  the same scaling (the exact expectation of the counts): 1 for the expected mode itself, near 0 when
+  bitstream noise dominates;
+- zero_frac: the fraction of nonzero FP32 elements of the layer's pairs (x and delta together, every im2col
+  pair counted) whose q-bit magnitude is 0 under the configuration's exponents;
+- saturated: whether any magnitude was clamped to 2**q - 1 (never, with exponents taken from the data).
+
+Writes fidelity.csv (one row per configuration, minibatch and layer), fidelity.md (per configuration the
+median and minimum over layers, then the per-layer cosines) and fidelity.png (cosine per layer, one line per
+configuration). Numbers of docs/fidelity.md: `essop fidelity` (the default grid).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import itertools
+import json
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from essop.config import EssopConfig
+from essop.training import kernel
+from essop.training.essop_update import (EssopConv2d, EssopUpdate, _ConvGeometry, _group_exponents, _map_pairs,
+                                         _prescale, essop_layers, essop_weight_grad)
+
+FIELDS = ("config", "mode", "scaling", "sharing", "bl", "batch", "layer", "cosine", "rel_err", "quant_share",
+          "zero_frac", "saturated")
+
+
+@dataclass(frozen=True)
+class Point:
+    mode: str
+    scaling: str
+    sharing: str
+    bl: int
+
+    @property
+    def label(self) -> str:
+        if self.mode == "expected":
+            return f"expected {self.scaling}"
+        return f"essop {self.scaling} {self.sharing} BL {self.bl}"
+
+
+def grid(modes, bls, scalings, sharings) -> list[Point]:
+    """Every requested configuration; the expected mode once per scaling (it has no BL or sharing)."""
+    points = []
+    for scaling in scalings:
+        if "expected" in modes:
+            points.append(Point("expected", scaling, "shared", bls[0]))
+        if "essop" in modes:
+            points += [Point("essop", scaling, sh, bl) for sh, bl in itertools.product(sharings, bls)]
+    return points
+
+
+def record_pairs(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor):
+    """One FP32 forward/backward pass: per ESSOP layer (name, layer, input, output gradient, FP32 weight
+    gradient as [Cout, n])."""
+    store = {}
+
+    def keep_input(name):
+        def hook(mod, inputs, output):
+            store[name] = [inputs[0].detach()]
+            output.register_hook(lambda g: store[name].append(g.detach()))
+        return hook
+
+    layers = essop_layers(model)
+    handles = [mod.register_forward_hook(keep_input(name)) for name, mod in layers]
+    model.zero_grad(set_to_none=True)
+    try:
+        F.cross_entropy(model(x), y).backward()
+    finally:
+        for h in handles:
+            h.remove()
+    return [(name, mod, store[name][0], store[name][1], mod.weight.grad.detach().reshape(mod.weight.shape[0], -1))
+            for name, mod in layers]
+
+
+def _zero_fraction(layer, cfg: EssopConfig, scaling: str, x: torch.Tensor, d: torch.Tensor) -> tuple[float, bool]:
+    """Share of the nonzero elements of the layer's pairs that become magnitude 0, and saturation."""
+    update = EssopUpdate("expected", cfg, scaling)
+    sx = _prescale(float(x.abs().max()))
+    sd = _prescale(float(d.abs().max()))
+    if isinstance(layer, EssopConv2d):
+        xp = _ConvGeometry(layer, x.shape, d.shape).pairs(x, sx, "torch")
+    else:
+        xp = _map_pairs(x, sx, "torch")
+    dp = _map_pairs(d, sd, "torch")
+    B = d.shape[0]
+    block = torch.stack([kernel.fp16_patterns(x.abs().max().reshape(1), sx)[0],
+                         kernel.fp16_patterns(d.abs().max().reshape(1), sd)[0]])
+    zeros = nonzero = 0
+    saturated = False
+    for pairs, top in ((xp, block[0]), (dp, block[1])):
+        exp = _group_exponents(update.scaling, pairs.vmax16, B, top)
+        for c0 in range(0, exp.numel(), 8192):
+            idx = torch.arange(c0, min(exp.numel(), c0 + 8192))
+            bits = pairs.rows(idx)
+            a, _, _, sat = kernel.magnitudes(bits, exp[idx, None], cfg.q)
+            live = (bits & 0x7FFF) != 0
+            zeros += int((live & (a == 0)).sum())
+            nonzero += int(live.sum())
+            saturated |= bool(sat.any())
+    return zeros / max(1, nonzero), saturated
+
+
+def measure(model, batches, points: list[Point], base: EssopConfig, progress=None) -> list[dict]:
+    rows = []
+    for b, (x, y) in enumerate(batches):
+        recorded = record_pairs(model, x, y)
+        for point in points:
+            cfg = base.replace(bl=point.bl, sharing=point.sharing)
+            for name, layer, xin, dout, g32 in recorded:
+                def grad(mode):
+                    layer.essop_update = EssopUpdate(mode, cfg, point.scaling)
+                    layer.essop_pairs.zero_()
+                    geom = _ConvGeometry(layer, xin.shape, dout.shape) if isinstance(layer, EssopConv2d) else None
+                    return essop_weight_grad(layer, xin, dout, geom).to(torch.float64)
+                g = grad(point.mode)
+                g_exp = g if point.mode == "expected" else grad("expected")
+                ref = g32.to(torch.float64)
+                err_q = float((g_exp - ref).square().sum())
+                err_n = float((g - g_exp).square().sum())
+                zero_frac, saturated = _zero_fraction(layer, cfg, point.scaling, xin, dout)
+                rows.append({"config": point.label, "mode": point.mode, "scaling": point.scaling,
+                             "sharing": point.sharing if point.mode == "essop" else "-",
+                             "bl": point.bl if point.mode == "essop" else "-", "batch": b, "layer": name,
+                             "cosine": float(F.cosine_similarity(g.flatten(), ref.flatten(), dim=0)),
+                             "rel_err": float((g - ref).norm() / ref.norm()),
+                             "quant_share": err_q / (err_q + err_n) if err_q + err_n > 0 else 1.0,
+                             "zero_frac": zero_frac, "saturated": saturated})
+            if progress:
+                progress(point, b)
+    for _, layer in essop_layers(model):
+        layer.essop_update = None
+    return rows
+
+
+def markdown(rows: list[dict], title: str) -> str:
+    configs = list(dict.fromkeys(r["config"] for r in rows))
+    lines = [title, "", "| configuration | median cosine | min cosine | median rel. error | median quant. share "
+             "| median zero fraction | saturated |", "|---|---|---|---|---|---|---|"]
+    for c in configs:
+        rs = [r for r in rows if r["config"] == c]
+        cos = [r["cosine"] for r in rs]
+        lines.append(f"| {c} | {statistics.median(cos):.3f} | {min(cos):.3f} | "
+                     f"{statistics.median(r['rel_err'] for r in rs):.3f} | "
+                     f"{statistics.median(r['quant_share'] for r in rs):.2f} | "
+                     f"{statistics.median(r['zero_frac'] for r in rs):.3f} | {any(r['saturated'] for r in rs)} |")
+    layers = list(dict.fromkeys(r["layer"] for r in rows))
+    lines += ["", "Cosine per layer (first minibatch):", "",
+              "| layer | " + " | ".join(configs) + " |", "|---" * (len(configs) + 1) + "|"]
+    for name in layers:
+        vals = [next(r["cosine"] for r in rows if r["config"] == c and r["layer"] == name and r["batch"] == 0)
+                for c in configs]
+        lines.append(f"| {name} | " + " | ".join(f"{v:.3f}" for v in vals) + " |")
+    return "\n".join(lines)
+
+
+def plot(rows: list[dict], path: Path, title: str) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    configs = list(dict.fromkeys(r["config"] for r in rows))
+    layers = list(dict.fromkeys(r["layer"] for r in rows))
+    fig, ax = plt.subplots(figsize=(11, 4.5))
+    for c in configs:
+        ys = [statistics.mean(r["cosine"] for r in rows if r["config"] == c and r["layer"] == name)
+              for name in layers]
+        ax.plot(range(len(layers)), ys, marker=".", label=c,
+                linestyle="--" if c.startswith("expected") else "-")
+    ax.set_xticks(range(len(layers)), layers, rotation=90, fontsize=6)
+    ax.set(ylabel="cosine with the FP32 gradient", title=title, ylim=(min(0.0, ax.get_ylim()[0]), 1.02))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
+    from essop.sim.options import add_config_arguments
+    from essop.training.commands import LAYER_FIELDS, _add_run_environment, _positive
+    parser.add_argument("--modes", nargs="+", choices=("essop", "expected"), default=["essop", "expected"])
+    parser.add_argument("--bl", type=_positive, nargs="+", default=[8, 16, 64], help="default 8 16 64")
+    parser.add_argument("--scaling", nargs="+", choices=("per_pair", "block", "per_sample"),
+                        default=["per_pair", "block"], help="default per_pair block")
+    parser.add_argument("--sharing", nargs="+", choices=("shared", "per_element"), default=["shared"])
+    parser.add_argument("--batches", type=_positive, default=1, help="minibatches to average over (default 1)")
+    parser.add_argument("--batch-size", type=_positive, default=128)
+    parser.add_argument("--model", default="resnet32")
+    parser.add_argument("--checkpoint", help="weights from an `essop train` checkpoint.pt or model.pt "
+                                             "(default: the network at initialisation, seed --seed)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default="results/fidelity", help="output folder (default results/fidelity)")
+    _add_run_environment(parser)
+    add_config_arguments(parser, skip=LAYER_FIELDS + ("bl", "sharing"))
+
+
+def run(name: str, args: argparse.Namespace) -> int:
+    from essop.sim.options import config_from_args
+    from essop.training import data as cdata, models
+    from essop.training.commands import LAYER_FIELDS
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    base = config_from_args(args, skip=LAYER_FIELDS + ("bl", "sharing"))
+    for bl in args.bl:
+        base.replace(bl=bl)                  # an invalid BL fails here, before any work
+    torch.manual_seed(args.seed)
+    model = models.build(args.model)
+    title = f"{args.model} at initialisation (seed {args.seed})"
+    if args.checkpoint:
+        state = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
+        model.load_state_dict(state["model"] if isinstance(state, dict) and "model" in state else state)
+        title = f"{args.model} from {args.checkpoint}"
+    model.train()
+    ds = cdata.load_cifar10(args.data, args.cache_dir)
+    norm = cdata.Normaliser(ds.x_train)
+    order = cdata.epoch_order(len(ds.x_train), args.seed, 0)
+    batches = []
+    for b in range(args.batches):
+        idx = order[b * args.batch_size:(b + 1) * args.batch_size]
+        x = cdata.augment(torch.from_numpy(ds.x_train[idx]), cdata.step_generator(args.seed, 0, b))
+        batches.append((norm(x), torch.from_numpy(ds.y_train[idx])))
+    points = grid(args.modes, args.bl, args.scaling, args.sharing)
+    t0 = time.perf_counter()
+    rows = measure(model, batches, points, base,
+                   lambda p, b: print(f"  {p.label} (minibatch {b}): {time.perf_counter() - t0:.0f} s",
+                                      file=sys.stderr, flush=True))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "fidelity.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=FIELDS)
+        w.writeheader()
+        w.writerows(rows)
+    title += f"; {args.batches} minibatch(es) of {args.batch_size}; q {base.q}, LFSR width {base.lfsr_width}"
+    text = markdown(rows, title)
+    (out / "fidelity.md").write_text(text + "\n")
+    (out / "fidelity.json").write_text(json.dumps(rows, indent=1))
+    plot(rows, out / "fidelity.png", title)
+    print(text.split("\n\nCosine per layer")[0])
+    print(f"\nwrote {out / 'fidelity.csv'}, {out / 'fidelity.md'}, {out / 'fidelity.png'} "
+          f"({time.perf_counter() - t0:.0f} s)")
+    return 0
