@@ -27,7 +27,9 @@ EXP_MIN, EXP_MAX = -24, 16
 EXP_PORT_WIDTH = 6
 EXP_PORT_MIN, EXP_PORT_MAX = -(1 << (EXP_PORT_WIDTH - 1)), (1 << (EXP_PORT_WIDTH - 1)) - 1
 
-MAX_DIM = 1024
+#: Largest rows / cols. Far beyond a chip's array: training models a layer of any realistic width (a 4096-input
+#: Linear layer, say) as one virtual array of its own size.
+MAX_DIM = 1 << 16
 MAX_ACC_DEPTH = 1 << 24
 
 

@@ -7,8 +7,8 @@ from essop.config import EssopConfig
 
 
 @pytest.mark.parametrize("kwargs, exc, message", [
-    ({"rows": 0}, ValueError, "rows must be in [1, 1024], not 0"),
-    ({"cols": 2000}, ValueError, "cols must be in [1, 1024], not 2000"),
+    ({"rows": 0}, ValueError, "rows must be in [1, 65536], not 0"),
+    ({"cols": 70000}, ValueError, "cols must be in [1, 65536], not 70000"),
     ({"rows": 4.0}, TypeError, "rows must be an int, not 4.0"),
     ({"rows": True}, TypeError, "rows must be an int, not True"),
     ({"bl": 24}, ValueError, "bl must be a power of two, not 24"),
