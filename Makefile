@@ -13,8 +13,10 @@ SHARING ?= shared
 # Bitstream lengths for `make sweep`.
 SWEEP_BL ?= 4 8 16 32 64
 JOBS ?= 2
+# Accuracy protocol for `make accuracy` / `make accuracy-report`.
+PROTOCOL ?= protocols/accuracy-cpu.json
 
-.PHONY: setup demo test test-fast verilog verify sweep stats train bench-train synth fpga clean
+.PHONY: setup demo test test-fast verilog verify sweep stats train bench-train accuracy accuracy-report synth fpga clean
 
 $(VENV)/.installed: requirements.txt pyproject.toml scripts/setup.sh
 	bash scripts/setup.sh
@@ -51,6 +53,15 @@ train: setup
 
 bench-train: setup
 	$(ESSOP) bench-train
+
+## Every row of PROTOCOL in the background (run folders in runs/accuracy, report in docs/accuracy); stop it
+## with the `kill PID` it prints, and `make accuracy` again continues where it stopped.
+accuracy: setup
+	$(ESSOP) campaign $(PROTOCOL) --background
+
+## Rewrite the table and plots of PROTOCOL from its run folders (or the report's copies).
+accuracy-report: setup
+	$(ESSOP) campaign $(PROTOCOL) --report-only
 
 synth: setup
 	$(ESSOP) synth

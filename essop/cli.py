@@ -1,7 +1,7 @@
 """`essop` command line. Each subcommand's options and work live beside the part of the project it drives:
 essop.sim.commands (generate, verify, sweep), essop.training.commands (train, bench-train),
-essop.synth.commands (synth, fpga). This module only wires them together, importing lazily so that
-`essop generate` does not pay for importing PyTorch."""
+essop.training.campaign (campaign), essop.synth.commands (synth, fpga). This module only wires them together,
+importing lazily so that `essop generate` does not pay for importing PyTorch."""
 from __future__ import annotations
 
 import argparse
@@ -17,6 +17,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "stats": ("essop.sim.commands", "estimator statistics of the golden model against the exact product"),
     "train": ("essop.training.commands", "train ResNet-32 on CIFAR-10 with ESSOP weight updates"),
     "bench-train": ("essop.training.commands", "time one training step in fp32 and essop at several BL"),
+    "campaign": ("essop.training.campaign", "run every row of an accuracy protocol; table and plots"),
     "synth": ("essop.synth.commands", "synthesise ESSOP and the FP16 baseline; area, timing, energy"),
     "fpga": ("essop.synth.commands", "FPGA resource use and Fmax through amaranth-boards"),
 }

@@ -1,0 +1,213 @@
+"""`essop campaign` on tiny synthetic data: the plan, a row stopped early and continued, every row finished,
+the table and plots, a second run that skips everything, the report regenerated without the run folders,
+SIGTERM forwarded to the running row, the lock against a second campaign, --background, a failing row among
+others (two at once), bad protocols."""
+import json
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from training_fixtures import write_batches
+
+TINY = Path(__file__).with_name("tiny_protocol.json")
+ROWS = ("fp32-s0", "fp32-s1", "essop-per_pair-bl8", "essop-block-bl8")
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _essop(*args, timeout=120):
+    return subprocess.run([sys.executable, "-m", "essop.cli", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def _campaign_args(tmp_path, protocol=TINY):
+    data = tmp_path / "data"
+    if not data.exists():
+        write_batches(data, n_train=64, n_test=40)
+    return ["campaign", protocol, "--runs-dir", tmp_path / "runs", "--report-dir", tmp_path / "report",
+            "--data", data, "--cache-dir", tmp_path / "cache", "--threads", "1"]
+
+
+def _plan(tmp_path) -> dict[str, tuple[str, str]]:
+    """row -> (status and progress, `essop train` arguments) from --dry-run."""
+    res = _essop(*_campaign_args(tmp_path), "--dry-run")
+    assert res.returncode == 0, res.stderr
+    plan = {}
+    for line in res.stdout.splitlines():
+        head, command = line.split("essop train ")
+        name, status, progress, _ = head.split()
+        plan[name] = (f"{status} {progress}", command)
+    return plan
+
+
+def _table_rows(md: str) -> list[list[str]]:
+    lines = [ln for ln in md.splitlines() if ln.startswith("| ")]
+    return [[c.strip() for c in ln.strip("|").split("|")] for ln in lines[1:]]     # without the header
+
+
+def test_campaign_end_to_end(tmp_path):
+    runs, report = tmp_path / "runs" / "tiny", tmp_path / "report" / "tiny"
+
+    # The plan: every row pending with its exact command; nothing is run or written.
+    plan = _plan(tmp_path)
+    assert list(plan) == list(ROWS)
+    assert all(status == "pending 0/2" for status, _ in plan.values())
+    assert "--mode essop --scaling block --bl 8" in plan["essop-block-bl8"][1]
+    assert f"--out {runs / 'essop-per_pair-bl8'} --resume auto --no-progress" in plan["essop-per_pair-bl8"][1]
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "report").exists()
+    only = _essop(*_campaign_args(tmp_path), "--dry-run", "--rows", "fp32-s1")
+    assert only.returncode == 0 and [ln.split()[0] for ln in only.stdout.splitlines()] == ["fp32-s1"]
+
+    # One row stopped early by hand with the plan's own command: one epoch of two done, then mid-epoch.
+    cut = _essop("train", *shlex.split(plan["essop-per_pair-bl8"][1]), "--stop-after-steps", "3")
+    assert cut.returncode == 0, cut.stderr
+    first_epoch = json.loads((runs / "essop-per_pair-bl8" / "log.json").read_text())
+    assert len(first_epoch) == 1
+    assert _plan(tmp_path)["essop-per_pair-bl8"][0] == "partial 1/2"
+
+    res = _essop(*_campaign_args(tmp_path))
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "[3/4] essop-per_pair-bl8: continue at 1/2 epochs" in res.stdout
+    for i, name in enumerate(ROWS, 1):
+        assert re.search(rf"^\[{i}/4\] {name}: epoch 2/2, test [0-9.]+ %, [0-9.]+ min$", res.stdout, re.M), res.stdout
+        assert f"[{i}/4] {name}: done, final test" in res.stdout
+        summary = json.loads((runs / name / "summary.json").read_text())
+        assert summary["stopped"] is None and summary["epochs_done"] == summary["epochs"] == 2
+    # Continued, not started again: its first epoch (wall time included) is the one written before.
+    continued = json.loads((runs / "essop-per_pair-bl8" / "log.json").read_text())
+    assert len(continued) == 2 and continued[0] == first_epoch[0]
+
+    # The table: four rows with numbers, gaps against the fp32 mean, the fp32 spread line.
+    md = (report / "table.md").read_text()
+    rows = _table_rows(md)
+    assert [r[0] for r in rows] == list(ROWS)
+    for r in rows:
+        assert r[5] == "2/2" and r[-1] == "done" and r[-2] == "cpu"
+        final, best, gap, wall = float(r[6]), float(r[7]), float(r[8]), float(r[9])
+        assert 0 <= final <= best <= 100 and wall >= 0 and abs(gap) <= 100
+    assert rows[0][1:5] == ["fp32", "-", "-", "-"] and rows[3][1:5] == ["essop", "block", "shared", "8"]
+    table = json.loads((report / "table.json").read_text())
+    finals = {r["row"]: r["final_test_acc"] for r in table["rows"]}
+    for r in table["rows"]:
+        log = json.loads((runs / r["row"] / "log.json").read_text())
+        assert r["final_test_acc"] == pytest.approx(100 * log[-1]["test_acc"])
+    mean = (finals["fp32-s0"] + finals["fp32-s1"]) / 2
+    spread = abs(finals["fp32-s0"] - finals["fp32-s1"])
+    assert table["fp32"]["mean_test_acc"] == pytest.approx(mean)
+    assert table["fp32"]["spread_pp"] == pytest.approx(spread)
+    assert all(r["gap_pp"] == pytest.approx(r["final_test_acc"] - mean) for r in table["rows"])
+    assert f"spread (max - min) {spread:.2f} pp" in md and f"mean final test accuracy {mean:.2f} %" in md
+
+    # Plots, the rows' small files, and never a checkpoint or weights.
+    for png in ("accuracy_vs_epoch.png", "gap_vs_bl.png"):
+        assert (report / png).read_bytes().startswith(PNG_MAGIC)
+    for name in ROWS:
+        assert sorted(p.name for p in (report / name).iterdir()) == ["config.json", "log.csv", "log.json",
+                                                                     "summary.json"]
+        assert (report / name / "log.json").read_text() == (runs / name / "log.json").read_text()
+    assert not [p for p in report.rglob("*") if p.suffix == ".pt"]
+
+    # A second campaign runs nothing: every row says it is done and skipped, and no run file changes.
+    before = {name: (runs / name / "summary.json").stat().st_mtime_ns for name in ROWS}
+    again = _essop(*_campaign_args(tmp_path))
+    assert again.returncode == 0, again.stderr
+    for i, name in enumerate(ROWS, 1):
+        assert f"[{i}/4] {name}: done (2/2 epochs), skipped" in again.stdout
+    assert " epoch " not in again.stdout and ": start" not in again.stdout
+    assert before == {name: (runs / name / "summary.json").stat().st_mtime_ns for name in ROWS}
+
+    # The report regenerates from its own copies where the run folders are not (another machine).
+    (tmp_path / "runs").rename(tmp_path / "elsewhere")
+    (report / "table.md").unlink()
+    regen = _essop(*_campaign_args(tmp_path), "--report-only")
+    assert regen.returncode == 0, regen.stderr
+    assert (report / "table.md").read_text() == md
+
+
+def test_sigterm_stops_the_running_row_with_a_checkpoint(tmp_path):
+    protocol = tmp_path / "long.json"
+    protocol.write_text(json.dumps({"name": "long", "train": {"model": "resnet8", "epochs": 500, "batch-size": 32,
+                                                                "subset": 64, "test-subset": 40},
+                                    "rows": [{"name": "fp32", "mode": "fp32"}]}))
+    args = [sys.executable, "-m", "essop.cli", *map(str, _campaign_args(tmp_path, protocol))]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        for line in proc.stdout:
+            if "epoch 1/500" in line:
+                break
+        # While it runs, a second campaign of the same protocol is refused.
+        second = subprocess.run(args, capture_output=True, text=True, timeout=60)
+        assert second.returncode == 2 and "another `essop campaign`" in second.stderr
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:         # an assertion failed first: let the row checkpoint and stop
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, out
+    assert "[1/1] fp32: stopped at" in out and "FAILED" not in out
+    run = tmp_path / "runs" / "long" / "fp32"
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["stopped"] == "SIGTERM" and 1 <= summary["epochs_done"] < 500
+    assert (run / "checkpoint.pt").exists()
+    assert "partial" in _essop(*_campaign_args(tmp_path, protocol), "--dry-run").stdout
+
+
+def test_background_returns_at_once_and_finishes_in_its_log(tmp_path):
+    protocol = tmp_path / "one.json"
+    protocol.write_text(json.dumps({"name": "one", "train": {"model": "resnet8", "epochs": 1, "batch-size": 32,
+                                                               "subset": 32, "test-subset": 20},
+                                    "rows": [{"name": "fp32", "mode": "fp32"}]}))
+    res = _essop(*_campaign_args(tmp_path, protocol), "--background", timeout=30)
+    assert res.returncode == 0, res.stderr
+    log = tmp_path / "runs" / "one" / "campaign.log"
+    assert re.search(rf"pid \d+, log {re.escape(str(log))}", res.stdout), res.stdout
+    deadline = time.monotonic() + 120
+    while "finished now" not in (log.read_text() if log.exists() else "") and time.monotonic() < deadline:
+        time.sleep(0.5)
+    text = log.read_text()
+    assert "[1/1] fp32: done, final test" in text and "campaign one: 1 row(s) finished now" in text, text
+    assert (tmp_path / "report" / "one" / "table.md").exists()
+
+
+def test_a_failing_row_is_shown_and_the_others_still_run(tmp_path):
+    protocol = tmp_path / "two.json"
+    protocol.write_text(json.dumps({"name": "two", "train": {"epochs": 1, "batch-size": 32, "subset": 32,
+                                                               "test-subset": 20},
+                                    "rows": [{"name": "bad", "mode": "fp32", "model": "resnet9"},
+                                             {"name": "good", "mode": "fp32", "model": "resnet8"}]}))
+    res = _essop(*_campaign_args(tmp_path, protocol), "--parallel", "2")
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "[1/2] bad: FAILED (exit status 2) at 0/1 epochs; its last output:" in res.stdout
+    assert "    essop train: error: model must be one of" in res.stdout          # the row's own error line
+    assert "[2/2] good: done, final test" in res.stdout and "(failed: bad)" in res.stdout
+    rows = _table_rows((tmp_path / "report" / "two" / "table.md").read_text())
+    assert [(r[0], r[-1]) for r in rows] == [("bad", "pending"), ("good", "done")]
+
+
+@pytest.mark.parametrize("protocol, message", [
+    ("{not json", "not valid JSON"),
+    ({"name": "p", "rows": [{"name": "a", "mode": "fp32"}], "extra": 1}, "unknown key(s) 'extra'"),
+    ({"name": "p"}, "no 'rows'"),
+    ({"rows": [{"name": "a", "mode": "fp32"}]}, "no 'name'"),
+    ({"name": "p", "rows": [{"name": "a", "mode": "fp32"}, {"name": "a", "mode": "essop"}]}, "duplicate row name 'a'"),
+    ({"name": "p", "rows": [{"name": "../a", "mode": "fp32"}]}, "unsafe row name (row 1) '../a'"),
+    ({"name": "p", "rows": [{"name": "a", "seed": 1}]}, "row 'a' has no \"mode\""),
+    ({"name": "p", "train": {"epochs": 2}, "rows": [{"name": "a", "mode": "fp32", "bogus": 1}]},
+     "row 'a': unrecognized arguments: --bogus 1"),
+    ({"name": "p", "train": {"epochs": 2, "out": "x"}, "rows": [{"name": "a", "mode": "fp32"}]},
+     "option 'out' is set by the campaign"),
+])
+def test_bad_protocol_is_one_line_and_exit_2(tmp_path, protocol, message):
+    path = tmp_path / "bad.json"
+    path.write_text(protocol if isinstance(protocol, str) else json.dumps(protocol))
+    res = _essop("campaign", path, "--runs-dir", tmp_path / "runs", "--report-dir", tmp_path / "report")
+    assert res.returncode == 2 and res.stdout == ""
+    assert len(res.stderr.splitlines()) == 1 and res.stderr.startswith("essop campaign: error: "), res.stderr
+    assert message in res.stderr, res.stderr
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "report").exists()

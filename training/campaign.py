@@ -1,0 +1,676 @@
+"""`essop campaign`: run every row of an accuracy protocol, stop at any moment, continue later, and regenerate
+the accuracy table and plots.
+
+A protocol is a committed JSON file (tests/training/tiny_protocol.json is a small one): a name, a
+description, the `essop train` options every row shares ("train") and the rows, each a name plus the options
+that make it different (mode, scaling, BL, seed, ...). Option keys are spelled like the flags without their
+dashes; `true` is a bare flag and `false` leaves it out (every flag of `essop train` is off by default). The
+whole file is checked before anything runs, with `essop train`'s own parser, so a typo fails at once rather
+than hours into a campaign.
+
+The run folders are the campaign's only state. Each row trains in RUNS_DIR/NAME/ROW as an `essop train
+--resume auto` subprocess, so a finished row (its summary.json says so) is skipped, a stopped or killed one
+continues from its last checkpoint, and one that never started starts; that holds on another machine too,
+given the run folders. SIGINT/SIGTERM reach the running rows as SIGTERM (each saves a checkpoint mid-epoch and
+exits) and no further row starts.
+
+The report in REPORT_DIR/NAME (table.md, table.json, accuracy_vs_epoch.png, gap_vs_bl.png and each row's small
+log files) is meant to be committed and never holds checkpoints or weights. It is read from the run folders,
+or from its own copies for rows whose run folder is not on this machine, so `--report-only` regenerates it
+wherever the report is.
+"""
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from queue import SimpleQueue
+
+from essop.sim.options import config_from_args
+from essop.training import commands
+
+#: The top-level keys of a protocol file.
+PROTOCOL_KEYS = ("name", "description", "train", "rows")
+#: `essop train` options the campaign sets for every row itself (where its run folder is, that it continues,
+#: no progress bars in a pipe); a protocol that set them would fight the campaign.
+CAMPAIGN_SET = ("out", "resume", "overwrite", "no-progress", "help")
+#: Options that say where a row runs rather than what it is: the campaign's own options of these names
+#: override the protocol's.
+ENVIRONMENT = ("device", "threads", "data", "cache-dir")
+#: Protocol and row names become folder names: no path separators, nothing hidden or flag-like.
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+OPTION_KEY = re.compile(r"[a-z][a-z0-9-]*")
+#: The line `essop train` prints on stderr after every epoch (training/train.py).
+EPOCH_LINE = re.compile(r"\[\w+\] epoch (\d+)/(\d+) .* test ([0-9.]+) \(")
+#: What the report copies from a run folder: small text files, never checkpoint.pt or model.pt.
+REPORT_FILES = ("log.csv", "log.json", "config.json", "summary.json")
+#: How many of a failed row's last stderr lines the campaign shows.
+FAILED_TAIL = 15
+#: The columns of table.md, in order.
+TABLE_COLUMNS = ("row", "mode", "scaling", "sharing", "BL", "epochs (done/total)", "final test acc (%)",
+                 "best test acc (%)", "gap to fp32 (pp)", "wall (min)", "device", "status")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The protocol file
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    options: dict
+
+
+@dataclass(frozen=True)
+class Protocol:
+    path: Path
+    name: str
+    description: str
+    train: dict
+    rows: list[Row]
+
+
+def _load_json(path: Path):
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from None
+
+
+def _safe_name(value, what: str) -> str:
+    if not isinstance(value, str) or not SAFE_NAME.fullmatch(value):
+        raise ValueError(f"unsafe {what} {value!r}: a folder name of letters, digits, '.', '_' and '-' "
+                         f"that starts with a letter or digit")
+    return value
+
+
+def _options(options, where: str) -> dict:
+    """`options` checked for its form: keys spelled like flags, none the campaign sets, scalar values."""
+    if not isinstance(options, dict):
+        raise ValueError(f"{where} must be a JSON object of `essop train` options, not {options!r}")
+    for key, value in options.items():
+        if not OPTION_KEY.fullmatch(key):
+            raise ValueError(f"{where}: option {key!r} is not an `essop train` flag without its dashes "
+                             f"(such as \"batch-size\")")
+        if key in CAMPAIGN_SET:
+            raise ValueError(f"{where}: option {key!r} is set by the campaign itself")
+        if not isinstance(value, (str, int, float, bool)):
+            raise ValueError(f"{where}: option {key!r} must be a string, a number or true/false, not {value!r}")
+    return dict(options)
+
+
+def _row(entry, number: int, path: Path) -> Row:
+    if not isinstance(entry, dict):
+        raise ValueError(f"{path}: row {number} must be a JSON object, not {entry!r}")
+    if "name" not in entry:
+        raise ValueError(f"{path}: row {number} has no \"name\"")
+    name = _safe_name(entry["name"], f"row name (row {number})")
+    options = _options({k: v for k, v in entry.items() if k != "name"}, f"{path}: row {name!r}")
+    if "mode" not in options:
+        raise ValueError(f"{path}: row {name!r} has no \"mode\"")
+    return Row(name, options)
+
+
+def load_protocol(path: Path) -> Protocol:
+    """The protocol in `path`, its structure checked (ValueError naming the first problem); plan_rows checks
+    the options themselves."""
+    data = _load_json(path)
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: a protocol is a JSON object, not {type(data).__name__}")
+    unknown = sorted(set(data) - set(PROTOCOL_KEYS))
+    if unknown:
+        raise ValueError(f"{path}: unknown key(s) {', '.join(map(repr, unknown))} "
+                         f"(a protocol has {', '.join(PROTOCOL_KEYS)})")
+    for key in ("name", "rows"):
+        if key not in data:
+            raise ValueError(f"{path}: no {key!r}")
+    name = _safe_name(data["name"], "protocol name")
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        raise ValueError(f"{path}: \"description\" must be a string")
+    if not isinstance(data["rows"], list) or not data["rows"]:
+        raise ValueError(f"{path}: \"rows\" must be a non-empty list")
+    rows = [_row(entry, i, path) for i, entry in enumerate(data["rows"], 1)]
+    seen = set()
+    for row in rows:
+        # Case-insensitively, as the folders may end up on a case-insensitive file system.
+        if row.name.lower() in seen:
+            raise ValueError(f"{path}: duplicate row name {row.name!r}")
+        seen.add(row.name.lower())
+    return Protocol(path, name, description, _options(data.get("train", {}), f"{path}: \"train\""), rows)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Rows made concrete: run folder, `essop train` arguments, what they define
+
+@dataclass(frozen=True)
+class Plan:
+    name: str
+    folder: Path
+    argv: list[str]
+    """The arguments after `essop train`."""
+    mode: str
+    scaling: str
+    sharing: str
+    bl: int
+    epochs: int
+
+
+def _flags(options: dict) -> list[str]:
+    argv = []
+    for key, value in options.items():
+        if value is False:
+            continue
+        argv.append("--" + key)
+        if value is not True:
+            argv.append(str(value))
+    return argv
+
+
+class _RaisingParser(argparse.ArgumentParser):
+    """An ArgumentParser that raises ValueError instead of printing its usage and exiting, so that a bad
+    option in a protocol is reported like every other protocol error: one line, naming the row."""
+
+    def error(self, message):
+        raise ValueError(message)
+
+
+def _parse_train(argv: list[str], where: str):
+    """`essop train`'s namespace and EssopConfig for `argv`, or ValueError prefixed with `where`."""
+    parser = _RaisingParser(prog="essop train", allow_abbrev=False)    # keys must be whole flag names
+    commands.add_arguments("train", parser)
+    try:
+        args = parser.parse_args(argv)
+        return args, config_from_args(args, skip=commands.LAYER_FIELDS)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{where}: {exc}") from None
+
+
+def plan_rows(protocol: Protocol, runs_dir: Path, environment: dict) -> list[Plan]:
+    """Every row's run folder and `essop train` arguments (the protocol's common options, the row's, then
+    the campaign's environment options), each checked by `essop train`'s parser."""
+    plans = []
+    for row in protocol.rows:
+        folder = runs_dir / protocol.name / row.name
+        argv = _flags({**protocol.train, **row.options, **environment})
+        argv += ["--out", str(folder), "--resume", "auto", "--no-progress"]
+        where = f"{protocol.path}: row {row.name!r}"
+        args, cfg = _parse_train(argv, where)
+        if args.epochs is None:
+            raise ValueError(f"{where}: no \"epochs\" (in \"train\" or the row): every row needs its length")
+        plans.append(Plan(row.name, folder, argv, args.mode, args.scaling, cfg.sharing, cfg.bl, args.epochs))
+    return plans
+
+
+def _select(plans: list[Plan], names: list[str] | None, path: Path) -> list[Plan]:
+    if not names:
+        return plans
+    unknown = [n for n in names if n not in {p.name for p in plans}]
+    if unknown:
+        raise ValueError(f"{path} has no row {', '.join(map(repr, unknown))} "
+                         f"(its rows: {', '.join(p.name for p in plans)})")
+    return [p for p in plans if p.name in names]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# What a run folder says
+
+@dataclass(frozen=True)
+class RunState:
+    status: str
+    """"done" (summary.json: every epoch, not stopped), "partial" (finished epochs or a checkpoint) or
+    "pending"."""
+    history: list[dict]
+    """log.json: one dict per finished epoch."""
+    epochs: int
+    """The run's length: summary.json's (--time-budget-s may have sized it), else the protocol's."""
+    config: dict | None
+    summary: dict | None
+
+
+def read_state(folder: Path, epochs: int) -> RunState:
+    def read(name):
+        return _load_json(folder / name) if (folder / name).exists() else None
+
+    history, summary, config = read("log.json") or [], read("summary.json"), read("config.json")
+    if summary is not None:
+        epochs = summary.get("epochs", epochs)
+    if summary is not None and summary.get("stopped") is None and summary.get("epochs_done", 0) >= epochs:
+        status = "done"
+    elif history or (folder / "checkpoint.pt").exists():
+        status = "partial"
+    else:
+        status = "pending"
+    return RunState(status, history, epochs, config, summary)
+
+
+def _progress(state: RunState) -> str:
+    return f"{len(state.history)}/{state.epochs} epochs"
+
+
+def print_plan(plans: list[Plan]) -> None:
+    width = max(len(p.name) for p in plans)
+    for p in plans:
+        state = read_state(p.folder, p.epochs)
+        print(f"{p.name:<{width}}  {state.status:<7}  {_progress(state):>12}  essop train {shlex.join(p.argv)}")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Running rows
+
+@dataclass
+class _Job:
+    plan: Plan
+    tag: str
+    proc: subprocess.Popen
+    started: float = field(default_factory=time.monotonic)
+    tail: deque = field(default_factory=lambda: deque(maxlen=FAILED_TAIL))
+
+    def minutes(self) -> str:
+        return f"{(time.monotonic() - self.started) / 60:.1f} min"
+
+
+def _pump(stream, name: str, events: SimpleQueue) -> None:
+    """Pass a row's stderr lines to the main loop, then None when the row closes it (it is exiting)."""
+    for line in stream:
+        events.put((name, line.rstrip("\n")))
+    events.put((name, None))
+
+
+class _Runner:
+    """Runs rows as `essop train` subprocesses, at most `parallel` at once, and turns their epoch lines into
+    progress lines. Everything happens in the main thread, woken by one queue of events: a stderr line of a
+    row, the end of a row, or a stop request."""
+
+    def __init__(self, todo: list[Plan], tags: dict[str, str], parallel: int, after_row):
+        self.todo, self.tags, self.parallel, self.after_row = list(todo), tags, parallel, after_row
+        self.events: SimpleQueue = SimpleQueue()
+        self.running: dict[str, _Job] = {}
+        self.stop_signal: int | None = None
+        self.done: list[str] = []
+        self.failed: list[str] = []
+
+    def _on_signal(self, signum, frame) -> None:
+        # Only record it and wake the main loop: SimpleQueue.put is safe inside a signal handler, print is not.
+        self.stop_signal = signum
+        self.events.put((None, signum))
+
+    def run(self) -> None:
+        handlers = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            while self.running or (self.todo and self.stop_signal is None):
+                while self.todo and self.stop_signal is None and len(self.running) < self.parallel:
+                    self._start(self.todo.pop(0))
+                name, item = self.events.get()
+                if name is None:
+                    self._forward_stop(item)
+                elif item is None:
+                    self._finish(self.running.pop(name))
+                else:
+                    self._line(self.running[name], item)
+        finally:
+            # Normally nothing runs here; if the campaign itself failed, its rows checkpoint and stop rather
+            # than train on unattended.
+            for job in self.running.values():
+                job.proc.send_signal(signal.SIGTERM)
+                job.proc.wait()
+            for s, h in handlers.items():
+                signal.signal(s, h)
+
+    def _start(self, plan: Plan) -> None:
+        state = read_state(plan.folder, plan.epochs)
+        how = "start" if state.status == "pending" else f"continue at {_progress(state)}"
+        print(f"{self.tags[plan.name]}: {how}", flush=True)
+        proc = subprocess.Popen([sys.executable, "-m", "essop.cli", "train", *plan.argv], stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, errors="replace")
+        self.running[plan.name] = _Job(plan, self.tags[plan.name], proc)
+        threading.Thread(target=_pump, args=(proc.stderr, plan.name, self.events), daemon=True).start()
+
+    def _forward_stop(self, signum: int) -> None:
+        for job in self.running.values():
+            job.proc.send_signal(signal.SIGTERM)
+        print(f"campaign: {signal.Signals(signum).name}: stopping {len(self.running)} running row(s) at their "
+              f"next step, each with a checkpoint; `essop campaign` again continues them", flush=True)
+
+    def _line(self, job: _Job, line: str) -> None:
+        job.tail.append(line)
+        m = EPOCH_LINE.match(line)
+        if m:
+            epoch, epochs, acc = m.groups()
+            print(f"{job.tag}: epoch {epoch}/{epochs}, test {100 * float(acc):.1f} %, {job.minutes()}", flush=True)
+
+    def _finish(self, job: _Job) -> None:
+        rc = job.proc.wait()
+        state = read_state(job.plan.folder, job.plan.epochs)
+        if state.status == "done":
+            self.done.append(job.plan.name)
+            final = 100 * state.history[-1]["test_acc"]
+            print(f"{job.tag}: done, final test {final:.1f} %, {job.minutes()}", flush=True)
+        elif self.stop_signal is not None:
+            print(f"{job.tag}: stopped at {_progress(state)}" + (f" (exit status {rc})" if rc else ""), flush=True)
+        elif rc != 0:
+            self.failed.append(job.plan.name)
+            print(f"{job.tag}: FAILED (exit status {rc}) at {_progress(state)}; its last output:", flush=True)
+            for line in job.tail:
+                print(f"    {line}", flush=True)
+        else:       # a row that stops itself (--stop-after-steps, --time-budget-s in the protocol)
+            reason = (state.summary or {}).get("stopped")
+            print(f"{job.tag}: stopped at {_progress(state)} ({reason})", flush=True)
+        self.after_row()
+
+
+@contextmanager
+def _campaign_lock(folder: Path):
+    """Hold RUNS_DIR/NAME/campaign.lock: two campaigns of one protocol would train the same rows into the same
+    folders. The kernel releases a flock when its process ends, however it ends, so no stale lock remains."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "campaign.lock", "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            pid = fh.read().strip() or "?"
+            raise ValueError(f"another `essop campaign` (pid {pid}) is running the rows in {folder}; wait for it "
+                             f"or stop it with `kill {pid}`") from None
+        fh.truncate(0)
+        fh.write(str(os.getpid()))
+        fh.flush()
+        yield
+
+
+def run_campaign(protocol: Protocol, selected: list[Plan], runs_dir: Path, parallel: int, report) -> int:
+    """Run the selected rows that are not done; `report()` rewrites the report. Returns the exit status: 0,
+    1 if a row failed, 128 + the signal number if the campaign was stopped."""
+    tags = {p.name: f"[{i}/{len(selected)}] {p.name}" for i, p in enumerate(selected, 1)}
+    with _campaign_lock(runs_dir / protocol.name):
+        states = {p.name: read_state(p.folder, p.epochs) for p in selected}
+        todo = [p for p in selected if states[p.name].status != "done"]
+        print(f"campaign {protocol.name}: {len(todo)} of {len(selected)} row(s) to run, up to {parallel} at once, "
+              f"in {runs_dir / protocol.name}", flush=True)
+        for p in selected:
+            if p not in todo:
+                print(f"{tags[p.name]}: done ({_progress(states[p.name])}), skipped", flush=True)
+        runner = _Runner(todo, tags, parallel, report)
+        runner.run()
+    table = report()
+    left = len(todo) - len(runner.done)
+    print(f"campaign {protocol.name}: {len(runner.done)} row(s) finished now, {left} not finished"
+          + (f" (failed: {', '.join(runner.failed)})" if runner.failed else "") + f"; report {table}", flush=True)
+    if runner.stop_signal is not None:
+        return 128 + runner.stop_signal
+    return 1 if runner.failed else 0
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The report
+
+@dataclass
+class TableRow:
+    row: str
+    mode: str
+    scaling: str | None
+    sharing: str | None
+    bl: int | None
+    epochs_done: int
+    epochs: int
+    final_test_acc: float | None
+    """%, the last finished epoch's (a partial row's latest)."""
+    best_test_acc: float | None
+    gap_pp: float | None
+    """final_test_acc minus the mean final_test_acc of the done fp32 rows."""
+    wall_min: float | None
+    device: str | None
+    status: str
+    history: list[dict]
+
+    def to_json(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if k != "history"}
+
+
+def _copy_run_files(folder: Path, copy: Path) -> None:
+    """Mirror the run's small files into the report (and drop a copy whose original is gone)."""
+    copy.mkdir(parents=True, exist_ok=True)
+    for name in REPORT_FILES:
+        if (folder / name).exists():
+            shutil.copyfile(folder / name, copy / name)
+        else:
+            (copy / name).unlink(missing_ok=True)
+
+
+def _setup(plan: Plan, config: dict | None) -> tuple[str, str | None, str | None, int | None]:
+    """(mode, scaling, sharing, BL) of a row: what its run recorded, else what the protocol says; None where
+    it does not apply (fp32 has no ESSOP update; expected mode has no bitstreams)."""
+    options = (config or {}).get("options", {})
+    essop = options.get("essop", {})
+    mode = options.get("mode", plan.mode)
+    scaling = None if mode == "fp32" else options.get("scaling", plan.scaling)
+    if mode != "essop":
+        return mode, scaling, None, None
+    return mode, scaling, essop.get("sharing", plan.sharing), essop.get("bl", plan.bl)
+
+
+def _table_row(plan: Plan, copy: Path) -> TableRow:
+    """A row of the table, from its run folder when this machine has it (refreshing the report's copy),
+    else from the report's copy."""
+    here = plan.folder.is_dir()
+    state = read_state(plan.folder if here else copy, plan.epochs)
+    if here and state.history:
+        _copy_run_files(plan.folder, copy)
+    h = state.history
+    mode, scaling, sharing, bl = _setup(plan, state.config)
+    return TableRow(row=plan.name, mode=mode, scaling=scaling, sharing=sharing, bl=bl,
+                    epochs_done=len(h), epochs=state.epochs,
+                    final_test_acc=100 * h[-1]["test_acc"] if h else None,
+                    best_test_acc=100 * max(r["test_acc"] for r in h) if h else None, gap_pp=None,
+                    wall_min=h[-1]["wall_s"] / 60 if h else None, device=(state.config or {}).get("device"),
+                    status=state.status, history=h)
+
+
+def _fp32_reference(rows: list[TableRow]) -> dict | None:
+    accs = [r.final_test_acc for r in rows if r.mode == "fp32" and r.status == "done"]
+    if not accs:
+        return None
+    mean = sum(accs) / len(accs)
+    return {"rows": len(accs), "mean_test_acc": mean, "min_test_acc": min(accs), "max_test_acc": max(accs),
+            "spread_pp": max(accs) - min(accs)}
+
+
+def _cell(value, spec: str = "") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _markdown(protocol: Protocol, rows: list[TableRow], fp32: dict | None) -> str:
+    lines = [f"# Accuracy campaign `{protocol.name}`", ""]
+    if protocol.description:
+        lines += [protocol.description, ""]
+    lines += [f"Protocol `{protocol.path}`; `essop train` options shared by every row: "
+              f"`{shlex.join(_flags(protocol.train))}`.", "",
+              "| " + " | ".join(TABLE_COLUMNS) + " |", "|" + "---|" * len(TABLE_COLUMNS)]
+    for r in rows:
+        cells = (r.row, r.mode, _cell(r.scaling), _cell(r.sharing), _cell(r.bl), f"{r.epochs_done}/{r.epochs}",
+                 _cell(r.final_test_acc, ".2f"), _cell(r.best_test_acc, ".2f"), _cell(r.gap_pp, "+.2f"),
+                 _cell(r.wall_min, ".1f"), _cell(r.device), r.status)
+        lines.append("| " + " | ".join(map(str, cells)) + " |")
+    lines.append("")
+    if fp32 is None:
+        lines.append("fp32 reference: no finished fp32 row yet, so no gaps.")
+    else:
+        lines.append(f"fp32 reference: mean final test accuracy {fp32['mean_test_acc']:.2f} % over "
+                     f"{fp32['rows']} finished fp32 row(s), spread (max - min) {fp32['spread_pp']:.2f} pp.")
+    lines += ["Partial rows show their latest finished epoch.", "",
+              f"Regenerate with `essop campaign {protocol.path} --report-only`; plots: accuracy_vs_epoch.png, "
+              f"gap_vs_bl.png.", ""]
+    return "\n".join(lines)
+
+
+def _pyplot():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def _note(ax, text: str) -> None:
+    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center")
+
+
+def _plot_accuracy(protocol: Protocol, rows: list[TableRow], path: Path) -> None:
+    plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    drawn = [r for r in rows if r.history]
+    for r in drawn:
+        ax.plot([h["epoch"] for h in r.history], [100 * h["test_acc"] for h in r.history], label=r.row,
+                linestyle="--" if r.mode == "fp32" else "-")
+    if drawn:
+        ax.legend(fontsize=7)
+    else:
+        _note(ax, "no finished epoch yet")
+    ax.set(xlabel="epoch", ylabel="test accuracy (%)", title=f"{protocol.name}: test accuracy")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _plot_gap(protocol: Protocol, rows: list[TableRow], fp32: dict | None, path: Path) -> None:
+    """Final gap to fp32 against BL, one line per (scaling, sharing) through the mean over its rows at each BL
+    (every row is also a dot), over the band the fp32 rows themselves span around their mean."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    groups: dict[tuple[str, str], dict[int, list[float]]] = {}
+    for r in rows:
+        if r.mode == "essop" and r.status == "done" and r.gap_pp is not None:
+            groups.setdefault((r.scaling, r.sharing), {}).setdefault(r.bl, []).append(r.gap_pp)
+    if fp32 is not None:
+        ax.axhspan(fp32["min_test_acc"] - fp32["mean_test_acc"], fp32["max_test_acc"] - fp32["mean_test_acc"],
+                   color="0.8", label=f"fp32 spread ({fp32['rows']} rows)")
+        ax.axhline(0.0, color="0.4", linewidth=0.8)
+    for (scaling, sharing), by_bl in sorted(groups.items()):
+        bls = sorted(by_bl)
+        line, = ax.plot(bls, [sum(by_bl[b]) / len(by_bl[b]) for b in bls], marker="o", label=f"{scaling}, {sharing}")
+        for b in bls:
+            ax.plot([b] * len(by_bl[b]), by_bl[b], ".", color=line.get_color())
+    if groups:
+        ax.set_xscale("log", base=2)
+        all_bl = sorted({b for by_bl in groups.values() for b in by_bl})
+        ax.set_xticks(all_bl, [str(b) for b in all_bl])
+        ax.legend(fontsize=8)
+    else:
+        _note(ax, "no finished essop row with an fp32 reference yet")
+    ax.set(xlabel="BL (bitstream length)", ylabel="final test acc - fp32 mean (pp)", title=f"{protocol.name}: gap to fp32")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_report(protocol: Protocol, plans: list[Plan], report_dir: Path) -> Path:
+    """Rewrite REPORT_DIR/NAME for every row of the protocol; returns the path of table.md."""
+    out = report_dir / protocol.name
+    out.mkdir(parents=True, exist_ok=True)
+    rows = [_table_row(p, out / p.name) for p in plans]
+    fp32 = _fp32_reference(rows)
+    for r in rows:
+        if fp32 is not None and r.final_test_acc is not None:
+            r.gap_pp = r.final_test_acc - fp32["mean_test_acc"]
+    (out / "table.md").write_text(_markdown(protocol, rows, fp32))
+    (out / "table.json").write_text(json.dumps(
+        {"protocol": protocol.name, "description": protocol.description, "file": str(protocol.path),
+         "train": protocol.train, "fp32": fp32, "rows": [r.to_json() for r in rows]}, indent=2) + "\n")
+    _plot_accuracy(protocol, rows, out / "accuracy_vs_epoch.png")
+    _plot_gap(protocol, rows, fp32, out / "gap_vs_bl.png")
+    return out / "table.md"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Command line
+
+def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("protocol", type=Path, metavar="PROTOCOL.json", help="the accuracy protocol to run")
+    parser.add_argument("--runs-dir", type=Path, default=Path("runs/accuracy"),
+                        help="run folders go to RUNS_DIR/NAME/ROW (checkpoints: not for committing; "
+                             "default runs/accuracy)")
+    parser.add_argument("--report-dir", type=Path, default=Path("docs/accuracy"),
+                        help="the report goes to REPORT_DIR/NAME (small files, for committing; default docs/accuracy)")
+    parser.add_argument("--rows", nargs="+", metavar="NAME", help="run only these rows (the report covers all)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print every row's status, progress and `essop train` command; run nothing")
+    parser.add_argument("--parallel", type=commands._positive, metavar="N",
+                        help="run up to N rows at once (default: 1, or every row with --device cuda)")
+    parser.add_argument("--background", action="store_true",
+                        help="run detached, output in RUNS_DIR/NAME/campaign.log; print the pid and return")
+    parser.add_argument("--report-only", action="store_true", help="only rewrite the report")
+    env = parser.add_argument_group("passed to every row's `essop train` (over the protocol's values)")
+    env.add_argument("--device", help="cpu or cuda")
+    env.add_argument("--threads", type=commands._positive, help="torch CPU threads per row")
+    env.add_argument("--data", help="CIFAR-10 JPEG zip or cifar-10-batches-py folder")
+    env.add_argument("--cache-dir", help="where the decoded CIFAR-10 .npz is kept")
+
+
+def _campaign_argv(args: argparse.Namespace) -> list[str]:
+    """This campaign's command line without --background: what the detached copy runs."""
+    argv = [str(args.protocol), "--runs-dir", str(args.runs_dir), "--report-dir", str(args.report_dir)]
+    if args.rows:
+        argv += ["--rows", *args.rows]
+    for flag in ("parallel", *ENVIRONMENT):
+        value = getattr(args, flag.replace("-", "_"))
+        if value is not None:
+            argv += ["--" + flag, str(value)]
+    return argv
+
+
+def _launch_detached(args: argparse.Namespace, protocol: Protocol) -> int:
+    folder = args.runs_dir / protocol.name
+    with _campaign_lock(folder):
+        pass        # refuse here, where the user sees it, rather than in the log
+    log = folder / "campaign.log"
+    argv = [sys.executable, "-m", "essop.cli", "campaign", *_campaign_argv(args)]
+    with open(log, "a") as fh:
+        fh.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} {shlex.join(argv)}\n")
+        fh.flush()
+        # A new session: no terminal, so closing it (SIGHUP) or Ctrl-C there does not reach the campaign.
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    print(f"campaign {protocol.name}: running in the background, pid {proc.pid}, log {log}")
+    print(f"stop it with `kill {proc.pid}` (running rows save a checkpoint); `essop campaign {args.protocol}` "
+          f"again continues it")
+    return 0
+
+
+def run(name: str, args: argparse.Namespace) -> int:
+    if args.background and (args.dry_run or args.report_only):
+        raise ValueError("--background runs rows; it does not go with --dry-run or --report-only")
+    protocol = load_protocol(args.protocol)
+    environment = {key: str(value) for key in ENVIRONMENT
+                   if (value := getattr(args, key.replace("-", "_"))) is not None}
+    plans = plan_rows(protocol, args.runs_dir, environment)
+    selected = _select(plans, args.rows, args.protocol)
+
+    def report() -> Path:
+        return write_report(protocol, plans, args.report_dir)
+
+    if args.report_only:
+        print(f"report {report()}")
+        return 0
+    if args.dry_run:
+        print_plan(selected)
+        return 0
+    if args.background:
+        return _launch_detached(args, protocol)
+    # A GPU has room for every row at once; CPU rows share the cores, so one at a time unless told.
+    parallel = args.parallel or (len(selected) if (args.device or "").startswith("cuda") else 1)
+    return run_campaign(protocol, selected, args.runs_dir, parallel, report)
