@@ -16,7 +16,7 @@ JOBS ?= 2
 # Accuracy protocol for `make accuracy` / `make accuracy-report`.
 PROTOCOL ?= protocols/accuracy-cpu.json
 
-.PHONY: setup demo test test-fast verilog verify sweep stats train bench-train accuracy accuracy-report synth fpga clean
+.PHONY: setup demo test test-fast verilog verify sweep stats train bench-train fidelity accuracy accuracy-report synth fpga clean
 
 $(VENV)/.installed: requirements.txt pyproject.toml scripts/setup.sh
 	bash scripts/setup.sh
@@ -53,6 +53,10 @@ train: setup
 
 bench-train: setup
 	$(ESSOP) bench-train
+
+## Per-layer gradient fidelity of the default grid (docs/fidelity.md).
+fidelity: setup
+	$(ESSOP) fidelity
 
 ## Every row of PROTOCOL in the background (run folders in runs/accuracy, report in docs/accuracy); stop it
 ## with the `kill PID` it prints, and `make accuracy` again continues where it stopped.

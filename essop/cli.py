@@ -17,6 +17,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "stats": ("essop.sim.commands", "estimator statistics of the golden model against the exact product"),
     "train": ("essop.training.commands", "train ResNet-32 on CIFAR-10 with ESSOP weight updates"),
     "bench-train": ("essop.training.commands", "time one training step in fp32 and essop at several BL"),
+    "fidelity": ("essop.training.fidelity", "per-layer fidelity of ESSOP weight gradients against FP32"),
     "campaign": ("essop.training.campaign", "run every row of an accuracy protocol; table and plots"),
     "synth": ("essop.synth.commands", "synthesise ESSOP and the FP16 baseline; area, timing, energy"),
     "fpga": ("essop.synth.commands", "FPGA resource use and Fmax through amaranth-boards"),
