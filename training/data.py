@@ -163,7 +163,9 @@ def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
 
 
 def augment(batch: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """Pad 4 + random 32x32 crop + random horizontal flip of uint8 [B, 32, 32, 3] images."""
+    """Pad 4 + random 32x32 crop + random horizontal flip of uint8 [B, 32, 32, 3] images, on the batch's
+    device. The random draws come from the CPU generator `gen`, so a GPU-resident batch gets exactly the
+    crops and flips the same step gets on the CPU."""
     B, H, W, _ = batch.shape
     padded = torch.nn.functional.pad(batch, (0, 0, PAD, PAD, PAD, PAD))
     oy = torch.randint(0, 2 * PAD + 1, (B,), generator=gen)
@@ -172,4 +174,5 @@ def augment(batch: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     cols = ox[:, None] + torch.arange(W)[None, :]
     cols = torch.where(flip[:, None], cols.flip(1), cols)
     rows = oy[:, None] + torch.arange(H)[None, :]
-    return padded[torch.arange(B)[:, None, None], rows[:, :, None], cols[:, None, :]]
+    dev = batch.device
+    return padded[torch.arange(B, device=dev)[:, None, None], rows.to(dev)[:, :, None], cols.to(dev)[:, None, :]]

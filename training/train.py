@@ -268,8 +268,9 @@ def train(opts: TrainOptions) -> dict:
     ds = cdata.load_cifar10(opts.data, opts.cache_dir)
     tr = cdata.subset_indices(len(ds.x_train), opts.subset, seed=opts.seed)
     te = cdata.subset_indices(len(ds.x_test), opts.test_subset, seed=opts.seed)
-    x_train = torch.from_numpy(ds.x_train[tr])
-    y_train = torch.from_numpy(ds.y_train[tr])
+    # On a GPU the training images live on it and are augmented there: the CPU then does not limit the step.
+    x_train = torch.from_numpy(ds.x_train[tr]).to(device)
+    y_train = torch.from_numpy(ds.y_train[tr]).to(device)
     x_test, y_test = ds.x_test[te], ds.y_test[te]
     norm = cdata.Normaliser(ds.x_train[tr])
     if opts.batch_size % world:
@@ -335,7 +336,7 @@ def train(opts: TrainOptions) -> dict:
                 lr = lr_at(opts, epoch, epochs, step, steps_per_epoch)
                 for g in opt.param_groups:
                     g["lr"] = lr
-                idx = order[step * opts.batch_size:(step + 1) * opts.batch_size]
+                idx = order[step * opts.batch_size:(step + 1) * opts.batch_size].to(device)
                 gen = cdata.step_generator(opts.seed, epoch, step)
                 xb = cdata.augment(x_train[idx], gen)
                 yb = y_train[idx]
