@@ -51,7 +51,7 @@ log "machine: $(nproc) cores; $(date -u)"
 
 # (a) kernel == golden on the device
 log "(a) kernel == golden on $DEVICE"
-if ! "$PY" -m essop.training.cuda_check --device "$DEVICE" 2>&1 | tee "$OUT/cuda_check.txt"; then status=1; fi
+if ! "$PY" scripts/cuda_check.py --device "$DEVICE" 2>&1 | tee "$OUT/cuda_check.txt"; then status=1; fi
 grep -q MISMATCH "$OUT/cuda_check.txt" && status=1
 if "$PY" -c "import pytest" 2>/dev/null; then
   timeout 120 "$PY" -m pytest -q -x -p no:cacheprovider tests/training/test_training_kernel.py > "$OUT/pytest_kernel.txt" 2>&1 || status=1

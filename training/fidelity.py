@@ -35,8 +35,8 @@ import torch
 import torch.nn.functional as F
 
 from essop.config import EssopConfig
-from essop.training import kernel
-from essop.training.essop_update import (EssopConv2d, EssopUpdate, _ConvGeometry, _group_exponents, _map_pairs,
+from essop.training import fp16_tensors
+from essop.training.layers import (EssopConv2d, EssopUpdate, _ConvGeometry, _group_exponents, _map_pairs,
                                          _prescale, essop_layers, essop_weight_grad)
 
 FIELDS = ("config", "mode", "scaling", "sharing", "bl", "batch", "layer", "cosine", "rel_err", "quant_share",
@@ -102,8 +102,8 @@ def _zero_fraction(layer, cfg: EssopConfig, scaling: str, x: torch.Tensor, d: to
         xp = _map_pairs(x, sx, "torch")
     dp = _map_pairs(d, sd, "torch")
     B = d.shape[0]
-    block = torch.stack([kernel.fp16_patterns(x.abs().max().reshape(1), sx)[0],
-                         kernel.fp16_patterns(d.abs().max().reshape(1), sd)[0]])
+    block = torch.stack([fp16_tensors.fp16_patterns(x.abs().max().reshape(1), sx)[0],
+                         fp16_tensors.fp16_patterns(d.abs().max().reshape(1), sd)[0]])
     zeros = nonzero = 0
     saturated = False
     for pairs, top in ((xp, block[0]), (dp, block[1])):
@@ -111,7 +111,7 @@ def _zero_fraction(layer, cfg: EssopConfig, scaling: str, x: torch.Tensor, d: to
         for c0 in range(0, exp.numel(), 8192):
             idx = torch.arange(c0, min(exp.numel(), c0 + 8192))
             bits = pairs.rows(idx)
-            a, _, _, sat = kernel.magnitudes(bits, exp[idx, None], cfg.q)
+            a, _, _, sat = fp16_tensors.magnitudes(bits, exp[idx, None], cfg.q)
             live = (bits & 0x7FFF) != 0
             zeros += int((live & (a == 0)).sum())
             nonzero += int(live.sum())

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 
 from essop.config import EssopConfig
 from essop.training import data as cdata, models
-from essop.training.essop_update import MODES, SCALINGS, EssopUpdate, attach, essop_layers
+from essop.training.layers import MODES, SCALINGS, EssopUpdate, attach, essop_layers
 
 SCHEDULES = ("step", "cosine")
 RESUME_MODES = ("no", "yes", "auto")
@@ -47,7 +47,7 @@ class TrainOptions:
     mode: str = "essop"
     essop: EssopConfig = field(default_factory=EssopConfig)
     """The user's array configuration (BL, q, sharing, LFSR fields); every layer's virtual array is this with
-    rows, cols, acc_depth, scaling and output_format set for the layer (essop_update.py)."""
+    rows, cols, acc_depth, scaling and output_format set for the layer (layers.py)."""
     epochs: int = 160
     batch_size: int = 128
     lr: float = 0.1
@@ -60,7 +60,7 @@ class TrainOptions:
     warmup_epochs: float = 0.0
     scaling: str = "per_pair"
     """Exponent granularity of the ESSOP update: 'per_pair' (the array's default), 'block' (one per layer
-    and minibatch) or 'per_sample' (block groups of one image each); see essop_update.py."""
+    and minibatch) or 'per_sample' (block groups of one image each); see layers.py."""
     model: str = "resnet32"
     """A name of essop.training.models.MODELS."""
     data: str | None = None
