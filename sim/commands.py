@@ -137,7 +137,8 @@ def _sweep(cfg, args) -> int:
 def _stats(cfg, args) -> int:
     from tqdm import tqdm
 
-    from essop.sim import stats, tables
+    from essop.golden import statistics as stats
+    from essop.sim import tables
 
     start = time.monotonic()
     depths = (1, 4, 16)

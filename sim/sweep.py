@@ -79,7 +79,7 @@ def cocotb_column(point: SweepPoint) -> dict[str, Any]:
 
 
 def estimator_column(point: SweepPoint) -> dict[str, Any]:
-    from essop.sim import stats
+    from essop.golden import statistics as stats
     s = stats.summarize(stats.draw_errors(point.cfg, point.options.get("draws", 300), point.seed))
     return {"RMSE (SC)": s["RMSE (SC)"], "RMSE vs FP64": s["RMSE vs FP64"], "bias z (SC)": s["z (SC)"],
             "corr (row neighbours)": s["corr (row neighbours)"]}
