@@ -1,5 +1,5 @@
 import sys
 
-from essop.cli import main
+from essop.app.cli import main
 
 sys.exit(main())

@@ -18,9 +18,10 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from essop.config import EXP_PORT_WIDTH, EssopConfig
+from essop.checks import check_int
+from essop.config import EssopConfig
 from essop.hdl.cell import Cell, Comparator
-from essop.hdl.count_to_fp16 import OUT_EXP_WIDTH, CountNormalise, NormalisedToFp16, normalised_layout
+from essop.hdl.count_to_fp16 import CountNormalise, NormalisedToFp16, normalised_layout
 from essop.hdl.fp16_input import ExponentMax, Fp16PartialExponent, Fp16VectorInput, max_depth
 from essop.hdl.lfsr import Lfsr
 
@@ -46,21 +47,19 @@ class EssopArray(wiring.Component):
         if not isinstance(cfg, EssopConfig):
             raise TypeError(f"cfg must be an EssopConfig, not {cfg!r}")
         self._cfg = cfg
-        n, m = cfg.cols, cfg.rows
-        data_width = (16 if cfg.output_format == "fp16" else cfg.count_width) * n
         super().__init__({
             "i_valid": In(1),
             "i_ready": Out(1),
-            "i_x": In(16 * n),
-            "i_delta": In(16 * m),
-            "i_exp_x": In(signed(EXP_PORT_WIDTH)),
-            "i_exp_d": In(signed(EXP_PORT_WIDTH)),
+            "i_x": In(cfg.x_width),
+            "i_delta": In(cfg.delta_width),
+            "i_exp_x": In(signed(cfg.exp_port_width)),
+            "i_exp_d": In(signed(cfg.exp_port_width)),
             "i_last": In(1),
             "o_valid": Out(1),
             "o_ready": In(1),
-            "o_row": Out(self.row_width),
-            "o_data": Out(data_width),
-            "o_exp": Out(signed(OUT_EXP_WIDTH)),
+            "o_row": Out(cfg.row_width),
+            "o_data": Out(cfg.data_width),
+            "o_exp": Out(signed(cfg.out_exp_width)),
             "o_last": Out(1),
             "o_nonfinite": Out(1),
             "o_saturated": Out(1),
@@ -73,13 +72,13 @@ class EssopArray(wiring.Component):
 
     @property
     def row_width(self) -> int:
-        """Width of o_row: max(1, bitlen(rows - 1))."""
-        return max(1, (self._cfg.rows - 1).bit_length())
+        """Width of o_row (EssopConfig.row_width)."""
+        return self._cfg.row_width
 
     @property
     def data_element_width(self) -> int:
-        """Bits per element of o_data: 16 (fp16) or count_width (count)."""
-        return 16 if self._cfg.output_format == "fp16" else self._cfg.count_width
+        """Bits per element of o_data (EssopConfig.data_element_width)."""
+        return self._cfg.data_element_width
 
     @property
     def cycles_per_pair(self) -> int:
@@ -126,10 +125,7 @@ class EssopArray(wiring.Component):
     def steady_state_cycles_per_group(self, pairs: int) -> int:
         """Cycles between the starts of consecutive groups of `pairs` pairs when a pair is always waiting
         and o_ready stays high: the bitstreams, the read-out and the idle cycles around it."""
-        if isinstance(pairs, bool) or not isinstance(pairs, int):
-            raise TypeError(f"pairs must be an int, not {pairs!r}")
-        if not 1 <= pairs <= self._cfg.acc_depth:
-            raise ValueError(f"pairs must be in [1, {self._cfg.acc_depth}], not {pairs!r}")
+        check_int("pairs", pairs, 1, self._cfg.acc_depth)
         return (pairs * self._cfg.bl + (self.last_pair_to_output_latency - 1) + self.cycles_per_group_output
                 + (self.output_to_stream_gap - 1))
 
@@ -144,8 +140,8 @@ class EssopArray(wiring.Component):
         m = Module()
 
         # --- input side: exponents on the way into the load buffer s1 ---
-        s1 = _Buffer("s1", bits_x=16 * n, bits_d=16 * rows, exp_x=signed(EXP_PORT_WIDTH),
-                     exp_d=signed(EXP_PORT_WIDTH), end=1)
+        s1 = _Buffer("s1", bits_x=cfg.x_width, bits_d=cfg.delta_width, exp_x=signed(cfg.exp_port_width),
+                     exp_d=signed(cfg.exp_port_width), end=1)
         accept = self.i_valid & self.i_ready
         if cfg.acc_depth > 1:
             in_count = Signal(range(cfg.acc_depth), name="in_count")   # pairs already taken in this group
@@ -180,8 +176,8 @@ class EssopArray(wiring.Component):
             exp_x, exp_d = self.i_exp_x, self.i_exp_d
         else:
             # A group's exponents are its first pair's, held for the rest of the group.
-            held_x = Signal(signed(EXP_PORT_WIDTH), name="held_exp_x")
-            held_d = Signal(signed(EXP_PORT_WIDTH), name="held_exp_d")
+            held_x = Signal(signed(cfg.exp_port_width), name="held_exp_x")
+            held_d = Signal(signed(cfg.exp_port_width), name="held_exp_d")
             with m.If(accept & first):
                 m.d.sync += [held_x.eq(self.i_exp_x), held_d.eq(self.i_exp_d)]
             exp_x = Mux(first, self.i_exp_x, held_x)
@@ -195,8 +191,8 @@ class EssopArray(wiring.Component):
             in_d.i_bits.eq(s1.bits_d), in_d.i_exp.eq(s1.exp_d),
         ]
         s2 = _Buffer("s2", mag_x=q * n, mag_d=q * rows, sign_x=n, sign_d=rows, nonfinite_x=n,
-                     nonfinite_d=rows, saturated=1, exp_x=signed(EXP_PORT_WIDTH),
-                     exp_d=signed(EXP_PORT_WIDTH), end=1)
+                     nonfinite_d=rows, saturated=1, exp_x=signed(cfg.exp_port_width),
+                     exp_d=signed(cfg.exp_port_width), end=1)
 
         # --- stream side ---
         out_load = Signal(name="out_load")      # the cycle after a group's last bitstream cycle
@@ -268,7 +264,7 @@ class EssopArray(wiring.Component):
         poison_col = Signal(n, name="poison_col")
         flag_nonfinite = Signal(name="flag_nonfinite")
         flag_saturated = Signal(name="flag_saturated")
-        group_e_out = Signal(signed(OUT_EXP_WIDTH), name="group_e_out")
+        group_e_out = Signal(signed(cfg.out_exp_width), name="group_e_out")
         out_row = Signal(range(rows), name="out_row")
         out_take = self.o_valid & self.o_ready
         out_last = out_row == rows - 1

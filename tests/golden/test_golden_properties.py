@@ -124,7 +124,7 @@ def valid_configs(draw):
 @settings(max_examples=200, deadline=None)
 @given(cfg=valid_configs())
 def test_configuration_round_trips_through_json_dict_and_flags(cfg):
-    from essop.sim.options import add_config_arguments, config_from_args
+    from essop.app.options import add_config_arguments, config_from_args
     assert EssopConfig.from_json(cfg.to_json()) == cfg
     assert EssopConfig.from_dict(cfg.to_dict()) == cfg
     assert EssopConfig.from_json(cfg.to_json()).to_json() == cfg.to_json()
