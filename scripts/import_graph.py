@@ -29,7 +29,7 @@ def package_of(module: str) -> str | None:
     return "essop"
 
 
-def module_imports(path: Path, folder: str) -> set[str]:
+def module_imports(path: Path) -> set[str]:
     tree = ast.parse(path.read_text(), filename=str(path))
     out = set()
     for node in ast.walk(tree):
@@ -49,7 +49,7 @@ def graph(root: Path = ROOT) -> dict[tuple[str, str], set[str]]:
         if not base.is_dir():
             continue
         for path in sorted(base.rglob("*.py")):
-            for mod in module_imports(path, folder):
+            for mod in module_imports(path):
                 pkg = package_of(mod)
                 if pkg and pkg != folder and (root / pkg).is_dir():
                     edges[(folder, pkg)].add(str(path.relative_to(root)))

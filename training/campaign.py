@@ -321,7 +321,7 @@ class _Runner:
         state = read_state(plan.folder, plan.epochs)
         how = "start" if state.status == "pending" else f"continue at {_progress(state)}"
         print(f"{self.tags[plan.name]}: {how}", flush=True)
-        proc = subprocess.Popen([sys.executable, "-m", "essop.cli", "train", *plan.argv], stdin=subprocess.DEVNULL,
+        proc = subprocess.Popen([sys.executable, "-m", "essop.app", "train", *plan.argv], stdin=subprocess.DEVNULL,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, errors="replace")
         self.running[plan.name] = _Job(plan, self.tags[plan.name], proc)
         threading.Thread(target=_pump, args=(proc.stderr, plan.name, self.events), daemon=True).start()
@@ -594,7 +594,7 @@ def launch_detached(protocol: Protocol, runs_dir: Path, argv: list[str]) -> int:
     with campaign_lock(folder):
         pass        # refuse here, where the user sees it, rather than in the log
     log = folder / "campaign.log"
-    argv = [sys.executable, "-m", "essop.cli", "campaign", *argv]
+    argv = [sys.executable, "-m", "essop.app", "campaign", *argv]
     with open(log, "a") as fh:
         fh.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} {shlex.join(argv)}\n")
         fh.flush()

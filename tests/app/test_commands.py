@@ -181,11 +181,11 @@ def test_every_column_provider_is_registered_without_importing_its_room():
     assert known["synth"].func is sweep.synth_column and known["accuracy"].func is sweep.accuracy_column
 
 
-def test_python_m_essop_cli_still_dispatches():
-    """Scripts and the campaign start `python -m essop.cli ...`; the old module name hands over to essop.app."""
+def test_python_m_essop_app_dispatches():
+    """Scripts and the campaign start `python -m essop.app ...`: the same command line, errors in one line."""
     import subprocess
     import sys
-    r = subprocess.run([sys.executable, "-m", "essop.cli", "generate", "--bl", "12", "-o", "/nonexistent/x.v"],
+    r = subprocess.run([sys.executable, "-m", "essop.app", "generate", "--bl", "12", "-o", "/nonexistent/x.v"],
                        capture_output=True, text=True)
     assert r.returncode == 2
     assert r.stderr == "essop generate: error: bl must be a power of two, not 12\n"

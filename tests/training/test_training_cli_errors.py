@@ -19,7 +19,7 @@ SMALL = ["--model", "resnet8", "--batch-size", "16", "--subset", "32", "--test-s
 
 
 def _essop(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "essop.cli", *map(str, args)], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "essop.app", *map(str, args)], capture_output=True, text=True,
                           cwd=cwd, timeout=300)
 
 

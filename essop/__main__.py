@@ -1,5 +1,0 @@
-import sys
-
-from essop.app.cli import main
-
-sys.exit(main())
