@@ -264,8 +264,13 @@ class EssopConfig:
 
     @property
     def rng_shift_width(self) -> int:
-        """Register width of the per-pair shift LFSR: max(2q, 3) — one state holds both sides' q-bit words."""
-        return max(2 * self.q, lfsr_params.MIN_WIDTH)
+        """Register width of the per-pair shift LFSR: the smallest width >= max(2q, 3) (one state holds both
+        sides' q-bit words) that is coprime with lfsr_width, so that the shift register's period 2**ws - 1 and
+        the LFSR source's 2**w - 1 share no factor (gcd(2**a - 1, 2**b - 1) = 2**gcd(a, b) - 1) and every shift
+        meets every LFSR position; max(2q, 3) when no tabulated width qualifies (q = 16 with an even w)."""
+        low = max(2 * self.q, lfsr_params.MIN_WIDTH)
+        return next((ws for ws in range(low, lfsr_params.MAX_WIDTH + 1) if math.gcd(ws, self.lfsr_width) == 1),
+                    low)
 
     @property
     def rng_shift_taps(self) -> tuple[int, ...]:

@@ -19,12 +19,14 @@ cycle c of the run-on cycle count (pair p uses cycles p*BL .. p*BL + BL - 1) is
   k * phase_stride / S cycles (mod 2**w - 1; S is coprime with the period, EssopConfig checks it). 0 otherwise.
 - `word_k` (sobol per_element): generator k's digital shift, EssopConfig.rng_words_x / _d. 0 otherwise.
 - `pair_word(p)` (rng_shift): low q bits (x side) or the next q bits (delta side) of the per-pair shift LFSR's
-  state after p * rng_shift_steps shifts from rng_shift_seed. 0 without rng_shift.
+  state after p * rng_shift_steps shifts from rng_shift_seed (width EssopConfig.rng_shift_width). 0 without
+  rng_shift.
 
 With lfsr_restart every pair uses cycles 0 .. BL - 1 and pair word 0.
 """
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 
 import numpy as np
@@ -128,6 +130,17 @@ def shift_states(cfg: EssopConfig, pairs) -> np.ndarray:
     return states_after(cfg.rng_shift_taps, width, cfg.rng_shift_seed, ((pairs % period) * steps) % period)
 
 
+def joint_period(cfg: EssopConfig) -> int:
+    """Cycles after which the numbers of every generator pair repeat together: rng_period, or with rng_shift
+    lcm(rng_period, BL * (2**rng_shift_width - 1)) (the pair words repeat every 2**width - 1 pairs); BL with
+    lfsr_restart (every pair the same cycles)."""
+    if cfg.lfsr_restart:
+        return cfg.bl
+    if not cfg.rng_shift:
+        return cfg.rng_period
+    return math.lcm(cfg.rng_period, cfg.bl * ((1 << cfg.rng_shift_width) - 1))
+
+
 def pair_words(cfg: EssopConfig, side: str, pairs) -> np.ndarray:
     """The per-pair XOR word of each pair number on one side (int64, the shape of `pairs`): with rng_shift,
     bits [0, q) (x) or [q, 2q) (delta) of the shift LFSR's state; zeros without it. Pair numbers count from
@@ -140,10 +153,12 @@ def pair_words(cfg: EssopConfig, side: str, pairs) -> np.ndarray:
     return (shift_states(cfg, pairs) >> lo) & ((1 << cfg.q) - 1)
 
 
-def random_numbers(cfg: EssopConfig, side: str, n_cycles: int, start_cycle: int = 0) -> np.ndarray:
+def random_numbers(cfg: EssopConfig, side: str, n_cycles: int, start_cycle: int = 0,
+                   generators=None) -> np.ndarray:
     """q-bit random numbers R[g, t] of every generator g on one side ("x" or "d") for cycles
-    start_cycle .. start_cycle + n_cycles - 1 of the run-on cycle count (int64 [G, n_cycles]). With
-    cfg.lfsr_restart each pair restarts: the cycle used is the cycle within its pair, the pair word pair 0's."""
+    start_cycle .. start_cycle + n_cycles - 1 of the run-on cycle count (int64 [G, n_cycles]; only the listed
+    `generators` when given). With cfg.lfsr_restart each pair restarts: the cycle used is the cycle within its
+    pair, the pair word pair 0's."""
     _check_side(side)
     cycles = np.arange(start_cycle, start_cycle + n_cycles, dtype=np.int64)
     pairs = cycles // cfg.bl
@@ -151,8 +166,10 @@ def random_numbers(cfg: EssopConfig, side: str, n_cycles: int, start_cycle: int 
         cycles = cycles % cfg.bl
         pairs = np.zeros_like(pairs)
     base = base_sequence(cfg, side)
-    offsets = generator_offsets(cfg, side)
-    R = base[(offsets[:, None] + cycles[None, :]) % len(base)] ^ generator_words(cfg, side)[:, None]
+    offsets, words = generator_offsets(cfg, side), generator_words(cfg, side)
+    if generators is not None:
+        offsets, words = offsets[list(generators)], words[list(generators)]
+    R = base[(offsets[:, None] + cycles[None, :]) % len(base)] ^ words[:, None]
     if cfg.rng_shift:
         R = R ^ pair_words(cfg, side, pairs)[None, :]
     return R
