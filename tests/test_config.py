@@ -37,8 +37,8 @@ from essop.config import EssopConfig
     ({"rng": "halton"}, ValueError, "rng must be one of 'lfsr', 'sobol', not 'halton'"),
     ({"rng": None}, TypeError, "rng must be a str, not None"),
     ({"rng_shift": 1}, TypeError, "rng_shift must be a bool, not 1"),
-    ({"rng_shift_seed": 0}, ValueError, "rng_shift_seed must be in [1, 65535], not 0"),
-    ({"rng_shift_seed": 64, "q": 3}, ValueError, "rng_shift_seed must be in [1, 63], not 64"),
+    ({"rng_shift_seed": 0}, ValueError, "rng_shift_seed must be in [1, 131071], not 0"),
+    ({"rng_shift_seed": 128, "q": 3}, ValueError, "rng_shift_seed must be in [1, 127], not 128"),
     ({"lfsr_seed_x": 0}, ValueError, "lfsr_seed_x must be in [1, 65535], not 0"),
     ({"lfsr_seed_d": 1 << 16}, ValueError, "lfsr_seed_d must be in [1, 65535], not 65536"),
     ({"lfsr_restart": 1}, TypeError, "lfsr_restart must be a bool, not 1"),
@@ -77,9 +77,12 @@ def test_random_source_facts():
     assert EssopConfig(rng="sobol").rng_words_x == (0,)
     assert sobol.sobol_directions_x == (32, 16, 8, 4, 2, 1)
     assert sobol.sobol_directions_d == (32, 48, 40, 60, 34, 51)        # m = 1, 3, 5, 15, 17, 51
-    assert (lfsr.rng_shift_width, lfsr.rng_shift_steps) == (16, 16)
-    assert (sobol.rng_shift_width, sobol.rng_shift_steps) == (12, 16)  # 4095 = 3**2 * 5 * 7 * 13
-    assert EssopConfig(q=1, lfsr_width=3, lfsr_seed_x=1, lfsr_seed_d=2).rng_shift_width == 3
+    # The shift register: width >= 2q coprime with lfsr_width (periods without a common factor), 2q fresh bits.
+    assert (lfsr.rng_shift_width, lfsr.rng_shift_steps) == (17, 16)
+    assert (sobol.rng_shift_width, sobol.rng_shift_steps) == (13, 12)
+    assert EssopConfig(q=6, lfsr_width=13, lfsr_seed_x=1, lfsr_seed_d=2).rng_shift_width == 12
+    assert EssopConfig(q=16).rng_shift_width == 32                     # no width in [32, 32] coprime with 16
+    assert EssopConfig(q=1, lfsr_width=3, lfsr_seed_x=1, lfsr_seed_d=2).rng_shift_width == 4
     assert EssopConfig(rng="sobol", rng_shift=True, rng_shift_seed=5).name.endswith("_sobol_shift_z5")
     assert EssopConfig().name == "essop_16x16_bl16_q8_shared_w16_d1_per_pair_fp16"
 
