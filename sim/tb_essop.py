@@ -23,6 +23,7 @@ from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly
 
 from essop.config import EssopConfig
+from essop.hdl.array import EssopArray
 from essop.sim.reference import describe_mismatch, element_width, expected_rows
 from essop.sim.stimulus import build_stream
 
@@ -90,12 +91,18 @@ async def essop_stream_regression(dut):
         await falling
     dut.rst.value = 0
 
-    watchdog = 40 * (cfg.bl * max(cfg.acc_depth, 1) + cfg.rows) + 2000
+    # The array's own timing properties (the DUT is its generated Verilog). With a willing source and sink no
+    # stretch without a transfer outlasts a group period; random idle cycles and back-pressure stretch it,
+    # hence the margin.
+    timing = EssopArray(cfg)
+    watchdog = 40 * timing.steady_state_cycles_per_group(cfg.acc_depth) + 2000
     sent = compared = mismatches = cycles = idle = 0
     valid_held = False
     p_idle = p_bp = 0.0
     reported: list[str] = []
-    drain_left = 2 * cfg.bl + cfg.rows + 16   # after the last row: check that nothing more comes out
+    # After the last row, check that nothing more comes out: for twice the time from a pair's transfer to its
+    # first row, and a read-out, so that even a pair the array took wrongly would show up.
+    drain_left = 2 * timing.input_to_first_output_latency + timing.cycles_per_group_output
 
     while True:
         await falling
