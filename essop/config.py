@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from essop import lfsr_params
+from essop import fp16_format, lfsr_params
 from essop.checks import check_choice as _check_choice, check_int as _check_int
 
 SHARING_MODES = ("shared", "per_element")
@@ -26,6 +26,8 @@ EXP_MIN, EXP_MAX = -24, 16
 #: Width and range of a block exponent input port (signed).
 EXP_PORT_WIDTH = 6
 EXP_PORT_MIN, EXP_PORT_MAX = -(1 << (EXP_PORT_WIDTH - 1)), (1 << (EXP_PORT_WIDTH - 1)) - 1
+#: Width of the signed output exponent E_out (o_exp, spec section 9).
+OUT_EXP_WIDTH = 8
 
 #: Largest rows / cols. Far beyond a chip's array: training models a layer of any realistic width (a 4096-input
 #: Linear layer, say) as one virtual array of its own size.
@@ -112,6 +114,52 @@ class EssopConfig:
     def count_width(self) -> int:
         """Bits of each signed up/down counter: holds +-BL * acc_depth."""
         return (self.bl * self.acc_depth).bit_length() + 1
+
+    # ---- port widths and ranges (spec section 9; EssopArray, the testbenches and synthesis read these) -----
+    @property
+    def x_width(self) -> int:
+        """Bits of i_x: cols FP16 patterns, x_j in bits [16j + 15 : 16j]."""
+        return fp16_format.WIDTH * self.cols
+
+    @property
+    def delta_width(self) -> int:
+        """Bits of i_delta: rows FP16 patterns."""
+        return fp16_format.WIDTH * self.rows
+
+    @property
+    def exp_port_width(self) -> int:
+        """Bits of each signed block-exponent input, i_exp_x and i_exp_d."""
+        return EXP_PORT_WIDTH
+
+    @property
+    def exp_port_min(self) -> int:
+        """Smallest block exponent the input ports take (two's complement of exp_port_width bits)."""
+        return EXP_PORT_MIN
+
+    @property
+    def exp_port_max(self) -> int:
+        """Largest block exponent the input ports take."""
+        return EXP_PORT_MAX
+
+    @property
+    def data_element_width(self) -> int:
+        """Bits per element of o_data: 16 (output_format 'fp16') or count_width ('count', two's complement)."""
+        return fp16_format.WIDTH if self.output_format == "fp16" else self.count_width
+
+    @property
+    def data_width(self) -> int:
+        """Bits of o_data: one row of cols elements, element j in bits [w*j + w-1 : w*j]."""
+        return self.data_element_width * self.cols
+
+    @property
+    def row_width(self) -> int:
+        """Bits of o_row: max(1, bitlen(rows - 1))."""
+        return max(1, (self.rows - 1).bit_length())
+
+    @property
+    def out_exp_width(self) -> int:
+        """Bits of the signed output exponent o_exp (E_out)."""
+        return OUT_EXP_WIDTH
 
     @property
     def lfsr_taps_x(self) -> tuple[int, ...]:

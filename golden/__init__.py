@@ -2,4 +2,6 @@
 
 fp16: decode, shared exponent, magnitude shift, count-to-FP16. lfsr: the random-number generators.
 array: the whole array, cycle by cycle (EssopArrayModel) and vectorised (counts_reference).
+workload: realistic FP16 operands (ReLU activations, Gaussian errors). statistics: the estimator's bias, RMSE
+and correlations over many draws (`essop stats`, the sweep's estimator column).
 """

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from essop.config import EXP_PORT_MIN, EXP_PORT_MAX, EssopConfig
+from essop.config import EssopConfig
 from essop.golden import fp16
 from essop.golden.lfsr import random_numbers
 
@@ -55,8 +55,8 @@ def _group_exponents(cfg: EssopConfig, xs, ds, exp_x, exp_d) -> tuple[int, int]:
     for name, v in (("exp_x", exp_x), ("exp_d", exp_d)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
             raise TypeError(f"{name} must be an int, not {v!r}")
-        if not EXP_PORT_MIN <= v <= EXP_PORT_MAX:
-            raise ValueError(f"{name} must be in [{EXP_PORT_MIN}, {EXP_PORT_MAX}], not {v!r}")
+        if not cfg.exp_port_min <= v <= cfg.exp_port_max:
+            raise ValueError(f"{name} must be in [{cfg.exp_port_min}, {cfg.exp_port_max}], not {v!r}")
     return int(exp_x), int(exp_d)
 
 

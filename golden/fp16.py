@@ -7,10 +7,11 @@ from __future__ import annotations
 import numpy as np
 
 from essop.config import EXP_MIN
+from essop.fp16_format import (BIAS, EXP_FIELD_MAX, EXP_OFFSET, EXP_SHIFT, FRAC_MASK, FRAC_WIDTH, HIDDEN_BIT,
+                               INF16, MIN_NORMAL_EXP, NAN16, SIGN_SHIFT, SUBNORMAL_EXP)
 
-NAN16 = 0x7E00
-INF16 = 0x7C00
-SIGN16 = 0x8000
+__all__ = ["NAN16", "INF16", "as_bits", "decode", "element_exponent", "vector_exponent", "to_magnitudes",
+           "count_to_fp16"]
 
 
 def as_bits(values) -> np.ndarray:
@@ -28,11 +29,11 @@ def as_bits(values) -> np.ndarray:
 def decode(bits) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(sign, M, e_eff, finite): |v| = M * 2**(e_eff - 25) for finite v; M = 0 for non-finite."""
     b = as_bits(bits).astype(np.int64)
-    sign = (b >> 15) & 1
-    e = (b >> 10) & 0x1F
-    f = b & 0x3FF
-    finite = e != 31
-    M = np.where(e > 0, f | 0x400, f)
+    sign = (b >> SIGN_SHIFT) & 1
+    e = (b >> EXP_SHIFT) & EXP_FIELD_MAX
+    f = b & FRAC_MASK
+    finite = e != EXP_FIELD_MAX
+    M = np.where(e > 0, f | HIDDEN_BIT, f)
     M = np.where(finite, M, 0)
     e_eff = np.maximum(e, 1)
     return sign, M, e_eff, finite
@@ -52,7 +53,7 @@ def _bitlen(v: np.ndarray) -> np.ndarray:
 def element_exponent(bits) -> np.ndarray:
     """E(v) = bitlen(M) + e_eff - 25, the smallest E with |v| < 2**E (zero gives -24); non-finite: EXP_MIN."""
     _, M, e_eff, finite = decode(bits)
-    return np.where(finite, _bitlen(M) + e_eff - 25, EXP_MIN)
+    return np.where(finite, _bitlen(M) + e_eff - EXP_OFFSET, EXP_MIN)
 
 
 def vector_exponent(bits) -> int:
@@ -66,7 +67,7 @@ def vector_exponent(bits) -> int:
 def to_magnitudes(bits, E: int, q: int):
     """(a, sign, nonfinite, saturated) for shared exponent E: a = min(floor(|v| * 2**(q - E)), 2**q - 1)."""
     sign, M, e_eff, finite = decode(bits)
-    sh = e_eff - 25 + q - int(E)
+    sh = e_eff - EXP_OFFSET + q - int(E)
     # Any nonzero M shifted left by q + 1 or more already exceeds 2**q - 1, so capping the left shift there
     # changes nothing after the clamp and keeps int64 from overflowing.
     left = np.clip(sh, 0, q + 1)
@@ -89,7 +90,7 @@ def count_to_fp16(counts, e_out) -> np.ndarray:
     p = _bitlen(mag) - 1                         # leading-one position
     e = p + e_out                                 # unbiased exponent of the value
     # Significand in units of 2**(e_unit): normals keep 11 bits (unit 2**(e-10)), subnormals unit 2**-24.
-    unit = np.where(e >= -14, e - 10, -24)
+    unit = np.where(e >= MIN_NORMAL_EXP, e - FRAC_WIDTH, SUBNORMAL_EXP)
     shift = unit - e_out                          # right shift of mag to that unit (negative: left)
     rsh = np.clip(shift, 0, 63)
     lsh = np.clip(-shift, 0, 63)
@@ -102,15 +103,15 @@ def count_to_fp16(counts, e_out) -> np.ndarray:
     # rem == half when shift > 63 cannot happen (mag < 2**63 < half would need shift 64).
     sig = kept + round_up
     # Normal: sig in [1024, 2048]; 2048 means the rounding carried into the next binade.
-    normal = e >= -14
-    carry = normal & (sig == 2048)
+    normal = e >= MIN_NORMAL_EXP
+    carry = normal & (sig == 2 * HIDDEN_BIT)
     e_n = np.where(carry, e + 1, e)
-    sig_n = np.where(carry, 1024, sig)
-    normal_bits = ((e_n + 15) << 10) | (sig_n - 1024)
-    overflow = normal & (e_n + 15 >= 31)
+    sig_n = np.where(carry, HIDDEN_BIT, sig)
+    normal_bits = ((e_n + BIAS) << EXP_SHIFT) | (sig_n - HIDDEN_BIT)
+    overflow = normal & (e_n + BIAS >= EXP_FIELD_MAX)
     # Subnormal: sig in [0, 1024]; 1024 is exactly the smallest normal's pattern, 0 a signed zero.
     sub_bits = sig
     mag_bits = np.where(normal, normal_bits, sub_bits)
     mag_bits = np.where(overflow, INF16, mag_bits)
-    out = np.where(nz, (sign << 15) | mag_bits, 0)
+    out = np.where(nz, (sign << SIGN_SHIFT) | mag_bits, 0)
     return out.astype(np.uint16)

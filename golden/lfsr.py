@@ -33,7 +33,7 @@ class Lfsr:
 
 
 @lru_cache(maxsize=8)
-def _period_states(taps: tuple[int, ...], width: int, seed: int) -> np.ndarray:
+def period_states(taps: tuple[int, ...], width: int, seed: int) -> np.ndarray:
     """Every state of the m-sequence from `seed`, one shift apart (2**w - 1 of them), vectorised.
 
     Uses the Fibonacci structure: bit k of state_t is the sequence bit s[t + w - 1 - k] where
@@ -76,7 +76,7 @@ def random_numbers(cfg: EssopConfig, side: str, n_cycles: int, start_cycle: int 
     cycles = np.arange(start_cycle, start_cycle + n_cycles, dtype=np.int64)
     if cfg.lfsr_restart:
         cycles = cycles % cfg.bl
-    states = _period_states(tuple(taps), width, base_seed)
+    states = period_states(tuple(taps), width, base_seed)
     # Generator g starts g * phase_stride shifts after the base seed (per_element) — or is the base (shared).
     phase = np.arange(len(seeds), dtype=np.int64) * (cfg.phase_stride if len(seeds) > 1 else 0)
     if states[phase[-1] % period] != seeds[-1]:  # the jump-ahead seeds and this sequence must agree

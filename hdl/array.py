@@ -18,10 +18,10 @@ from amaranth.hdl import Module, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from essop.config import EXP_PORT_WIDTH, EssopConfig
+from essop.checks import check_int
+from essop.config import EssopConfig
 from essop.hdl.bitstreams import BitstreamGenerators
 from essop.hdl.cell_grid import CellGrid
-from essop.hdl.count_to_fp16 import OUT_EXP_WIDTH
 from essop.hdl.input_stage import InputStage
 from essop.hdl.output_stage import OutputStage
 
@@ -45,20 +45,19 @@ class EssopArray(wiring.Component):
         self._bitstreams = BitstreamGenerators(cfg, src_loc_at=1)
         self._grid = CellGrid(cfg, src_loc_at=1)
         self._output = OutputStage(cfg, src_loc_at=1)
-        n, m = cfg.cols, cfg.rows
         super().__init__({
             "i_valid": In(1),
             "i_ready": Out(1),
-            "i_x": In(16 * n),
-            "i_delta": In(16 * m),
-            "i_exp_x": In(signed(EXP_PORT_WIDTH)),
-            "i_exp_d": In(signed(EXP_PORT_WIDTH)),
+            "i_x": In(cfg.x_width),
+            "i_delta": In(cfg.delta_width),
+            "i_exp_x": In(signed(cfg.exp_port_width)),
+            "i_exp_d": In(signed(cfg.exp_port_width)),
             "i_last": In(1),
             "o_valid": Out(1),
             "o_ready": In(1),
-            "o_row": Out(self.row_width),
-            "o_data": Out(self.data_element_width * n),
-            "o_exp": Out(signed(OUT_EXP_WIDTH)),
+            "o_row": Out(cfg.row_width),
+            "o_data": Out(cfg.data_width),
+            "o_exp": Out(signed(cfg.out_exp_width)),
             "o_last": Out(1),
             "o_nonfinite": Out(1),
             "o_saturated": Out(1),
@@ -71,13 +70,13 @@ class EssopArray(wiring.Component):
 
     @property
     def row_width(self) -> int:
-        """Width of o_row: max(1, bitlen(rows - 1))."""
-        return self._output.row_width
+        """Width of o_row (EssopConfig.row_width)."""
+        return self._cfg.row_width
 
     @property
     def data_element_width(self) -> int:
-        """Bits per element of o_data: 16 (fp16) or count_width (count)."""
-        return self._output.data_element_width
+        """Bits per element of o_data (EssopConfig.data_element_width)."""
+        return self._cfg.data_element_width
 
     @property
     def cycles_per_pair(self) -> int:
@@ -117,10 +116,7 @@ class EssopArray(wiring.Component):
     def steady_state_cycles_per_group(self, pairs: int) -> int:
         """Cycles between the starts of consecutive groups of `pairs` pairs when a pair is always waiting
         and o_ready stays high: the bitstreams, the read-out and the idle cycles around it."""
-        if isinstance(pairs, bool) or not isinstance(pairs, int):
-            raise TypeError(f"pairs must be an int, not {pairs!r}")
-        if not 1 <= pairs <= self._cfg.acc_depth:
-            raise ValueError(f"pairs must be in [1, {self._cfg.acc_depth}], not {pairs!r}")
+        check_int("pairs", pairs, 1, self._cfg.acc_depth)
         return (pairs * self.cycles_per_pair + (self.last_pair_to_output_latency - 1)
                 + self.cycles_per_group_output + (self.output_to_stream_gap - 1))
 

@@ -15,19 +15,13 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from essop.hdl._params import check_int
+from essop.checks import check_int
+from essop.config import OUT_EXP_WIDTH
+from essop.fp16_format import BIAS as _BIAS, EXP_FIELD_MAX as _EMAX_BIASED, EXP_WIDTH, FRAC_WIDTH as _FRAC
+from essop.fp16_format import INF16, NAN16, SIGN_SHIFT, WIDTH
 from essop.hdl.fp16_input import bit_length
 
-__all__ = ["CountNormalise", "NormalisedToFp16", "CountToFp16", "normalised_layout",
-           "OUT_EXP_WIDTH", "NAN16", "INF16"]
-
-#: Width of the signed output exponent E_out (o_exp, spec section 9).
-OUT_EXP_WIDTH = 8
-NAN16 = 0x7E00
-INF16 = 0x7C00
-_BIAS = 15
-_FRAC = 10
-_EMAX_BIASED = 31
+__all__ = ["CountNormalise", "NormalisedToFp16", "CountToFp16", "normalised_layout"]
 
 
 def _guard_bits(count_width):
@@ -47,7 +41,7 @@ def normalised_layout(count_width):
         "mag": count_width,                          # |count|
         "neg": 1,                                    # count < 0: the result's sign
         "amount": range(_max_shift(count_width) + 1),  # right shift of (mag << _FRAC) onto the last place
-        "e_field": 5,                                # biased exponent of the result's binade, 1..30
+        "e_field": EXP_WIDTH,                        # biased exponent of the result's binade, 1..30
         "zero": 1,
         "overflow": 1,                               # binade at or past 2**16: Inf
         "poison": 1,
@@ -115,7 +109,7 @@ class NormalisedToFp16(wiring.Component):
         self._count_width = count_width
         super().__init__({
             "i_norm": In(normalised_layout(count_width)),
-            "o_bits": Out(16),
+            "o_bits": Out(WIDTH),
         })
 
     @property
@@ -135,16 +129,16 @@ class NormalisedToFp16(wiring.Component):
         round_up = guard & (sticky | kept[0])
         sig = Signal(_FRAC + 2)                                # at most 2048 after rounding
         m.d.comb += sig.eq(kept + round_up)
-        packed = Signal(16)
+        packed = Signal(WIDTH)
         m.d.comb += packed.eq(Cat(Const(0, _FRAC), i.e_field - 1) + sig)
         with m.If(i.poison):
             m.d.comb += self.o_bits.eq(NAN16)
         with m.Elif(i.zero):
             m.d.comb += self.o_bits.eq(0)
         with m.Elif(i.overflow | (packed >= INF16)):
-            m.d.comb += self.o_bits.eq(Cat(Const(INF16, 15), i.neg))
+            m.d.comb += self.o_bits.eq(Cat(Const(INF16, SIGN_SHIFT), i.neg))
         with m.Else():
-            m.d.comb += self.o_bits.eq(Cat(packed[:15], i.neg))
+            m.d.comb += self.o_bits.eq(Cat(packed[:SIGN_SHIFT], i.neg))
         return m
 
 
@@ -159,7 +153,7 @@ class CountToFp16(wiring.Component):
             "i_count": In(signed(count_width)),
             "i_exp": In(signed(OUT_EXP_WIDTH)),
             "i_poison": In(1),
-            "o_bits": Out(16),
+            "o_bits": Out(WIDTH),
         })
 
     @property

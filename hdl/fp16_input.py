@@ -5,23 +5,20 @@ All combinational, and no floating-point arithmetic: the exponent of a vector is
 and the q-bit magnitude is the FP16 significand moved by a barrel shifter.
 
 (No `from __future__ import annotations` in the gateware files: Amaranth reads class annotations such as
-`i_bits: In(16)` as the component's signature, and postponed annotations would hide them.)
+`i_bits: In(WIDTH)` as the component's signature, and postponed annotations would hide them.)
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from essop.checks import check_int
 from essop.config import EXP_MIN, EXP_PORT_WIDTH
-from essop.hdl._params import check_int
+from essop.fp16_format import (EXP_FIELD_MAX, EXP_OFFSET, EXP_SHIFT, EXP_WIDTH, FRAC_WIDTH, SIG_WIDTH, SIGN_SHIFT,
+                               WIDTH)
 
 __all__ = ["Fp16Decode", "ExponentMax", "MagnitudeShift", "Fp16PartialExponent", "Fp16VectorInput",
            "bit_length", "max_depth", "partial_count"]
-
-#: Significand M (hidden bit included) is 11 bits; a biased exponent field is 5.
-SIG_WIDTH = 11
-#: |v| = M * 2**(e_eff - EXP_OFFSET) for every finite FP16 value.
-EXP_OFFSET = 25
 
 
 def bit_length(m: Module, value, name: str) -> Signal:
@@ -68,22 +65,22 @@ class Fp16Decode(wiring.Component):
     Non-finite patterns give M = 0 and E(v) = EXP_MIN, so they drop out of the vector max.
     """
 
-    i_bits: In(16)
+    i_bits: In(WIDTH)
     o_sign: Out(1)
     o_m: Out(SIG_WIDTH)
-    o_e_eff: Out(5)
+    o_e_eff: Out(EXP_WIDTH)
     o_finite: Out(1)
     o_exp: Out(signed(EXP_PORT_WIDTH))
 
     def elaborate(self, platform):
         m = Module()
-        e = self.i_bits[10:15]
-        f = self.i_bits[:10]
-        finite = e != 0b11111
+        e = self.i_bits[EXP_SHIFT:SIGN_SHIFT]
+        f = self.i_bits[:FRAC_WIDTH]
+        finite = e != EXP_FIELD_MAX
         normal = e != 0
         sub_len = bit_length(m, f, "sub_len")
         m.d.comb += [
-            self.o_sign.eq(self.i_bits[15]),
+            self.o_sign.eq(self.i_bits[SIGN_SHIFT]),
             self.o_finite.eq(finite),
             self.o_m.eq(Mux(finite, Mux(normal, Cat(f, Const(1, 1)), f), 0)),
             self.o_e_eff.eq(Mux(normal, e, 1)),
@@ -134,7 +131,7 @@ class MagnitudeShift(wiring.Component):
         self._q = q
         super().__init__({
             "i_m": In(SIG_WIDTH),
-            "i_e_eff": In(5),
+            "i_e_eff": In(EXP_WIDTH),
             "i_elem_exp": In(signed(EXP_PORT_WIDTH)),
             "i_finite": In(1),
             "i_exp": In(signed(EXP_PORT_WIDTH)),
@@ -182,7 +179,7 @@ class Fp16PartialExponent(wiring.Component):
         check_int("levels", levels, 0)
         self._count, self._levels = count, levels
         super().__init__({
-            "i_bits": In(16 * count),
+            "i_bits": In(WIDTH * count),
             "o_partial": Out(EXP_PORT_WIDTH * self.partial_count),
         })
 
@@ -204,7 +201,7 @@ class Fp16PartialExponent(wiring.Component):
         for j in range(self._count):
             dec = Fp16Decode()
             m.submodules[f"decode_{j}"] = dec
-            m.d.comb += dec.i_bits.eq(self.i_bits.word_select(j, 16))
+            m.d.comb += dec.i_bits.eq(self.i_bits.word_select(j, WIDTH))
             exps.append(dec.o_exp)
         m.d.comb += self.o_partial.eq(Cat(_max_levels(m, exps, self._levels, "part")))
         return m
@@ -221,7 +218,7 @@ class Fp16VectorInput(wiring.Component):
         check_int("q", q, 1, 16)
         self._count, self._q = count, q
         super().__init__({
-            "i_bits": In(16 * count),
+            "i_bits": In(WIDTH * count),
             "i_exp": In(signed(EXP_PORT_WIDTH)),
             "o_mag": Out(q * count),
             "o_sign": Out(count),
@@ -247,7 +244,7 @@ class Fp16VectorInput(wiring.Component):
             m.submodules[f"decode_{j}"] = dec
             m.submodules[f"shift_{j}"] = sh
             m.d.comb += [
-                dec.i_bits.eq(self.i_bits.word_select(j, 16)),
+                dec.i_bits.eq(self.i_bits.word_select(j, WIDTH)),
                 sh.i_m.eq(dec.o_m),
                 sh.i_e_eff.eq(dec.o_e_eff),
                 sh.i_elem_exp.eq(dec.o_exp),

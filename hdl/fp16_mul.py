@@ -26,10 +26,10 @@ from amaranth import Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["Fp16Multiplier", "CUT_ORDER", "MAX_STAGES", "NAN16", "INF16"]
+from essop.checks import check_int
+from essop.fp16_format import EXP_FIELD_MAX, EXP_SHIFT, FRAC_WIDTH, INF16, NAN16, SIGN_SHIFT, WIDTH
 
-NAN16 = 0x7E00
-INF16 = 0x7C00
+__all__ = ["Fp16Multiplier", "CUT_ORDER", "MAX_STAGES", "NAN16", "INF16"]
 
 #: Steps after which a pipeline register may sit, in the order ``stages`` adds them: the output first (a
 #: registered result), then splitting the multiplier from normalisation, and so on.
@@ -41,10 +41,7 @@ _SPLIT = 6
 
 
 def _check_stages(stages) -> int:
-    if isinstance(stages, bool) or not isinstance(stages, int):
-        raise TypeError(f"stages must be an int, not {stages!r}")
-    if not 0 <= stages <= MAX_STAGES:
-        raise ValueError(f"stages must be in [0, {MAX_STAGES}], not {stages!r}")
+    check_int("stages", stages, 0, MAX_STAGES)
     return stages
 
 
@@ -52,10 +49,10 @@ class Fp16Multiplier(wiring.Component):
     """binary16 x binary16 -> binary16, RNE, with ``stages`` pipeline registers (latency ``stages`` cycles)."""
 
     i_valid: In(1)
-    i_a: In(16)
-    i_b: In(16)
+    i_a: In(WIDTH)
+    i_b: In(WIDTH)
     o_valid: Out(1)
-    o_p: Out(16)
+    o_p: Out(WIDTH)
 
     def __init__(self, stages: int = 2):
         self._stages = _check_stages(stages)
@@ -95,8 +92,8 @@ class Fp16Multiplier(wiring.Component):
 
         # 1. decode
         def unpack(v):
-            exp, frac = v[10:15], v[0:10]
-            is_max, is_min = exp == 0x1F, exp == 0
+            exp, frac = v[EXP_SHIFT:SIGN_SHIFT], v[:FRAC_WIDTH]
+            is_max, is_min = exp == EXP_FIELD_MAX, exp == 0
             sig = Mux(is_min, frac, Cat(frac, Const(1, 1)))
             e_eff = Mux(is_min, 1, exp)
             return sig, e_eff, is_max & (frac != 0), is_max & (frac == 0), is_min & (frac == 0)
@@ -107,7 +104,7 @@ class Fp16Multiplier(wiring.Component):
             1, self.i_valid,
             ma=ma, mb=mb,
             esum=(ea + eb)[:6],
-            sign=self.i_a[15] ^ self.i_b[15],
+            sign=self.i_a[SIGN_SHIFT] ^ self.i_b[SIGN_SHIFT],
             nan=a_nan | b_nan | (a_inf & b_zero) | (b_inf & a_zero),
             inf=a_inf | b_inf,
             zero=a_zero | b_zero,
@@ -152,15 +149,15 @@ class Fp16Multiplier(wiring.Component):
         round_up = v5["guard"] & (v5["sticky"] | v5["sig"][0])
         mag = Signal(17)
         m.d.comb += mag.eq((v5["eadj"] << 10) + v5["sig"] + round_up)
-        result = Signal(16)
+        result = Signal(WIDTH)
         with m.If(v5["nan"]):
             m.d.comb += result.eq(NAN16)
         with m.Elif(v5["inf"] | (~v5["zero"] & (mag >= INF16))):
-            m.d.comb += result.eq(Cat(Const(INF16, 15), v5["sign"]))
+            m.d.comb += result.eq(Cat(Const(INF16, SIGN_SHIFT), v5["sign"]))
         with m.Elif(v5["zero"]):
-            m.d.comb += result.eq(Cat(Const(0, 15), v5["sign"]))
+            m.d.comb += result.eq(Cat(Const(0, SIGN_SHIFT), v5["sign"]))
         with m.Else():
-            m.d.comb += result.eq(Cat(mag[:15], v5["sign"]))
+            m.d.comb += result.eq(Cat(mag[:SIGN_SHIFT], v5["sign"]))
         valid, v6 = cut(6, valid, p=result)
 
         m.d.comb += [self.o_valid.eq(valid), self.o_p.eq(v6["p"])]

@@ -13,6 +13,8 @@ from amaranth import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from essop.checks import check_int
+from essop.fp16_format import WIDTH
 from essop.hdl.fp16_mul import Fp16Multiplier, _check_stages
 
 __all__ = ["Fp16Outer"]
@@ -21,10 +23,7 @@ _MAX_DIM = 1024
 
 
 def _check_dim(name, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, not {value!r}")
-    if not 1 <= value <= _MAX_DIM:
-        raise ValueError(f"{name} must be in [1, {_MAX_DIM}], not {value!r}")
+    check_int(name, value, 1, _MAX_DIM)
     return value
 
 
@@ -39,10 +38,10 @@ class Fp16Outer(wiring.Component):
         self._stages = stages
         super().__init__({
             "i_valid": In(1),
-            "i_x": In(16 * cols),
-            "i_delta": In(16 * rows),
+            "i_x": In(WIDTH * cols),
+            "i_delta": In(WIDTH * rows),
             "o_valid": Out(1),
-            "o_data": Out(16 * rows * cols),
+            "o_data": Out(WIDTH * rows * cols),
         })
 
     @property
@@ -76,9 +75,9 @@ class Fp16Outer(wiring.Component):
                 k = i * self._cols + j
                 m.d.comb += [
                     mul.i_valid.eq(self.i_valid),
-                    mul.i_a.eq(self.i_delta[16 * i:16 * i + 16]),
-                    mul.i_b.eq(self.i_x[16 * j:16 * j + 16]),
-                    self.o_data[16 * k:16 * k + 16].eq(mul.o_p),
+                    mul.i_a.eq(self.i_delta.word_select(i, WIDTH)),
+                    mul.i_b.eq(self.i_x.word_select(j, WIDTH)),
+                    self.o_data.word_select(k, WIDTH).eq(mul.o_p),
                 ]
                 valids.append(mul.o_valid)
         # Every multiplier's valid pipeline is identical; Yosys merges them into one.

@@ -14,7 +14,7 @@ from amaranth.hdl import Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from essop.config import EXP_PORT_WIDTH, EssopConfig
+from essop.config import EssopConfig
 from essop.hdl.fp16_input import ExponentMax, Fp16PartialExponent, Fp16VectorInput, max_depth
 
 __all__ = ["InputStage"]
@@ -50,10 +50,10 @@ class InputStage(wiring.Component):
         super().__init__({
             "i_valid": In(1),
             "i_ready": Out(1),
-            "i_x": In(16 * n),
-            "i_delta": In(16 * m),
-            "i_exp_x": In(signed(EXP_PORT_WIDTH)),
-            "i_exp_d": In(signed(EXP_PORT_WIDTH)),
+            "i_x": In(cfg.x_width),
+            "i_delta": In(cfg.delta_width),
+            "i_exp_x": In(signed(cfg.exp_port_width)),
+            "i_exp_d": In(signed(cfg.exp_port_width)),
             "i_last": In(1),
             "o_pair_valid": Out(1),
             "o_mag_x": Out(q * n),
@@ -63,8 +63,8 @@ class InputStage(wiring.Component):
             "o_nonfinite_x": Out(n),
             "o_nonfinite_d": Out(m),
             "o_pair_saturated": Out(1),
-            "o_exp_x": Out(signed(EXP_PORT_WIDTH)),
-            "o_exp_d": Out(signed(EXP_PORT_WIDTH)),
+            "o_exp_x": Out(signed(cfg.exp_port_width)),
+            "o_exp_d": Out(signed(cfg.exp_port_width)),
             "o_end": Out(1),
             "i_pair_done": In(1),
         }, src_loc_at=1 + src_loc_at)
@@ -93,8 +93,8 @@ class InputStage(wiring.Component):
         m = Module()
 
         # --- exponents on the way into the load buffer s1 ---
-        s1 = _Buffer("s1", bits_x=16 * n, bits_d=16 * rows, exp_x=signed(EXP_PORT_WIDTH),
-                     exp_d=signed(EXP_PORT_WIDTH), end=1)
+        s1 = _Buffer("s1", bits_x=cfg.x_width, bits_d=cfg.delta_width, exp_x=signed(cfg.exp_port_width),
+                     exp_d=signed(cfg.exp_port_width), end=1)
         accept = self.i_valid & self.i_ready
         if cfg.acc_depth > 1:
             in_count = Signal(range(cfg.acc_depth), name="in_count")   # pairs already taken in this group
@@ -129,8 +129,8 @@ class InputStage(wiring.Component):
             exp_x, exp_d = self.i_exp_x, self.i_exp_d
         else:
             # A group's exponents are its first pair's, held for the rest of the group.
-            held_x = Signal(signed(EXP_PORT_WIDTH), name="held_exp_x")
-            held_d = Signal(signed(EXP_PORT_WIDTH), name="held_exp_d")
+            held_x = Signal(signed(cfg.exp_port_width), name="held_exp_x")
+            held_d = Signal(signed(cfg.exp_port_width), name="held_exp_d")
             with m.If(accept & first):
                 m.d.sync += [held_x.eq(self.i_exp_x), held_d.eq(self.i_exp_d)]
             exp_x = Mux(first, self.i_exp_x, held_x)
@@ -144,8 +144,8 @@ class InputStage(wiring.Component):
             in_d.i_bits.eq(s1.bits_d), in_d.i_exp.eq(s1.exp_d),
         ]
         s2 = _Buffer("s2", mag_x=q * n, mag_d=q * rows, sign_x=n, sign_d=rows, nonfinite_x=n,
-                     nonfinite_d=rows, saturated=1, exp_x=signed(EXP_PORT_WIDTH),
-                     exp_d=signed(EXP_PORT_WIDTH), end=1)
+                     nonfinite_d=rows, saturated=1, exp_x=signed(cfg.exp_port_width),
+                     exp_d=signed(cfg.exp_port_width), end=1)
 
         # --- the double buffer ---
         s1_ready = s1.valid & s1_exp_ok if cfg.scaling == "per_pair" else s1.valid

@@ -12,7 +12,7 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from essop.hdl._params import check_int
+from essop.checks import check_int
 
 __all__ = ["Lfsr", "leap_masks"]
 

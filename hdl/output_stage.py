@@ -12,8 +12,8 @@ from amaranth.hdl import Cat, Module, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from essop.config import EXP_PORT_WIDTH, EssopConfig
-from essop.hdl.count_to_fp16 import OUT_EXP_WIDTH, CountNormalise, NormalisedToFp16, normalised_layout
+from essop.config import EssopConfig
+from essop.hdl.count_to_fp16 import CountNormalise, NormalisedToFp16, normalised_layout
 
 __all__ = ["OutputStage"]
 
@@ -45,16 +45,16 @@ class OutputStage(wiring.Component):
             "i_saturated": In(1),
             "i_done": In(1),
             "i_end": In(1),
-            "i_group_exp_x": In(signed(EXP_PORT_WIDTH)),
-            "i_group_exp_d": In(signed(EXP_PORT_WIDTH)),
+            "i_group_exp_x": In(signed(cfg.exp_port_width)),
+            "i_group_exp_d": In(signed(cfg.exp_port_width)),
             "i_counts": In(signed(cfg.count_width)).array(n),
             "o_shift": Out(1),
             "o_busy": Out(1),
             "o_valid": Out(1),
             "o_ready": In(1),
-            "o_row": Out(self.row_width),
-            "o_data": Out(self.data_element_width * n),
-            "o_exp": Out(signed(OUT_EXP_WIDTH)),
+            "o_row": Out(cfg.row_width),
+            "o_data": Out(cfg.data_width),
+            "o_exp": Out(signed(cfg.out_exp_width)),
             "o_last": Out(1),
             "o_nonfinite": Out(1),
             "o_saturated": Out(1),
@@ -66,13 +66,13 @@ class OutputStage(wiring.Component):
 
     @property
     def row_width(self) -> int:
-        """Width of o_row: max(1, bitlen(rows - 1))."""
-        return max(1, (self._cfg.rows - 1).bit_length())
+        """Width of o_row (EssopConfig.row_width)."""
+        return self._cfg.row_width
 
     @property
     def data_element_width(self) -> int:
-        """Bits per element of o_data: 16 (fp16) or count_width (count)."""
-        return 16 if self._cfg.output_format == "fp16" else self._cfg.count_width
+        """Bits per element of o_data (EssopConfig.data_element_width)."""
+        return self._cfg.data_element_width
 
     @property
     def latency(self) -> int:
@@ -99,7 +99,7 @@ class OutputStage(wiring.Component):
         poison_col = Signal(n, name="poison_col")
         flag_nonfinite = Signal(name="flag_nonfinite")
         flag_saturated = Signal(name="flag_saturated")
-        group_e_out = Signal(signed(OUT_EXP_WIDTH), name="group_e_out")
+        group_e_out = Signal(signed(cfg.out_exp_width), name="group_e_out")
         out_load = Signal(name="out_load")      # the cycle after a group's last bitstream cycle
         out_active = Signal(name="out_active")  # rows are being offered
         out_row = Signal(range(rows), name="out_row")

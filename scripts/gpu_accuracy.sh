@@ -45,14 +45,14 @@ if ! "$PY" -c "from essop.training.data import load_cifar10; d = load_cifar10(No
 fi
 ROWS_ARG=(); [ -n "${ROWS:-}" ] && ROWS_ARG=(--rows $ROWS)
 PAR_ARG=(); [ -n "${PARALLEL:-}" ] && PAR_ARG=(--parallel "$PARALLEL")
-"$PY" -m essop.cli campaign "$PROTOCOL" --dry-run --runs-dir "$WORK/runs" "${ROWS_ARG[@]}" | tee -a "$OUT/gpu_accuracy.log"
+"$PY" -m essop.app campaign "$PROTOCOL" --dry-run --runs-dir "$WORK/runs" "${ROWS_ARG[@]}" | tee -a "$OUT/gpu_accuracy.log"
 # SIGTERM at the budget: the campaign forwards it, each row checkpoints mid-epoch, the report is rewritten.
 LEFT=$(( BUDGET_S - $(( $(date +%s) - START )) - 45 ))
 log "campaign on cuda for ${LEFT}s"
-timeout --signal=TERM --kill-after=30 "$LEFT" "$PY" -m essop.cli campaign "$PROTOCOL" --device cuda \
+timeout --signal=TERM --kill-after=30 "$LEFT" "$PY" -m essop.app campaign "$PROTOCOL" --device cuda \
   --cache-dir "$CACHE" --runs-dir "$WORK/runs" --report-dir "$WORK/report" "${ROWS_ARG[@]}" "${PAR_ARG[@]}" \
   2>&1 | tee -a "$OUT/gpu_accuracy.log"
-"$PY" -m essop.cli campaign "$PROTOCOL" --report-only --runs-dir "$WORK/runs" --report-dir "$WORK/report" \
+"$PY" -m essop.app campaign "$PROTOCOL" --report-only --runs-dir "$WORK/runs" --report-dir "$WORK/report" \
   >> "$OUT/gpu_accuracy.log" 2>&1
 mv "$OUT/nvidia-smi.txt" "$WORK/report/" 2>/dev/null
 tar -czf "$OUT/gpu_accuracy.tar.gz" -C "$WORK/report" .

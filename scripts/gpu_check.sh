@@ -51,7 +51,7 @@ log "machine: $(nproc) cores; $(date -u)"
 
 # (a) kernel == golden on the device
 log "(a) kernel == golden on $DEVICE"
-if ! "$PY" -m essop.training.cuda_check --device "$DEVICE" 2>&1 | tee "$OUT/cuda_check.txt"; then status=1; fi
+if ! "$PY" scripts/cuda_check.py --device "$DEVICE" 2>&1 | tee "$OUT/cuda_check.txt"; then status=1; fi
 grep -q MISMATCH "$OUT/cuda_check.txt" && status=1
 if "$PY" -c "import pytest" 2>/dev/null; then
   timeout 120 "$PY" -m pytest -q -x -p no:cacheprovider tests/training/test_training_kernel.py > "$OUT/pytest_kernel.txt" 2>&1 || status=1
@@ -69,7 +69,7 @@ fi
 # (b) bench-train on the device
 if [ "${BENCH:-1}" = 1 ]; then
   log "(b) bench-train on $DEVICE"
-  timeout 150 "$PY" -m essop.cli bench-train --device "$DEVICE" --steps 3 --warmup 2 --cache-dir "$CACHE" \
+  timeout 150 "$PY" -m essop.app bench-train --device "$DEVICE" --steps 3 --warmup 2 --cache-dir "$CACHE" \
     --json "$OUT/bench_train.json" > "$OUT/bench_train.md" 2> "$OUT/bench_train.err" || log "bench-train failed or timed out"
   cat "$OUT/bench_train.md" | tee -a "$OUT/gpu_check.log"
 fi
@@ -87,7 +87,7 @@ for name in $MODES; do
     expected_bl*) set -- --mode expected --bl "${name#expected_bl}" ;;
     *) log "unknown run name $name"; continue ;;
   esac
-  timeout $(( LEFT + 50 )) "$PY" -m essop.cli train "$@" --device "$DEVICE" --epochs 160 --time-budget-s "$LEFT" \
+  timeout $(( LEFT + 50 )) "$PY" -m essop.app train "$@" --device "$DEVICE" --epochs 160 --time-budget-s "$LEFT" \
     --threads "$THREADS" --cache-dir "$CACHE" --out "$RUNS/$name" --no-progress $TRAIN_ARGS \
     > "$OUT/train_$name.out" 2> "$OUT/train_$name.err" &
 done

@@ -2,7 +2,8 @@
 
 It runs the golden model (essop.golden.array, written independently of the RTL) over the same input stream
 and turns each group's result into the output transfers of spec §9: rows 0..m-1, element j in bits
-[w*j + w-1 : w*j] of o_data (w = 16 for fp16, count_width for counts, two's complement).
+[w*j + w-1 : w*j] of o_data (w = EssopConfig.data_element_width: 16 for fp16, count_width for counts, two's
+complement).
 """
 from __future__ import annotations
 
@@ -27,10 +28,6 @@ class Row:
     def fields(self) -> dict[str, int]:
         return {"o_row": self.row, "o_data": self.data, "o_exp": self.exp, "o_last": int(self.last),
                 "o_nonfinite": int(self.nonfinite), "o_saturated": int(self.saturated)}
-
-
-def element_width(cfg: EssopConfig) -> int:
-    return 16 if cfg.output_format == "fp16" else cfg.count_width
 
 
 def pack(values, width: int) -> int:
@@ -60,7 +57,7 @@ def expected_rows(cfg: EssopConfig, stream: Stream) -> list[Row]:
     results = model.run(stream.xs, stream.ds, stream.last,
                         exp_x=[int(e) for e in stream.exp_x] if block else None,
                         exp_d=[int(e) for e in stream.exp_d] if block else None)
-    width = element_width(cfg)
+    width = cfg.data_element_width
     rows = []
     for g, res in enumerate(results):
         values = res.fp16 if cfg.output_format == "fp16" else res.counts
@@ -77,7 +74,7 @@ def describe_mismatch(cfg: EssopConfig, want: Row, got: dict[str, int]) -> str:
     for name, value in want.fields().items():
         if got[name] != value:
             if name == "o_data":
-                width = element_width(cfg)
+                width = cfg.data_element_width
                 signed = cfg.output_format == "count"
                 w = unpack(value, width, cfg.cols, signed)
                 g = unpack(got[name], width, cfg.cols, signed)

@@ -1,7 +1,10 @@
-"""Generate an array's Verilog and run the cocotb testbench on it (Icarus or Verilator).
+"""Build generated Verilog and run a cocotb testbench on it (Icarus or Verilator): the one launcher.
 
-Used by the pytest regression (tests/sim/), `essop verify` and `essop sweep`. Amaranth Verilog has no HDL
-parameters, so every configuration is its own Verilog file and every (simulator, configuration) its own
+`run_testbench` builds and runs any design's testbench (simulator flags, seed, timescale and the Verilator
+environment in one place); `run_cocotb` is the ESSOP array's regression on top of it, used by the pytest
+regression (tests/sim/), `essop verify` and `essop sweep`; the FP16 multiplier's testbench
+(essop.sim.tb_fp16) goes through `run_testbench` too (tests/sim/test_fp16_mul_cocotb.py). Amaranth Verilog has
+no HDL parameters, so every configuration is its own Verilog file and every (simulator, configuration) its own
 build directory.
 """
 from __future__ import annotations
@@ -14,12 +17,17 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from essop.checks import check_choice
 from essop.config import EssopConfig
 
 SIMULATORS = ("icarus", "verilator")
 TEST_MODULE = "essop.sim.tb_essop"
 #: Regression seed when COCOTB_RANDOM_SEED is not set (a fixed default keeps CI reproducible).
 DEFAULT_SEED = 20200325
+#: Simulator time unit and precision of every build and run.
+TIMESCALE = ("1ns", "1ps")
+#: Verilator build arguments: Amaranth's output trips style lints (widths, unused bits) that are not errors.
+VERILATOR_BUILD_ARGS = ("-Wno-fatal", "-Wno-lint", "-Wno-style")
 
 
 def regression_seed() -> int:
@@ -106,6 +114,37 @@ class RunResult:
                 "result": "PASS" if self.passed else "FAIL"}
 
 
+def run_testbench(simulator: str, sources: list[Path], toplevel: str, test_module: str, build_dir: Path, *,
+                  seed: int | None = None, extra_env: dict[str, str] | None = None, quiet: bool = True) -> bool:
+    """Build `sources` (top module `toplevel`) in `build_dir` and run the cocotb tests of `test_module` on
+    `simulator`, seeded with `seed` (default: regression_seed()). Returns True when build and tests finished
+    without failure. With `quiet`, the simulator's output goes to build.log and sim.log in `build_dir`.
+
+    Under pytest the cocotb runner raises SystemExit when a test fails; that is caught here, so callers get
+    False and read the testbench's own summary to say what failed."""
+    from cocotb_tools.runner import get_runner
+
+    check_choice("simulator", simulator, SIMULATORS)
+    seed = regression_seed() if seed is None else seed
+    build_dir = Path(build_dir)
+    _venv_tools_on_path()
+    runner = get_runner(simulator)
+    build_args: list[str] = []
+    if simulator == "verilator":
+        build_args = list(VERILATOR_BUILD_ARGS)
+        prepare_verilator_environment()
+    try:
+        runner.build(sources=[Path(s) for s in sources], hdl_toplevel=toplevel, build_dir=build_dir,
+                     build_args=build_args, timescale=TIMESCALE,
+                     log_file=build_dir / "build.log" if quiet else None)
+        runner.test(test_module=test_module, hdl_toplevel=toplevel, build_dir=build_dir, test_dir=build_dir,
+                    seed=seed, timescale=TIMESCALE, extra_env=dict(extra_env or {}),
+                    log_file=build_dir / "sim.log" if quiet else None)
+    except (SystemExit, RuntimeError):
+        return False
+    return True
+
+
 def run_cocotb(cfg: EssopConfig, simulator: str, build_root: Path, *, pairs: int = 24,
                seed: int | None = None, corrupt: bool = False, quiet: bool = True,
                reference_cfg: EssopConfig | None = None) -> RunResult:
@@ -116,10 +155,7 @@ def run_cocotb(cfg: EssopConfig, simulator: str, build_root: Path, *, pairs: int
 
     Under pytest the cocotb runner raises SystemExit when the test fails; that is caught here, so callers
     always get a RunResult and decide themselves (tests assert on it)."""
-    from cocotb_tools.runner import get_runner
-
-    if simulator not in SIMULATORS:
-        raise ValueError(f"simulator must be one of {', '.join(map(repr, SIMULATORS))}, not {simulator!r}")
+    check_choice("simulator", simulator, SIMULATORS)
     seed = regression_seed() if seed is None else seed
     build_dir = (Path(build_root) / f"{simulator}_{cfg.name}").resolve()
     verilog_path, json_path = generate(cfg, build_dir / f"{cfg.name}.v")
@@ -131,24 +167,10 @@ def run_cocotb(cfg: EssopConfig, simulator: str, build_root: Path, *, pairs: int
     summary_path.unlink(missing_ok=True)
 
     start = time.monotonic()
-    _venv_tools_on_path()
-    runner = get_runner(simulator)
-    build_args: list[str] = []
-    if simulator == "verilator":
-        # Amaranth's output trips style lints (widths, unused bits) that are not errors.
-        build_args = ["-Wno-fatal", "-Wno-lint", "-Wno-style"]
-        prepare_verilator_environment()
-    failed = False
-    try:
-        runner.build(sources=[verilog_path], hdl_toplevel=top, build_dir=build_dir, build_args=build_args,
-                     timescale=("1ns", "1ps"), log_file=build_dir / "build.log" if quiet else None)
-        runner.test(test_module=TEST_MODULE, hdl_toplevel=top, build_dir=build_dir, test_dir=build_dir,
-                    seed=seed, timescale=("1ns", "1ps"),
-                    extra_env={"ESSOP_CONFIG": str(json_path), "ESSOP_PAIRS": str(pairs),
-                               "ESSOP_SUMMARY": str(summary_path), "ESSOP_TB_CORRUPT": "1" if corrupt else "0"},
-                    log_file=build_dir / "sim.log" if quiet else None)
-    except (SystemExit, RuntimeError):
-        failed = True
+    failed = not run_testbench(
+        simulator, [verilog_path], top, TEST_MODULE, build_dir, seed=seed, quiet=quiet,
+        extra_env={"ESSOP_CONFIG": str(json_path), "ESSOP_PAIRS": str(pairs),
+                   "ESSOP_SUMMARY": str(summary_path), "ESSOP_TB_CORRUPT": "1" if corrupt else "0"})
     seconds = time.monotonic() - start
     if not summary_path.exists():
         log = build_dir / ("sim.log" if (build_dir / "sim.log").exists() else "build.log")

@@ -10,12 +10,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from essop.config import EXP_PORT_MAX, EXP_PORT_MIN, EssopConfig
+from essop.config import EssopConfig
+from essop.fp16_format import (EXP_FIELD_MAX, EXP_SHIFT, FRAC_WIDTH, INF16, MAX_FINITE16, MIN_SUBNORMAL16, NAN16,
+                               NEG_INF16, NEG_ZERO16, SIGN_MASK, SIGN_SHIFT)
 from essop.golden import fp16
-
-MAX_FINITE = 0x7BFF     # 65504
-INF, NEG_INF, NAN = 0x7C00, 0xFC00, 0x7E00
-NEG_ZERO = 0x8000
+from essop.golden.workload import gaussian_errors, relu_activations
 
 
 @dataclass
@@ -32,27 +31,13 @@ class Stream:
         return len(self.last)
 
 
-# ---- vectors ---------------------------------------------------------------------------------------------
-def relu_activations(rng: np.random.Generator, n: int, scale: float | None = None) -> np.ndarray:
-    """ReLU-like x: about half exact zeros, the rest |Gaussian| at a layer scale (random when not given)."""
-    scale = 2.0 ** rng.integers(-6, 5) if scale is None else scale
-    v = np.maximum(rng.standard_normal(n), 0.0) * scale
-    return np.float16(v).view(np.uint16)
-
-
-def gaussian_errors(rng: np.random.Generator, m: int, scale: float | None = None) -> np.ndarray:
-    """Gaussian-like delta of both signs at a small scale, random when not given (backpropagated errors are
-    small)."""
-    scale = 2.0 ** rng.integers(-14, -2) if scale is None else scale
-    return np.float16(rng.standard_normal(m) * scale).view(np.uint16)
-
-
+# ---- vectors: realistic ones from essop.golden.workload, edge cases here ---------------------------------
 def _random_bits(rng, n, lo_exp_field, hi_exp_field) -> np.ndarray:
     """Random finite patterns with biased exponent fields in [lo, hi] and random signs and fractions."""
     e = rng.integers(lo_exp_field, hi_exp_field + 1, n)
-    f = rng.integers(0, 1 << 10, n)
+    f = rng.integers(0, 1 << FRAC_WIDTH, n)
     s = rng.integers(0, 2, n)
-    return ((s << 15) | (e << 10) | f).astype(np.uint16)
+    return ((s << SIGN_SHIFT) | (e << EXP_SHIFT) | f).astype(np.uint16)
 
 
 def _directed(rng: np.random.Generator, n: int, m: int) -> list[tuple[str, np.ndarray, np.ndarray]]:
@@ -68,21 +53,24 @@ def _directed(rng: np.random.Generator, n: int, m: int) -> list[tuple[str, np.nd
 
     cases = [
         ("all zero", full(n, 0), full(m, 0)),
-        ("+0/-0", rng.choice([0, NEG_ZERO], n).astype(np.uint16), rng.choice([0, NEG_ZERO], m).astype(np.uint16)),
+        ("+0/-0", rng.choice([0, NEG_ZERO16], n).astype(np.uint16),
+         rng.choice([0, NEG_ZERO16], m).astype(np.uint16)),
         ("zero x", full(n, 0), gaussian_errors(rng, m)),
-        ("zero delta", relu_activations(rng, n), rng.choice([0, NEG_ZERO], m).astype(np.uint16)),
-        ("largest magnitudes", rng.choice([MAX_FINITE, MAX_FINITE | 0x8000], n).astype(np.uint16),
-         rng.choice([MAX_FINITE, MAX_FINITE | 0x8000], m).astype(np.uint16)),
-        ("largest x, tiny delta", full(n, MAX_FINITE), _random_bits(rng, m, 0, 2)),
+        ("zero delta", relu_activations(rng, n), rng.choice([0, NEG_ZERO16], m).astype(np.uint16)),
+        ("largest magnitudes", rng.choice([MAX_FINITE16, MAX_FINITE16 | SIGN_MASK], n).astype(np.uint16),
+         rng.choice([MAX_FINITE16, MAX_FINITE16 | SIGN_MASK], m).astype(np.uint16)),
+        ("largest x, tiny delta", full(n, MAX_FINITE16), _random_bits(rng, m, 0, 2)),
         ("subnormals", _random_bits(rng, n, 0, 0), _random_bits(rng, m, 0, 0)),
-        ("smallest subnormal", full(n, 1), full(m, 0x8001)),
-        ("mixed exponents", _random_bits(rng, n, 0, 30), _random_bits(rng, m, 0, 30)),
+        ("smallest subnormal", full(n, MIN_SUBNORMAL16), full(m, MIN_SUBNORMAL16 | SIGN_MASK)),
+        ("mixed exponents", _random_bits(rng, n, 0, EXP_FIELD_MAX - 1),
+         _random_bits(rng, m, 0, EXP_FIELD_MAX - 1)),
         ("tiny delta", relu_activations(rng, n), _random_bits(rng, m, 0, 4)),
-        ("NaN/Inf in x", sprinkle(relu_activations(rng, n), [INF, NEG_INF, NAN, 0x7C01, 0xFE00]),
+        # Signalling NaN 0x7C01, negative NaN, and a NaN payload besides the canonical quiet NaN.
+        ("NaN/Inf in x", sprinkle(relu_activations(rng, n), [INF16, NEG_INF16, NAN16, INF16 | 1, NAN16 | SIGN_MASK]),
          gaussian_errors(rng, m)),
         ("NaN/Inf in delta", relu_activations(rng, n),
-         sprinkle(gaussian_errors(rng, m), [INF, NEG_INF, NAN, 0x7D55])),
-        ("all Inf", full(n, INF), full(m, NEG_INF)),
+         sprinkle(gaussian_errors(rng, m), [INF16, NEG_INF16, NAN16, 0x7D55])),
+        ("all Inf", full(n, INF16), full(m, NEG_INF16)),
     ]
     return cases
 
@@ -103,12 +91,12 @@ def _group_lengths(rng: np.random.Generator, cfg: EssopConfig, n_pairs: int) -> 
     return out
 
 
-def _block_exponent(rng: np.random.Generator, vectors: np.ndarray) -> int:
+def _block_exponent(cfg: EssopConfig, rng: np.random.Generator, vectors: np.ndarray) -> int:
     """A block exponent for the vectors of one group: usually the exact one (max over the group), sometimes
     larger (headroom, fewer magnitude bits used) or too small (the array must saturate and flag it)."""
     exact = max(fp16.vector_exponent(v) for v in vectors)
     offset = int(rng.choice([0, 0, 0, 1, 3, -1, -4]))
-    return int(np.clip(exact + offset, EXP_PORT_MIN, EXP_PORT_MAX))
+    return int(np.clip(exact + offset, cfg.exp_port_min, cfg.exp_port_max))
 
 
 def build_stream(cfg: EssopConfig, rng: np.random.Generator, n_random: int, directed: bool = True) -> Stream:
@@ -122,8 +110,8 @@ def build_stream(cfg: EssopConfig, rng: np.random.Generator, n_random: int, dire
     labels = [v[0] for v in vecs]
     # Exponent ports are driven with noise by default: per-pair scaling must ignore them, and block scaling
     # must take only the first pair's of each group.
-    exp_x = rng.integers(EXP_PORT_MIN, EXP_PORT_MAX + 1, P)
-    exp_d = rng.integers(EXP_PORT_MIN, EXP_PORT_MAX + 1, P)
+    exp_x = rng.integers(cfg.exp_port_min, cfg.exp_port_max + 1, P)
+    exp_d = rng.integers(cfg.exp_port_min, cfg.exp_port_max + 1, P)
     last = rng.integers(0, 2, P).astype(bool)
     if cfg.acc_depth > 1:
         last[:] = False
@@ -132,12 +120,12 @@ def build_stream(cfg: EssopConfig, rng: np.random.Generator, n_random: int, dire
             end = start + k - 1
             last[end] = marked
             if cfg.scaling == "block":
-                exp_x[start] = _block_exponent(rng, xs[start:end + 1])
-                exp_d[start] = _block_exponent(rng, ds[start:end + 1])
+                exp_x[start] = _block_exponent(cfg, rng, xs[start:end + 1])
+                exp_d[start] = _block_exponent(cfg, rng, ds[start:end + 1])
             start = end + 1
         last[-1] = True     # the stream must not end inside a group
     elif cfg.scaling == "block":
         for p in range(P):
-            exp_x[p] = _block_exponent(rng, xs[p:p + 1])
-            exp_d[p] = _block_exponent(rng, ds[p:p + 1])
+            exp_x[p] = _block_exponent(cfg, rng, xs[p:p + 1])
+            exp_d[p] = _block_exponent(cfg, rng, ds[p:p + 1])
     return Stream(xs, ds, exp_x.astype(np.int64), exp_d.astype(np.int64), last, labels)

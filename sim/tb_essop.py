@@ -23,8 +23,9 @@ from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly
 
 from essop.config import EssopConfig
+from essop.fp16_format import WIDTH as FP16_WIDTH
 from essop.hdl.array import EssopArray
-from essop.sim.reference import describe_mismatch, element_width, expected_rows
+from essop.sim.reference import describe_mismatch, expected_rows
 from essop.sim.stimulus import build_stream
 
 # (probability that the source idles on a cycle, probability that the sink refuses a row on a cycle);
@@ -65,12 +66,12 @@ async def essop_stream_regression(dut):
              cfg.name, regression_seed, regression_seed, seed)
 
     # Widths come from the DUT; they must agree with the configuration the reference uses.
-    n = len(dut.i_x) // 16
-    m = len(dut.i_delta) // 16
+    n = len(dut.i_x) // FP16_WIDTH
+    m = len(dut.i_delta) // FP16_WIDTH
     width = len(dut.o_data) // n
-    if (m, n, width) != (cfg.rows, cfg.cols, element_width(cfg)):
+    if (m, n, width) != (cfg.rows, cfg.cols, cfg.data_element_width):
         raise AssertionError(f"DUT ports give rows={m}, cols={n}, element width {width}; the configuration "
-                             f"says rows={cfg.rows}, cols={cfg.cols}, element width {element_width(cfg)}")
+                             f"says rows={cfg.rows}, cols={cfg.cols}, element width {cfg.data_element_width}")
 
     rng = np.random.default_rng(seed)
     stall_rng = random.Random(seed ^ 0x5EED)
@@ -111,8 +112,8 @@ async def essop_stream_regression(dut):
             p_idle, p_bp = STALL_PROFILES[stall_rng.randrange(len(STALL_PROFILES))]
         # Source: once valid is raised it stays up with the same data until the array takes it.
         if sent < len(stream) and not valid_held and stall_rng.random() >= p_idle:
-            _set(dut.i_x, sum(int(v) << (16 * j) for j, v in enumerate(stream.xs[sent])))
-            _set(dut.i_delta, sum(int(v) << (16 * i) for i, v in enumerate(stream.ds[sent])))
+            _set(dut.i_x, sum(int(v) << (FP16_WIDTH * j) for j, v in enumerate(stream.xs[sent])))
+            _set(dut.i_delta, sum(int(v) << (FP16_WIDTH * i) for i, v in enumerate(stream.ds[sent])))
             _set(dut.i_exp_x, stream.exp_x[sent])
             _set(dut.i_exp_d, stream.exp_d[sent])
             dut.i_last.value = int(stream.last[sent])

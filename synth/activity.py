@@ -1,4 +1,5 @@
-"""Switching activity measured by simulating a design on the realistic workload (essop.synth.workload).
+"""Switching activity measured by simulating a design on the realistic workload (essop.golden.workload,
+`operands`).
 
 The Debian OpenSTA (2.0.17) has no VCD reader, and its own propagation of input activity through flip-flops
 gave register outputs more than one toggle per cycle (transition densities add up through XOR trees and are

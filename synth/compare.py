@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from essop.config import EssopConfig
-from essop.synth.flow import synthesize
+from essop.golden.workload import operands
 from essop.synth.activity import essop_activity, fp16_mul_activity, fp16_outer_activity
-from essop.synth.workload import operands
+from essop.synth.flow import synthesize
 
 __all__ = ["essop_row", "fp16_row", "fp16_outer_row", "comparison", "write_tables", "plot", "FIELDS"]
 

@@ -47,6 +47,23 @@ def test_derived_facts():
     assert len(EssopConfig(rows=3, cols=4, sharing="per_element").lfsr_seeds_d) == 3
 
 
+def test_element_width_follows_the_output_format():
+    cfg = EssopConfig(rows=2, cols=2, bl=8, acc_depth=4, scaling="block", output_format="count")
+    assert cfg.data_element_width == cfg.count_width
+    assert cfg.replace(output_format="fp16").data_element_width == 16
+
+
+def test_port_widths_and_ranges():
+    """The widths every user of the array's ports reads (EssopArray's signature, the testbench, synthesis)."""
+    cfg = EssopConfig(rows=5, cols=3, bl=32, acc_depth=3, scaling="block", output_format="count")
+    assert (cfg.x_width, cfg.delta_width) == (16 * 3, 16 * 5)
+    assert cfg.data_width == 3 * cfg.count_width
+    assert cfg.replace(output_format="fp16").data_width == 3 * 16
+    assert cfg.row_width == 3 and EssopConfig(rows=1).row_width == 1 and EssopConfig(rows=16).row_width == 4
+    assert (cfg.exp_port_width, cfg.exp_port_min, cfg.exp_port_max) == (6, -32, 31)
+    assert cfg.out_exp_width == 8
+
+
 def test_json_round_trip_and_unknown_fields():
     cfg = EssopConfig(rows=3, sharing="per_element", lfsr_steps=2)
     assert EssopConfig.from_json(cfg.to_json()) == cfg

@@ -59,7 +59,7 @@ def _setup(mode: str, scaling: str, cfg: EssopConfig, batch: int, device: str, t
 
 def run_one(mode: str, scaling: str, cfg: EssopConfig, batch: int, warmup: int, steps: int, device: str,
             threads: int | None, data: str | None, cache_dir: str | None) -> dict:
-    from essop.training import kernel
+    from essop.training import counts
     from essop.training.train import train_step
     dev, model, opt, xb, yb, source = _setup(mode, scaling, cfg, batch, device, threads, data, cache_dir)
     times = []
@@ -74,7 +74,7 @@ def run_one(mode: str, scaling: str, cfg: EssopConfig, batch: int, warmup: int, 
             times.append(time.perf_counter() - t)
     peak = (torch.cuda.max_memory_allocated(dev) if dev.type == "cuda"
             else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
-    backend = "-" if mode == "fp32" else kernel.resolve_backend("auto", dev, cfg)
+    backend = "-" if mode == "fp32" else counts.resolve_backend("auto", dev, cfg)
     return {"mode": mode, "scaling": scaling if mode != "fp32" else None, "bl": cfg.bl if mode == "essop" else None,
             "sharing": cfg.sharing if mode != "fp32" else None, "backend": backend,
             "step_s": statistics.median(times), "times_s": times, "peak_bytes": peak,

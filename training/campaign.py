@@ -21,7 +21,6 @@ wherever the report is.
 """
 from __future__ import annotations
 
-import argparse
 import fcntl
 import json
 import os
@@ -38,9 +37,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from queue import SimpleQueue
-
-from essop.sim.options import config_from_args
-from essop.training import commands
+from typing import Callable
 
 #: The top-level keys of a protocol file.
 PROTOCOL_KEYS = ("name", "description", "train", "rows")
@@ -179,42 +176,33 @@ def _flags(options: dict) -> list[str]:
     return argv
 
 
-class _RaisingParser(argparse.ArgumentParser):
-    """An ArgumentParser that raises ValueError instead of printing its usage and exiting, so that a bad
-    option in a protocol is reported like every other protocol error: one line, naming the row."""
-
-    def error(self, message):
-        raise ValueError(message)
+#: `essop train`'s parser as the campaign uses it: argv (the arguments after `essop train`) -> (namespace,
+#: EssopConfig), ValueError for a bad option or value. The command line (essop.app.training_commands) owns that
+#: parser and passes this function in.
+ParseTrain = Callable[[list[str]], tuple]
 
 
-def _parse_train(argv: list[str], where: str):
-    """`essop train`'s namespace and EssopConfig for `argv`, or ValueError prefixed with `where`."""
-    parser = _RaisingParser(prog="essop train", allow_abbrev=False)    # keys must be whole flag names
-    commands.add_arguments("train", parser)
-    try:
-        args = parser.parse_args(argv)
-        return args, config_from_args(args, skip=commands.LAYER_FIELDS)
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"{where}: {exc}") from None
-
-
-def plan_rows(protocol: Protocol, runs_dir: Path, environment: dict) -> list[Plan]:
+def plan_rows(protocol: Protocol, runs_dir: Path, environment: dict, parse_train: ParseTrain) -> list[Plan]:
     """Every row's run folder and `essop train` arguments (the protocol's common options, the row's, then
-    the campaign's environment options), each checked by `essop train`'s parser."""
+    the campaign's environment options), each checked by `essop train`'s parser, `parse_train`."""
     plans = []
     for row in protocol.rows:
         folder = runs_dir / protocol.name / row.name
         argv = _flags({**protocol.train, **row.options, **environment})
         argv += ["--out", str(folder), "--resume", "auto", "--no-progress"]
         where = f"{protocol.path}: row {row.name!r}"
-        args, cfg = _parse_train(argv, where)
+        try:
+            args, cfg = parse_train(argv)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"{where}: {exc}") from None
         if args.epochs is None:
             raise ValueError(f"{where}: no \"epochs\" (in \"train\" or the row): every row needs its length")
         plans.append(Plan(row.name, folder, argv, args.mode, args.scaling, cfg.sharing, cfg.bl, args.epochs))
     return plans
 
 
-def _select(plans: list[Plan], names: list[str] | None, path: Path) -> list[Plan]:
+def select_rows(plans: list[Plan], names: list[str] | None, path: Path) -> list[Plan]:
+    """The plans of the rows named in `names` (all when none), ValueError for a name the protocol lacks."""
     if not names:
         return plans
     unknown = [n for n in names if n not in {p.name for p in plans}]
@@ -333,7 +321,7 @@ class _Runner:
         state = read_state(plan.folder, plan.epochs)
         how = "start" if state.status == "pending" else f"continue at {_progress(state)}"
         print(f"{self.tags[plan.name]}: {how}", flush=True)
-        proc = subprocess.Popen([sys.executable, "-m", "essop.cli", "train", *plan.argv], stdin=subprocess.DEVNULL,
+        proc = subprocess.Popen([sys.executable, "-m", "essop.app", "train", *plan.argv], stdin=subprocess.DEVNULL,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, errors="replace")
         self.running[plan.name] = _Job(plan, self.tags[plan.name], proc)
         threading.Thread(target=_pump, args=(proc.stderr, plan.name, self.events), daemon=True).start()
@@ -372,7 +360,7 @@ class _Runner:
 
 
 @contextmanager
-def _campaign_lock(folder: Path):
+def campaign_lock(folder: Path):
     """Hold RUNS_DIR/NAME/campaign.lock: two campaigns of one protocol would train the same rows into the same
     folders. The kernel releases a flock when its process ends, however it ends, so no stale lock remains."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -394,7 +382,7 @@ def run_campaign(protocol: Protocol, selected: list[Plan], runs_dir: Path, paral
     """Run the selected rows that are not done; `report()` rewrites the report. Returns the exit status: 0,
     1 if a row failed, 128 + the signal number if the campaign was stopped."""
     tags = {p.name: f"[{i}/{len(selected)}] {p.name}" for i, p in enumerate(selected, 1)}
-    with _campaign_lock(runs_dir / protocol.name):
+    with campaign_lock(runs_dir / protocol.name):
         states = {p.name: read_state(p.folder, p.epochs) for p in selected}
         todo = [p for p in selected if states[p.name].status != "done"]
         print(f"campaign {protocol.name}: {len(todo)} of {len(selected)} row(s) to run, up to {parallel} at once, "
@@ -597,48 +585,16 @@ def write_report(protocol: Protocol, plans: list[Plan], report_dir: Path) -> Pat
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Command line
+# In the background
 
-def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("protocol", type=Path, metavar="PROTOCOL.json", help="the accuracy protocol to run")
-    parser.add_argument("--runs-dir", type=Path, default=Path("runs/accuracy"),
-                        help="run folders go to RUNS_DIR/NAME/ROW (checkpoints: not for committing; "
-                             "default runs/accuracy)")
-    parser.add_argument("--report-dir", type=Path, default=Path("docs/accuracy"),
-                        help="the report goes to REPORT_DIR/NAME (small files, for committing; default docs/accuracy)")
-    parser.add_argument("--rows", nargs="+", metavar="NAME", help="run only these rows (the report covers all)")
-    parser.add_argument("--dry-run", action="store_true",
-                        help="print every row's status, progress and `essop train` command; run nothing")
-    parser.add_argument("--parallel", type=commands._positive, metavar="N",
-                        help="run up to N rows at once (default: 1, or every row with --device cuda)")
-    parser.add_argument("--background", action="store_true",
-                        help="run detached, output in RUNS_DIR/NAME/campaign.log; print the pid and return")
-    parser.add_argument("--report-only", action="store_true", help="only rewrite the report")
-    env = parser.add_argument_group("passed to every row's `essop train` (over the protocol's values)")
-    env.add_argument("--device", help="cpu or cuda")
-    env.add_argument("--threads", type=commands._positive, help="torch CPU threads per row")
-    env.add_argument("--data", help="CIFAR-10 JPEG zip or cifar-10-batches-py folder")
-    env.add_argument("--cache-dir", help="where the decoded CIFAR-10 .npz is kept")
-
-
-def _campaign_argv(args: argparse.Namespace) -> list[str]:
-    """This campaign's command line without --background: what the detached copy runs."""
-    argv = [str(args.protocol), "--runs-dir", str(args.runs_dir), "--report-dir", str(args.report_dir)]
-    if args.rows:
-        argv += ["--rows", *args.rows]
-    for flag in ("parallel", *ENVIRONMENT):
-        value = getattr(args, flag.replace("-", "_"))
-        if value is not None:
-            argv += ["--" + flag, str(value)]
-    return argv
-
-
-def _launch_detached(args: argparse.Namespace, protocol: Protocol) -> int:
-    folder = args.runs_dir / protocol.name
-    with _campaign_lock(folder):
+def launch_detached(protocol: Protocol, runs_dir: Path, argv: list[str]) -> int:
+    """Run `essop campaign ARGV` (the same campaign without --background) as a detached process whose output
+    goes to RUNS_DIR/NAME/campaign.log; print its pid and how to stop it."""
+    folder = runs_dir / protocol.name
+    with campaign_lock(folder):
         pass        # refuse here, where the user sees it, rather than in the log
     log = folder / "campaign.log"
-    argv = [sys.executable, "-m", "essop.cli", "campaign", *_campaign_argv(args)]
+    argv = [sys.executable, "-m", "essop.app", "campaign", *argv]
     with open(log, "a") as fh:
         fh.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} {shlex.join(argv)}\n")
         fh.flush()
@@ -646,31 +602,6 @@ def _launch_detached(args: argparse.Namespace, protocol: Protocol) -> int:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT,
                                 start_new_session=True)
     print(f"campaign {protocol.name}: running in the background, pid {proc.pid}, log {log}")
-    print(f"stop it with `kill {proc.pid}` (running rows save a checkpoint); `essop campaign {args.protocol}` "
+    print(f"stop it with `kill {proc.pid}` (running rows save a checkpoint); `essop campaign {protocol.path}` "
           f"again continues it")
     return 0
-
-
-def run(name: str, args: argparse.Namespace) -> int:
-    if args.background and (args.dry_run or args.report_only):
-        raise ValueError("--background runs rows; it does not go with --dry-run or --report-only")
-    protocol = load_protocol(args.protocol)
-    environment = {key: str(value) for key in ENVIRONMENT
-                   if (value := getattr(args, key.replace("-", "_"))) is not None}
-    plans = plan_rows(protocol, args.runs_dir, environment)
-    selected = _select(plans, args.rows, args.protocol)
-
-    def report() -> Path:
-        return write_report(protocol, plans, args.report_dir)
-
-    if args.report_only:
-        print(f"report {report()}")
-        return 0
-    if args.dry_run:
-        print_plan(selected)
-        return 0
-    if args.background:
-        return _launch_detached(args, protocol)
-    # A GPU has room for every row at once; CPU rows share the cores, so one at a time unless told.
-    parallel = args.parallel or (len(selected) if (args.device or "").startswith("cuda") else 1)
-    return run_campaign(protocol, selected, args.runs_dir, parallel, report)

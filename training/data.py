@@ -111,9 +111,18 @@ def load_cifar10(path: str | os.PathLike | None = None, cache_dir: str | os.Path
     cache = Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE
     cached = cache / f"cifar10-{key}.npz"
     if cached.exists():
-        with np.load(cached) as z:
-            return Cifar10(z["x_train"], z["y_train"], z["x_test"], z["y_test"])
-    data = _read_batches(src) if src.is_dir() else _read_zip(src)
+        try:
+            with np.load(cached) as z:
+                return Cifar10(z["x_train"], z["y_train"], z["x_test"], z["y_test"])
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            pass                        # a damaged cache is rebuilt from the source below
+    try:
+        data = _read_batches(src) if src.is_dir() else _read_zip(src)
+    except (zipfile.BadZipFile, EOFError, pickle.UnpicklingError, KeyError, OSError) as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise
+        what = "cifar-10-batches-py folder" if src.is_dir() else "CIFAR-10 zip"
+        raise ValueError(f"{src} is not a readable {what} ({type(exc).__name__}: {exc})") from None
     cache.mkdir(parents=True, exist_ok=True)
     tmp = cached.with_suffix(f".tmp{os.getpid()}.npz")
     np.savez(tmp, x_train=data.x_train, y_train=data.y_train, x_test=data.x_test, y_test=data.y_test)

@@ -3,7 +3,7 @@
 For one or more minibatches of a network on CIFAR-10 (at initialisation, or from `--checkpoint`), one FP32
 forward and backward pass records every ESSOP layer's input and output gradient; then, for every requested
 configuration (mode x BL x scaling x sharing), every layer's weight gradient is formed from those same pairs
-(essop_update.essop_weight_grad, the function training uses) and compared with autograd's FP32 gradient:
+(layers.essop_weight_grad, the function training uses) and compared with autograd's FP32 gradient:
 
 - cosine: <g, g_fp32> / (|g| |g_fp32|);
 - rel_err: |g - g_fp32| / |g_fp32|;
@@ -15,19 +15,15 @@ configuration (mode x BL x scaling x sharing), every layer's weight gradient is 
   pair counted) whose q-bit magnitude is 0 under the configuration's exponents;
 - saturated: whether any magnitude was clamped to 2**q - 1 (never, with exponents taken from the data).
 
-Writes fidelity.csv (one row per configuration, minibatch and layer), fidelity.md (per configuration the
-median and minimum over layers, then the per-layer cosines) and fidelity.png (cosine per layer, one line per
-configuration). Numbers of docs/fidelity.md: `essop fidelity` (the default grid).
+`essop fidelity` (its options and output files: essop.app.training_commands) writes fidelity.csv (one row per
+configuration, minibatch and layer), fidelity.md (per configuration the median and minimum over layers, then
+the per-layer cosines, `markdown`) and fidelity.png (cosine per layer, one line per configuration, `plot`).
+Numbers of docs/fidelity.md: `essop fidelity` (the default grid).
 """
 from __future__ import annotations
 
-import argparse
-import csv
 import itertools
-import json
 import statistics
-import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,8 +31,8 @@ import torch
 import torch.nn.functional as F
 
 from essop.config import EssopConfig
-from essop.training import kernel
-from essop.training.essop_update import (EssopConv2d, EssopUpdate, _ConvGeometry, _group_exponents, _map_pairs,
+from essop.training import fp16_tensors
+from essop.training.layers import (EssopConv2d, EssopUpdate, _ConvGeometry, _group_exponents, _map_pairs,
                                          _prescale, essop_layers, essop_weight_grad)
 
 FIELDS = ("config", "mode", "scaling", "sharing", "bl", "batch", "layer", "cosine", "rel_err", "quant_share",
@@ -102,8 +98,8 @@ def _zero_fraction(layer, cfg: EssopConfig, scaling: str, x: torch.Tensor, d: to
         xp = _map_pairs(x, sx, "torch")
     dp = _map_pairs(d, sd, "torch")
     B = d.shape[0]
-    block = torch.stack([kernel.fp16_patterns(x.abs().max().reshape(1), sx)[0],
-                         kernel.fp16_patterns(d.abs().max().reshape(1), sd)[0]])
+    block = torch.stack([fp16_tensors.fp16_patterns(x.abs().max().reshape(1), sx)[0],
+                         fp16_tensors.fp16_patterns(d.abs().max().reshape(1), sd)[0]])
     zeros = nonzero = 0
     saturated = False
     for pairs, top in ((xp, block[0]), (dp, block[1])):
@@ -111,7 +107,7 @@ def _zero_fraction(layer, cfg: EssopConfig, scaling: str, x: torch.Tensor, d: to
         for c0 in range(0, exp.numel(), 8192):
             idx = torch.arange(c0, min(exp.numel(), c0 + 8192))
             bits = pairs.rows(idx)
-            a, _, _, sat = kernel.magnitudes(bits, exp[idx, None], cfg.q)
+            a, _, _, sat = fp16_tensors.magnitudes(bits, exp[idx, None], cfg.q)
             live = (bits & 0x7FFF) != 0
             zeros += int((live & (a == 0)).sum())
             nonzero += int(live.sum())
@@ -192,69 +188,3 @@ def plot(rows: list[dict], path: Path, title: str) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
-
-
-def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
-    from essop.sim.options import add_config_arguments
-    from essop.training.commands import LAYER_FIELDS, _add_run_environment, _positive
-    parser.add_argument("--modes", nargs="+", choices=("essop", "expected"), default=["essop", "expected"])
-    parser.add_argument("--bl", type=_positive, nargs="+", default=[8, 16, 64], help="default 8 16 64")
-    parser.add_argument("--scaling", nargs="+", choices=("per_pair", "block", "per_sample"),
-                        default=["per_pair", "block"], help="default per_pair block")
-    parser.add_argument("--sharing", nargs="+", choices=("shared", "per_element"), default=["shared"])
-    parser.add_argument("--batches", type=_positive, default=1, help="minibatches to average over (default 1)")
-    parser.add_argument("--batch-size", type=_positive, default=128)
-    parser.add_argument("--model", default="resnet32")
-    parser.add_argument("--checkpoint", help="weights from an `essop train` checkpoint.pt or model.pt "
-                                             "(default: the network at initialisation, seed --seed)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default="results/fidelity", help="output folder (default results/fidelity)")
-    _add_run_environment(parser)
-    add_config_arguments(parser, skip=LAYER_FIELDS + ("bl", "sharing"))
-
-
-def run(name: str, args: argparse.Namespace) -> int:
-    from essop.sim.options import config_from_args
-    from essop.training import data as cdata, models
-    from essop.training.commands import LAYER_FIELDS
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    base = config_from_args(args, skip=LAYER_FIELDS + ("bl", "sharing"))
-    for bl in args.bl:
-        base.replace(bl=bl)                  # an invalid BL fails here, before any work
-    torch.manual_seed(args.seed)
-    model = models.build(args.model)
-    title = f"{args.model} at initialisation (seed {args.seed})"
-    if args.checkpoint:
-        state = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
-        model.load_state_dict(state["model"] if isinstance(state, dict) and "model" in state else state)
-        title = f"{args.model} from {args.checkpoint}"
-    model.train()
-    ds = cdata.load_cifar10(args.data, args.cache_dir)
-    norm = cdata.Normaliser(ds.x_train)
-    order = cdata.epoch_order(len(ds.x_train), args.seed, 0)
-    batches = []
-    for b in range(args.batches):
-        idx = order[b * args.batch_size:(b + 1) * args.batch_size]
-        x = cdata.augment(torch.from_numpy(ds.x_train[idx]), cdata.step_generator(args.seed, 0, b))
-        batches.append((norm(x), torch.from_numpy(ds.y_train[idx])))
-    points = grid(args.modes, args.bl, args.scaling, args.sharing)
-    t0 = time.perf_counter()
-    rows = measure(model, batches, points, base,
-                   lambda p, b: print(f"  {p.label} (minibatch {b}): {time.perf_counter() - t0:.0f} s",
-                                      file=sys.stderr, flush=True))
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / "fidelity.csv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=FIELDS)
-        w.writeheader()
-        w.writerows(rows)
-    title += f"; {args.batches} minibatch(es) of {args.batch_size}; q {base.q}, LFSR width {base.lfsr_width}"
-    text = markdown(rows, title)
-    (out / "fidelity.md").write_text(text + "\n")
-    (out / "fidelity.json").write_text(json.dumps(rows, indent=1))
-    plot(rows, out / "fidelity.png", title)
-    print(text.split("\n\nCosine per layer")[0])
-    print(f"\nwrote {out / 'fidelity.csv'}, {out / 'fidelity.md'}, {out / 'fidelity.png'} "
-          f"({time.perf_counter() - t0:.0f} s)")
-    return 0

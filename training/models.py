@@ -8,7 +8,7 @@ from typing import Callable
 
 from torch import nn
 
-from essop.training.essop_update import convert
+from essop.training.layers import convert
 from essop.training.resnet import ResNetCifar
 
 #: name -> constructor(num_classes) of a plain (FP32) network for 32x32 RGB images.

@@ -4,7 +4,7 @@ The C++ source is compiled on first use with the machine's compiler into a cache
 (`$ESSOP_NATIVE_DIR`, default `~/.cache/essop/native`), one shared library per (source, compiler, flags):
 `-O3 -march=native` for the vector path (AVX-512 where the CPU has it), or `-DESSOP_SCALAR` for the portable
 path. `scripts/setup.sh` builds it once at install time so that no training run pays for it. Nothing here
-is needed for correctness: when no compiler is found the PyTorch kernel (kernel.py) is used instead, and
+is needed for correctness: when no compiler is found the PyTorch backend of counts.py is used instead, and
 `available()` says why not.
 """
 from __future__ import annotations

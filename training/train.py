@@ -33,7 +33,7 @@ import torch.nn.functional as F
 
 from essop.config import EssopConfig
 from essop.training import data as cdata, models
-from essop.training.essop_update import MODES, SCALINGS, EssopUpdate, attach, essop_layers
+from essop.training.layers import MODES, SCALINGS, EssopUpdate, attach, essop_layers
 
 SCHEDULES = ("step", "cosine")
 RESUME_MODES = ("no", "yes", "auto")
@@ -47,7 +47,7 @@ class TrainOptions:
     mode: str = "essop"
     essop: EssopConfig = field(default_factory=EssopConfig)
     """The user's array configuration (BL, q, sharing, LFSR fields); every layer's virtual array is this with
-    rows, cols, acc_depth, scaling and output_format set for the layer (essop_update.py)."""
+    rows, cols, acc_depth, scaling and output_format set for the layer (layers.py)."""
     epochs: int = 160
     batch_size: int = 128
     lr: float = 0.1
@@ -60,7 +60,7 @@ class TrainOptions:
     warmup_epochs: float = 0.0
     scaling: str = "per_pair"
     """Exponent granularity of the ESSOP update: 'per_pair' (the array's default), 'block' (one per layer
-    and minibatch) or 'per_sample' (block groups of one image each); see essop_update.py."""
+    and minibatch) or 'per_sample' (block groups of one image each); see layers.py."""
     model: str = "resnet32"
     """A name of essop.training.models.MODELS."""
     data: str | None = None
@@ -247,164 +247,197 @@ def train_step(model, opt, xb, yb, global_batch: int, mode: str) -> tuple[float,
 
 def train(opts: TrainOptions) -> dict:
     """Run (or resume) a training run; returns a summary dict."""
-    rank, world = _rank_world()
-    if opts.threads:
-        torch.set_num_threads(opts.threads)
-    device = torch.device(opts.device)
-    if device.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = False
-        torch.backends.cudnn.allow_tf32 = False
-    out = Path(opts.out)
-    ckpt_path = out / "checkpoint.pt"
-    existing = [f for f in RUN_FILES if (out / f).exists()]
-    if opts.resume == "yes" and not ckpt_path.exists():
-        raise FileNotFoundError(f"--resume: {out} holds no checkpoint.pt to continue "
-                                f"(--resume auto starts a fresh run there instead)")
-    if opts.resume == "no" and existing and not opts.overwrite:
-        raise FileExistsError(f"{out} already holds a run ({', '.join(existing)}); pass --resume to continue it "
-                              f"or --overwrite to replace it")
-    resuming = opts.resume != "no" and ckpt_path.exists()
+    return Trainer(opts).run()
 
-    ds = cdata.load_cifar10(opts.data, opts.cache_dir)
-    tr = cdata.subset_indices(len(ds.x_train), opts.subset, seed=opts.seed)
-    te = cdata.subset_indices(len(ds.x_test), opts.test_subset, seed=opts.seed)
-    # On a GPU the training images live on it and are augmented there: the CPU then does not limit the step.
-    x_train = torch.from_numpy(ds.x_train[tr]).to(device)
-    y_train = torch.from_numpy(ds.y_train[tr]).to(device)
-    x_test, y_test = ds.x_test[te], ds.y_test[te]
-    norm = cdata.Normaliser(ds.x_train[tr])
-    if opts.batch_size % world:
-        raise ValueError(f"batch_size {opts.batch_size} must divide evenly over {world} ranks")
 
-    model = build_model(opts, device)
-    opt = make_optimizer(model, opts)
-    epochs = opts.epochs
-    epoch, step, history, stats, wall_before = 0, 0, [], _EpochStats(), 0.0
-    if resuming:
-        ck = load_checkpoint(ckpt_path, device)
-        saved, now = run_identity(ck["options"]), run_identity(asdict(opts))
+class Trainer:
+    """One training run: its folder, data, model, optimizer and progress (epoch, step, history), with the
+    parts of a run as methods: `run` (epochs until done or stopped), `train_epoch`, `evaluate_epoch`,
+    `checkpoint`, `finish`. Everything `--resume` needs is in `checkpoint`."""
+
+    def __init__(self, opts: TrainOptions):
+        self.opts = opts
+        self.rank, self.world = _rank_world()
+        if opts.threads:
+            torch.set_num_threads(opts.threads)
+        self.device = device = torch.device(opts.device)
+        if device.type == "cuda":
+            torch.backends.cuda.matmul.allow_tf32 = False
+            torch.backends.cudnn.allow_tf32 = False
+        self.out = Path(opts.out)
+        self.ckpt_path = self.out / "checkpoint.pt"
+        existing = self._check_folder()
+        self._load_data()
+        if opts.batch_size % self.world:
+            raise ValueError(f"batch_size {opts.batch_size} must divide evenly over {self.world} ranks")
+        self.model = build_model(opts, device)
+        self.opt = make_optimizer(self.model, opts)
+        self.epochs, self.epoch, self.step = opts.epochs, 0, 0
+        self.history, self.stats, self.wall_before = [], _EpochStats(), 0.0
+        if opts.resume != "no" and self.ckpt_path.exists():
+            self._restore(load_checkpoint(self.ckpt_path, device))
+        if self.rank == 0:
+            # Only now, with data, model and checkpoint read, does the run touch its folder: a run that fails
+            # before this leaves nothing behind, and --overwrite removes the old run's files only here.
+            self.out.mkdir(parents=True, exist_ok=True)
+            if opts.overwrite:
+                for f in existing:
+                    (self.out / f).unlink()
+            _atomic_text(json.dumps({"options": asdict(opts), "world_size": self.world, "torch": torch.__version__,
+                                     "device": str(device)}, indent=2), self.out / "config.json")
+        self.steps_per_epoch = math.ceil(len(self.x_train) / opts.batch_size)
+        self.t_start = time.perf_counter()
+        self.steps_run = 0
+        self.stopped = None
+        self.lr = lr_at(opts, self.epoch, self.epochs, self.step, self.steps_per_epoch)
+
+    def _check_folder(self) -> list[str]:
+        opts, out = self.opts, self.out
+        existing = [f for f in RUN_FILES if (out / f).exists()]
+        if opts.resume == "yes" and not self.ckpt_path.exists():
+            raise FileNotFoundError(f"--resume: {out} holds no checkpoint.pt to continue "
+                                    f"(--resume auto starts a fresh run there instead)")
+        if opts.resume == "no" and existing and not opts.overwrite:
+            raise FileExistsError(f"{out} already holds a run ({', '.join(existing)}); pass --resume to continue "
+                                  f"it or --overwrite to replace it")
+        return existing
+
+    def _load_data(self) -> None:
+        opts = self.opts
+        ds = cdata.load_cifar10(opts.data, opts.cache_dir)
+        tr = cdata.subset_indices(len(ds.x_train), opts.subset, seed=opts.seed)
+        te = cdata.subset_indices(len(ds.x_test), opts.test_subset, seed=opts.seed)
+        # On a GPU the training images live on it and are augmented there: the CPU then does not limit the step.
+        self.x_train = torch.from_numpy(ds.x_train[tr]).to(self.device)
+        self.y_train = torch.from_numpy(ds.y_train[tr]).to(self.device)
+        self.x_test, self.y_test = ds.x_test[te], ds.y_test[te]
+        self.norm = cdata.Normaliser(ds.x_train[tr])
+
+    def _restore(self, ck: dict) -> None:
+        saved, now = run_identity(ck["options"]), run_identity(asdict(self.opts))
         if saved != now:
             diff = ", ".join(f"{k}={saved.get(k)!r} (now {now.get(k)!r})" for k in sorted(set(saved) | set(now))
                              if saved.get(k) != now.get(k))
-            raise ValueError(f"{ckpt_path} was written by a different run: {diff}")
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        epoch, step, epochs = ck["epoch"], ck["step"], ck["epochs"]
-        history, stats, wall_before = ck["history"], _EpochStats(**ck["stats"]), ck["wall_s"]
+            raise ValueError(f"{self.ckpt_path} was written by a different run: {diff}")
+        self.model.load_state_dict(ck["model"])
+        self.opt.load_state_dict(ck["optimizer"])
+        self.epoch, self.step, self.epochs = ck["epoch"], ck["step"], ck["epochs"]
+        self.history, self.stats, self.wall_before = ck["history"], _EpochStats(**ck["stats"]), ck["wall_s"]
         torch.set_rng_state(ck["rng_torch"])
         np.random.set_state(ck["rng_numpy"])
-        if device.type == "cuda" and ck.get("rng_cuda") is not None:
-            torch.cuda.set_rng_state(ck["rng_cuda"].cpu(), device)
-    if rank == 0:
-        # Only now, with data, model and checkpoint read, does the run touch its folder: a run that fails
-        # before this leaves nothing behind, and --overwrite removes the old run's files only here.
-        out.mkdir(parents=True, exist_ok=True)
-        if opts.overwrite:
-            for f in existing:
-                (out / f).unlink()
-        _atomic_text(json.dumps({"options": asdict(opts),
-                                 "world_size": world, "torch": torch.__version__,
-                                 "device": str(device)}, indent=2), out / "config.json")
+        if self.device.type == "cuda" and ck.get("rng_cuda") is not None:
+            torch.cuda.set_rng_state(ck["rng_cuda"].cpu(), self.device)
 
-    n = len(x_train)
-    steps_per_epoch = math.ceil(n / opts.batch_size)
-    flag = _StopFlag()
-    old = {s: signal.signal(s, flag) for s in (signal.SIGINT, signal.SIGTERM)}
-    t_start = time.perf_counter()
-    steps_run = 0
-    stopped = None
-
-    def checkpoint():
-        if rank != 0:
-            return
-        _atomic_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch, "step": step,
-                      "epochs": epochs, "history": history, "stats": asdict(stats),
-                      "wall_s": wall_before + time.perf_counter() - t_start, "options": asdict(opts),
-                      "rng_torch": torch.get_rng_state(), "rng_numpy": np.random.get_state(),
-                      "rng_cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None},
-                     ckpt_path)
-
-    try:
-        from tqdm import tqdm
-        while epoch < epochs and stopped is None:
-            order = cdata.epoch_order(n, opts.seed, epoch)
-            bar = tqdm(total=steps_per_epoch, initial=step, desc=f"{opts.mode} epoch {epoch + 1}/{epochs}",
-                       disable=not opts.progress or rank != 0, leave=False, file=sys.stderr)
-            t_ep = time.perf_counter()
-            model.train()
-            while step < steps_per_epoch:
-                lr = lr_at(opts, epoch, epochs, step, steps_per_epoch)
-                for g in opt.param_groups:
-                    g["lr"] = lr
-                idx = order[step * opts.batch_size:(step + 1) * opts.batch_size].to(device)
-                gen = cdata.step_generator(opts.seed, epoch, step)
-                xb = cdata.augment(x_train[idx], gen)
-                yb = y_train[idx]
-                B = len(idx)
-                lo, hi = (rank * B) // world, ((rank + 1) * B) // world
-                xb, yb = norm(xb[lo:hi].to(device)), yb[lo:hi].to(device)
-                loss_sum, correct = train_step(model, opt, xb, yb, B, opts.mode)
-                if not math.isfinite(loss_sum):
-                    raise FloatingPointError(f"training loss became {loss_sum} at epoch {epoch}, step {step}")
-                stats.loss_sum += loss_sum
-                stats.correct += correct
-                stats.seen += hi - lo
-                step += 1
-                steps_run += 1
-                bar.update(1)
-                bar.set_postfix(loss=f"{stats.loss_sum / max(1, stats.seen):.3f}", acc=f"{stats.correct / max(1, stats.seen):.3f}")
-                if flag.signum is not None:
-                    stopped = signal.Signals(flag.signum).name
-                elif opts.stop_after_steps is not None and steps_run >= opts.stop_after_steps:
-                    stopped = "stop_after_steps"
-                if stopped is not None:
+    def run(self) -> dict:
+        flag = _StopFlag()
+        old = {s: signal.signal(s, flag) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            while self.epoch < self.epochs and self.stopped is None:
+                self.train_epoch(flag)
+                if self.stopped is not None and self.step < self.steps_per_epoch:
+                    self.checkpoint()          # stopped in the middle of an epoch: resume continues it
                     break
-            bar.close()
-            stats.time_s += time.perf_counter() - t_ep
-            if stopped is not None and step < steps_per_epoch:
-                checkpoint()
+                self.evaluate_epoch()
+                self.checkpoint()
+        finally:
+            for s, h in old.items():
+                signal.signal(s, h)
+        return self.finish()
+
+    def train_epoch(self, flag: "_StopFlag") -> None:
+        """Steps from self.step to the end of the epoch, or until a signal or --stop-after-steps."""
+        from tqdm import tqdm
+        opts, epoch = self.opts, self.epoch
+        order = cdata.epoch_order(len(self.x_train), opts.seed, epoch)
+        bar = tqdm(total=self.steps_per_epoch, initial=self.step, desc=f"{opts.mode} epoch {epoch + 1}/{self.epochs}",
+                   disable=not opts.progress or self.rank != 0, leave=False, file=sys.stderr)
+        t_ep = time.perf_counter()
+        self.model.train()
+        stats = self.stats
+        while self.step < self.steps_per_epoch:
+            step = self.step
+            self.lr = lr_at(opts, epoch, self.epochs, step, self.steps_per_epoch)
+            for g in self.opt.param_groups:
+                g["lr"] = self.lr
+            idx = order[step * opts.batch_size:(step + 1) * opts.batch_size].to(self.device)
+            xb = cdata.augment(self.x_train[idx], cdata.step_generator(opts.seed, epoch, step))
+            yb = self.y_train[idx]
+            B = len(idx)
+            lo, hi = (self.rank * B) // self.world, ((self.rank + 1) * B) // self.world
+            loss_sum, correct = train_step(self.model, self.opt, self.norm(xb[lo:hi]), yb[lo:hi], B, opts.mode)
+            if not math.isfinite(loss_sum):
+                raise FloatingPointError(f"training loss became {loss_sum} at epoch {epoch}, step {step}")
+            stats.loss_sum += loss_sum
+            stats.correct += correct
+            stats.seen += hi - lo
+            self.step += 1
+            self.steps_run += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{stats.loss_sum / max(1, stats.seen):.3f}",
+                            acc=f"{stats.correct / max(1, stats.seen):.3f}")
+            if flag.signum is not None:
+                self.stopped = signal.Signals(flag.signum).name
+            elif opts.stop_after_steps is not None and self.steps_run >= opts.stop_after_steps:
+                self.stopped = "stop_after_steps"
+            if self.stopped is not None:
                 break
-            if world > 1:
-                t = torch.tensor([stats.loss_sum, stats.correct, stats.seen], dtype=torch.float64, device=device)
-                dist.all_reduce(t)
-                loss_sum_all, correct_all, seen_all = t.tolist()
-            else:
-                loss_sum_all, correct_all, seen_all = stats.loss_sum, stats.correct, stats.seen
-            test_loss, test_acc = evaluate(model, x_test, y_test, norm, device) if rank == 0 else (0.0, 0.0)
-            row = {"epoch": epoch + 1, "lr": lr_at(opts, epoch, epochs, 0, steps_per_epoch), "train_loss": loss_sum_all / seen_all,
-                   "train_acc": correct_all / seen_all, "test_loss": test_loss, "test_acc": test_acc,
-                   "epoch_time_s": stats.time_s, "wall_s": wall_before + time.perf_counter() - t_start,
-                   "steps": steps_per_epoch}
-            history.append(row)
-            epoch, step, stats = epoch + 1, 0, _EpochStats()
-            if opts.time_budget_s is not None and epoch == 1 and len(history) == 1:
-                # Size the run from the first epoch's cost so that the whole run fits the budget.
-                per_epoch = row["wall_s"]
-                epochs = max(1, min(opts.epochs, int(opts.time_budget_s // max(per_epoch, 1e-9))))
-            elif opts.time_budget_s is not None and epoch < epochs:
-                per_epoch = row["wall_s"] / len(history)
-                if row["wall_s"] + per_epoch > opts.time_budget_s:
-                    stopped = "time_budget"
-            if rank == 0:
-                _write_logs(out, history)
-                print(f"[{opts.mode}] epoch {row['epoch']}/{epochs} lr {lr:g} loss {row['train_loss']:.4f} "
-                      f"train {row['train_acc']:.4f} test {test_acc:.4f} ({row['epoch_time_s']:.1f} s)",
-                      file=sys.stderr, flush=True)
-            checkpoint()
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
-    summary = {"epochs_done": epoch, "epochs": epochs, "step": step, "stopped": stopped,
-               "final": history[-1] if history else None, "out": str(out)}
-    if rank == 0:
-        if epoch >= epochs and history:
-            torch.save(model.state_dict(), out / "model.pt")
-            try:
-                plot_curves([(opts.mode, history)], out / "curves.png")
-            except ImportError:
-                pass
-        _atomic_text(json.dumps(summary, indent=2), out / "summary.json")
-    return summary
+        bar.close()
+        stats.time_s += time.perf_counter() - t_ep
+
+    def evaluate_epoch(self) -> None:
+        """Close a finished epoch: its statistics over all ranks, the test accuracy, the log row."""
+        opts, stats = self.opts, self.stats
+        if self.world > 1:
+            t = torch.tensor([stats.loss_sum, stats.correct, stats.seen], dtype=torch.float64, device=self.device)
+            dist.all_reduce(t)
+            loss_sum, correct, seen = t.tolist()
+        else:
+            loss_sum, correct, seen = stats.loss_sum, stats.correct, stats.seen
+        test_loss, test_acc = (evaluate(self.model, self.x_test, self.y_test, self.norm, self.device)
+                               if self.rank == 0 else (0.0, 0.0))
+        row = {"epoch": self.epoch + 1, "lr": lr_at(opts, self.epoch, self.epochs, 0, self.steps_per_epoch),
+               "train_loss": loss_sum / seen, "train_acc": correct / seen, "test_loss": test_loss,
+               "test_acc": test_acc, "epoch_time_s": stats.time_s,
+               "wall_s": self.wall_before + time.perf_counter() - self.t_start, "steps": self.steps_per_epoch}
+        self.history.append(row)
+        self.epoch, self.step, self.stats = self.epoch + 1, 0, _EpochStats()
+        self._apply_time_budget(row)
+        if self.rank == 0:
+            _write_logs(self.out, self.history)
+            print(f"[{opts.mode}] epoch {row['epoch']}/{self.epochs} lr {self.lr:g} loss {row['train_loss']:.4f} "
+                  f"train {row['train_acc']:.4f} test {test_acc:.4f} ({row['epoch_time_s']:.1f} s)",
+                  file=sys.stderr, flush=True)
+
+    def _apply_time_budget(self, row: dict) -> None:
+        budget = self.opts.time_budget_s
+        if budget is None:
+            return
+        if self.epoch == 1 and len(self.history) == 1:
+            # Size the run from the first epoch's cost so that the whole run fits the budget.
+            self.epochs = max(1, min(self.opts.epochs, int(budget // max(row["wall_s"], 1e-9))))
+        elif self.epoch < self.epochs and row["wall_s"] + row["wall_s"] / len(self.history) > budget:
+            self.stopped = "time_budget"
+
+    def checkpoint(self) -> None:
+        if self.rank != 0:
+            return
+        dev = self.device
+        _atomic_save({"model": self.model.state_dict(), "optimizer": self.opt.state_dict(), "epoch": self.epoch,
+                      "step": self.step, "epochs": self.epochs, "history": self.history,
+                      "stats": asdict(self.stats), "wall_s": self.wall_before + time.perf_counter() - self.t_start,
+                      "options": asdict(self.opts), "rng_torch": torch.get_rng_state(),
+                      "rng_numpy": np.random.get_state(),
+                      "rng_cuda": torch.cuda.get_rng_state(dev) if dev.type == "cuda" else None}, self.ckpt_path)
+
+    def finish(self) -> dict:
+        summary = {"epochs_done": self.epoch, "epochs": self.epochs, "step": self.step, "stopped": self.stopped,
+                   "final": self.history[-1] if self.history else None, "out": str(self.out)}
+        if self.rank == 0:
+            if self.epoch >= self.epochs and self.history:
+                torch.save(self.model.state_dict(), self.out / "model.pt")
+                plot_curves([(self.opts.mode, self.history)], self.out / "curves.png")
+            _atomic_text(json.dumps(summary, indent=2), self.out / "summary.json")
+        return summary
 
 
 def _write_logs(out: Path, history: list[dict]) -> None:

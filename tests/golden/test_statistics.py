@@ -12,8 +12,8 @@ import pytest
 from essop import lfsr_params
 from essop.config import EssopConfig
 from essop.golden.array import counts_reference
-from essop.sim import stats
-from essop.sim.stimulus import gaussian_errors, relu_activations
+from essop.golden import statistics as stats
+from essop.golden.workload import gaussian_errors, relu_activations
 from essop.golden import fp16
 
 BASE = EssopConfig(rows=8, cols=8, q=8)

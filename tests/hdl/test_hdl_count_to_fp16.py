@@ -7,9 +7,10 @@ import pytest
 from amaranth.hdl import Cat, Elaboratable, Module, Signal
 from amaranth.sim import Simulator
 
-from essop.config import MAX_ACC_DEPTH, EssopConfig
+from essop.config import MAX_ACC_DEPTH, OUT_EXP_WIDTH, EssopConfig
+from essop.fp16_format import NAN16
 from essop.golden import fp16 as ref
-from essop.hdl.count_to_fp16 import NAN16, OUT_EXP_WIDTH, CountNormalise, CountToFp16, NormalisedToFp16
+from essop.hdl.count_to_fp16 import CountNormalise, CountToFp16, NormalisedToFp16
 from hdl_harness import pack, unpack
 
 SEED = 20261126

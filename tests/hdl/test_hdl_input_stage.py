@@ -9,7 +9,7 @@ import pytest
 from amaranth.hdl import Fragment
 from amaranth.sim import Simulator
 
-from essop.config import EXP_PORT_MAX, EXP_PORT_MIN, EXP_PORT_WIDTH, EssopConfig
+from essop.config import EXP_PORT_MAX, EXP_PORT_MIN, EssopConfig
 from essop.golden import fp16 as ref_fp16
 from essop.golden.array import EssopArrayModel
 from essop.hdl.fp16_input import max_depth
@@ -227,9 +227,11 @@ def test_exponent_trees_split_in_half(rows, cols):
 
 
 def test_properties():
-    dut = InputStage(EssopConfig(rows=3, cols=5, q=6))
+    cfg = EssopConfig(rows=3, cols=5, q=6)
+    dut = InputStage(cfg)
     assert len(dut.o_mag_x) == 5 * 6 and len(dut.o_mag_d) == 3 * 6
-    assert len(dut.o_exp_x) == EXP_PORT_WIDTH
+    assert len(dut.i_x) == cfg.x_width and len(dut.i_delta) == cfg.delta_width
+    assert len(dut.i_exp_x) == len(dut.o_exp_x) == cfg.exp_port_width
 
 
 def test_parameter_errors():

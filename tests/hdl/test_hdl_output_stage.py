@@ -12,7 +12,6 @@ from essop.config import EXP_PORT_MAX, EXP_PORT_MIN, MAX_ACC_DEPTH, EssopConfig
 from essop.golden import fp16 as ref_fp16
 from essop.golden.array import EssopArrayModel, group_result
 from essop.hdl.cell_grid import CellGrid
-from essop.hdl.count_to_fp16 import OUT_EXP_WIDTH
 from essop.hdl.output_stage import OutputStage
 from hdl_harness import make_stream, pack, unpack
 
@@ -231,7 +230,7 @@ def test_properties():
     dut = OutputStage(cfg)
     assert dut.row_width == 3 and len(dut.o_row) == dut.row_width
     assert len(dut.o_data) == cfg.cols * cfg.count_width == cfg.cols * dut.data_element_width
-    assert len(dut.o_exp) == OUT_EXP_WIDTH and len(dut.i_counts) == cfg.cols
+    assert len(dut.o_exp) == cfg.out_exp_width and len(dut.i_counts) == cfg.cols
     assert OutputStage(EssopConfig(rows=1, cols=2)).row_width == 1
     assert OutputStage(EssopConfig(rows=4, cols=2)).data_element_width == 16
 

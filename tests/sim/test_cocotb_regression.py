@@ -64,15 +64,3 @@ def test_scoreboard_detects_rtl_that_differs_from_the_reference():
     assert not r.passed
     assert r.rows_compared == r.rows_expected > 0
     assert r.mismatches > 0
-
-
-@pytest.mark.cocotb
-def test_essop_verify_command(tmp_path, capsys):
-    """`essop verify` generates into the build directory, simulates, prints the summary, exits 0 on a pass."""
-    from essop.cli import main
-    assert main(["verify", "--rows", "1", "--cols", "2", "--bl", "2", "--simulators", "icarus", "--pairs", "2",
-                 "--build-dir", str(tmp_path)]) == 0
-    out = capsys.readouterr().out
-    assert (tmp_path / "essop.v").exists() and (tmp_path / "essop.json").exists()
-    assert "| essop_1x2_bl2_q8_shared_w16_d1_per_pair_fp16 | icarus | 15 | 15/15 | 0 |" in out
-    assert out.rstrip().endswith("PASS: RTL equals the golden model bit for bit")

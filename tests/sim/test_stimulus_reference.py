@@ -6,7 +6,7 @@ import pytest
 
 from essop.config import EssopConfig
 from essop.golden import fp16
-from essop.sim.reference import element_width, expected_rows, pack, unpack
+from essop.sim.reference import expected_rows, pack, unpack
 from essop.sim.stimulus import build_stream
 
 
@@ -16,12 +16,6 @@ def test_pack_unpack_round_trip_with_negative_counts():
     assert word & 0x3F == (-5) & 0x3F                  # element 0 in the lowest bits
     assert unpack(word, 6, 4, signed=True) == values
     assert unpack(pack([0x7E00, 0x8000], 16), 16, 2, signed=False) == [0x7E00, 0x8000]
-
-
-def test_element_width_follows_the_output_format():
-    cfg = EssopConfig(rows=2, cols=2, bl=8, acc_depth=4, scaling="block", output_format="count")
-    assert element_width(cfg) == cfg.count_width
-    assert element_width(cfg.replace(output_format="fp16")) == 16
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])

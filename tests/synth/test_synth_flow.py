@@ -1,7 +1,7 @@
 """The Yosys + OpenSTA flow runs on a small ESSOP array and reports a usable area split, timing and power."""
 import pytest
 
-from essop import cli
+from essop.app import cli
 from essop.config import EssopConfig
 from essop.synth import compare
 from essop.synth.activity import vcd_toggle_rate

@@ -21,7 +21,7 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def _essop(*args, timeout=120):
-    return subprocess.run([sys.executable, "-m", "essop.cli", *map(str, args)], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "essop.app", *map(str, args)], capture_output=True, text=True,
                           timeout=timeout)
 
 
@@ -134,7 +134,7 @@ def test_sigterm_stops_the_running_row_with_a_checkpoint(tmp_path):
     protocol.write_text(json.dumps({"name": "long", "train": {"model": "resnet8", "epochs": 500, "batch-size": 32,
                                                                 "subset": 64, "test-subset": 40},
                                     "rows": [{"name": "fp32", "mode": "fp32"}]}))
-    args = [sys.executable, "-m", "essop.cli", *map(str, _campaign_args(tmp_path, protocol))]
+    args = [sys.executable, "-m", "essop.app", *map(str, _campaign_args(tmp_path, protocol))]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         for line in proc.stdout:

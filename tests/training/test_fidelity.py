@@ -5,6 +5,7 @@ import csv
 import torch
 
 from training_fixtures import write_batches
+from essop.app import training_commands
 from essop.config import EssopConfig
 from essop.training import fidelity, models
 
@@ -37,11 +38,11 @@ def test_measures_every_layer_and_orders_the_configurations_as_expected():
 def test_command_writes_csv_markdown_and_plot(tmp_path):
     data = write_batches(tmp_path / "b", n_train=32, n_test=8)
     parser = argparse.ArgumentParser()
-    fidelity.add_arguments("fidelity", parser)
+    training_commands.add_arguments("fidelity", parser)
     args = parser.parse_args(["--model", "resnet8", "--batch-size", "16", "--bl", "8", "--scaling", "per_pair",
                               "--data", str(data), "--cache-dir", str(tmp_path / "cache"), "--out",
                               str(tmp_path / "fid"), "--threads", "1"])
-    assert fidelity.run("fidelity", args) == 0
+    assert training_commands.run("fidelity", args) == 0
     with open(tmp_path / "fid" / "fidelity.csv") as fh:
         rows = list(csv.DictReader(fh))
     assert {r["config"] for r in rows} == {"expected per_pair", "essop per_pair shared BL 8"}

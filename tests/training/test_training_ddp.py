@@ -10,7 +10,7 @@ import torch.multiprocessing as mp
 from torch import nn
 
 from essop.config import EssopConfig
-from essop.training.essop_update import EssopConv2d, EssopLinear, EssopUpdate, attach
+from essop.training.layers import EssopConv2d, EssopLinear, EssopUpdate, attach
 from essop.training import models
 from essop.training.train import TrainOptions, make_optimizer, train_step
 

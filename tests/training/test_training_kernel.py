@@ -6,7 +6,7 @@ import torch
 from essop.config import EssopConfig
 from essop.golden import fp16
 from essop.golden.array import EssopArrayModel, counts_reference
-from essop.training import kernel
+from essop.training import counts, fp16_tensors, random_tables
 
 F16 = np.float16
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -45,7 +45,7 @@ def test_kernel_equals_golden_reference(device, backend, sharing, restart, bl, l
     ex, ed = fp16.vector_exponent(x), fp16.vector_exponent(d)
     start = int(rng.integers(0, 200_000))
     ref, _ = counts_reference(cfg, x.view(np.uint16), d.view(np.uint16), ex, ed, start_pair=start)
-    got = kernel.essop_counts(x, d, ex, ed, start, cfg, device=device, backend=backend, chunk_rows=96)
+    got = counts.essop_counts(x, d, ex, ed, start, cfg, device=device, backend=backend, chunk_rows=96)
     assert got.dtype == torch.int64
     assert np.array_equal(got.cpu().numpy(), ref)
     assert np.abs(ref).sum() > 0      # the case counts something
@@ -68,8 +68,8 @@ def test_kernel_equals_cycle_level_model_over_successive_groups(backend, sharing
         ex, ed = fp16.vector_exponent(x) + 1, fp16.vector_exponent(d)   # a block exponent above the data's
         start = model.pairs_done
         ref = model.process_group(x, d, ex, ed)
-        use = backend if kernel.native_supports(cfg) else "torch"
-        got = kernel.essop_counts(x, d, ex, ed, start, cfg, backend=use)
+        use = backend if counts.native_supports(cfg) else "torch"
+        got = counts.essop_counts(x, d, ex, ed, start, cfg, backend=use)
         assert np.array_equal(got.numpy(), ref.counts)
 
 
@@ -80,7 +80,7 @@ def test_saturating_block_exponent_matches_golden():
     ex, ed = fp16.vector_exponent(x) - 3, fp16.vector_exponent(d) - 2   # many magnitudes clamp to 2**q - 1
     ref, _ = counts_reference(cfg, x.view(np.uint16), d.view(np.uint16), ex, ed, start_pair=11)
     for backend in ("native", "native-scalar", "torch"):
-        assert np.array_equal(kernel.essop_counts(x, d, ex, ed, 11, cfg, backend=backend).numpy(), ref)
+        assert np.array_equal(counts.essop_counts(x, d, ex, ed, 11, cfg, backend=backend).numpy(), ref)
 
 
 def test_nonfinite_inputs_count_as_zero_like_the_golden_model():
@@ -91,15 +91,15 @@ def test_nonfinite_inputs_count_as_zero_like_the_golden_model():
     ex, ed = fp16.vector_exponent(x), fp16.vector_exponent(d)
     ref = EssopArrayModel(cfg).process_group(x, d, ex, ed)
     for backend in ("native", "native-scalar", "torch"):
-        assert np.array_equal(kernel.essop_counts(x, d, ex, ed, 0, cfg, backend=backend).numpy(), ref.counts)
+        assert np.array_equal(counts.essop_counts(x, d, ex, ed, 0, cfg, backend=backend).numpy(), ref.counts)
 
 
 def test_magnitudes_and_exponents_equal_golden_over_all_fp16_patterns():
     bits = np.arange(1 << 16, dtype=np.uint16)
-    t = kernel.as_bits(bits)
-    assert np.array_equal(kernel.element_exponents(t).numpy(), fp16.element_exponent(bits))
+    t = fp16_tensors.as_bits(bits)
+    assert np.array_equal(fp16_tensors.element_exponents(t).numpy(), fp16.element_exponent(bits))
     for E, q in ((-24, 8), (0, 8), (5, 4), (16, 8), (31, 12), (-32, 1)):
-        a, neg, nonfin, sat = kernel.magnitudes(t, E, q)
+        a, neg, nonfin, sat = fp16_tensors.magnitudes(t, E, q)
         ra, rs, rnf, rsat = fp16.to_magnitudes(bits, E, q)
         assert np.array_equal(a.numpy(), ra)
         assert np.array_equal(neg.numpy(), rs == 1)
@@ -115,8 +115,8 @@ def test_float_magnitude_path_equals_integer_barrel_shifter(s, E, q):
     v[:4] = torch.tensor([0.0, -0.0, 2.0 ** -30, -(2.0 ** -25)])
     h = (v * 2.0 ** s).to(torch.float16)
     h = h[torch.isfinite(h)]
-    ref = kernel.signed_magnitudes(kernel.as_bits(h), E, q)
-    got = kernel.float_magnitudes(h.to(torch.float32), torch.full(h.shape, E), q)
+    ref = fp16_tensors.signed_magnitudes(fp16_tensors.as_bits(h), E, q)
+    got = fp16_tensors.float_magnitudes(h.to(torch.float32), torch.full(h.shape, E), q)
     assert torch.equal(got, ref.to(torch.float32))
     assert (ref != 0).any()
 
@@ -127,7 +127,7 @@ def test_lfsr_table_is_the_golden_sequence():
         cfg = EssopConfig(**kw)
         period = (1 << cfg.lfsr_width) - 1
         for side in ("x", "d"):
-            tab = kernel.lfsr_table(cfg, side)
+            tab = random_tables.lfsr_table(cfg, side)
             one = cfg.replace(lfsr_steps=1)
             ref = random_numbers(one, side, 5000, period - 2000)[0]
             got = tab[(torch.arange(period - 2000, period + 3000) % period)].numpy()
@@ -138,19 +138,19 @@ def test_invalid_arguments_raise_clear_errors():
     cfg = _cfg(4, 6, 5)
     x, d = np.zeros((5, 6), F16), np.zeros((5, 4), F16)
     with pytest.raises(ValueError, match=r"^the training kernel tabulates LFSRs of width <= 24, not lfsr_width=25$"):
-        kernel.lfsr_table(cfg.replace(lfsr_width=25, lfsr_seed_x=1, lfsr_seed_d=1), "x")
+        random_tables.lfsr_table(cfg.replace(lfsr_width=25, lfsr_seed_x=1, lfsr_seed_d=1), "x")
     with pytest.raises(TypeError, match=r"^exp_x must be an int, not 1.5$"):
-        kernel.essop_counts(x, d, 1.5, 0, 0, cfg)
+        counts.essop_counts(x, d, 1.5, 0, 0, cfg)
     with pytest.raises(ValueError, match=r"^exp_d must be in \[-32, 31\], not 40$"):
-        kernel.essop_counts(x, d, 0, 40, 0, cfg)
+        counts.essop_counts(x, d, 0, 40, 0, cfg)
     with pytest.raises(ValueError, match=r"^a group holds at most acc_depth=5 pairs, not 6$"):
-        kernel.essop_counts(np.zeros((6, 6), F16), np.zeros((6, 4), F16), 0, 0, 0, cfg)
+        counts.essop_counts(np.zeros((6, 6), F16), np.zeros((6, 4), F16), 0, 0, 0, cfg)
     with pytest.raises(ValueError, match=r"^x must have cols=6 and d rows=4 elements, not 5 and 4$"):
-        kernel.essop_counts(np.zeros((5, 5), F16), d, 0, 0, 0, cfg)
+        counts.essop_counts(np.zeros((5, 5), F16), d, 0, 0, 0, cfg)
     with pytest.raises(ValueError, match=r"^start_pair must be a non-negative int, not -1$"):
-        kernel.essop_counts(x, d, 0, 0, -1, cfg)
+        counts.essop_counts(x, d, 0, 0, -1, cfg)
     with pytest.raises(TypeError, match=r"^expected FP16 bit patterns or float16 values, not dtype float64$"):
-        kernel.essop_counts(np.zeros((5, 6)), d, 0, 0, 0, cfg)
+        counts.essop_counts(np.zeros((5, 6)), d, 0, 0, 0, cfg)
 
 
 @pytest.mark.parametrize("backend", ["native", "native-scalar", "torch"])
@@ -160,4 +160,4 @@ def test_wide_lfsr_per_element_equals_golden(backend):
     cfg = _cfg(4, 9, 12, bl=8, sharing="per_element", lfsr_width=20, lfsr_seed_x=0x9ABCD, lfsr_seed_d=0x1234)
     ex, ed = fp16.vector_exponent(x), fp16.vector_exponent(d)
     ref, _ = counts_reference(cfg, x.view(np.uint16), d.view(np.uint16), ex, ed, start_pair=777)
-    assert np.array_equal(kernel.essop_counts(x, d, ex, ed, 777, cfg, backend=backend).numpy(), ref)
+    assert np.array_equal(counts.essop_counts(x, d, ex, ed, 777, cfg, backend=backend).numpy(), ref)

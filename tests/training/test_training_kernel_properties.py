@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from essop.config import EssopConfig
 from essop.golden import fp16
 from essop.golden.array import counts_reference
-from essop.training import kernel
+from essop.training import counts
 
 PATHS = [("cpu", "native"), ("cpu", "native-scalar"), ("cpu", "torch")]
 if torch.cuda.is_available():
@@ -68,7 +68,7 @@ def groups(draw):
 
 
 def _usable(cfg, backend):
-    return not backend.startswith("native") or kernel.native_supports(cfg)
+    return not backend.startswith("native") or counts.native_supports(cfg)
 
 
 @pytest.mark.parametrize("device,backend", PATHS)
@@ -78,7 +78,7 @@ def test_block_group_counts_equal_golden(device, backend, case):
     cfg, x, d, ex, ed, start = case
     backend = backend if _usable(cfg, backend) else "torch"
     ref, _ = counts_reference(cfg, x, d, ex, ed, start_pair=start)
-    got = kernel.essop_counts(x, d, ex, ed, start, cfg, device=device, backend=backend)
+    got = counts.essop_counts(x, d, ex, ed, start, cfg, device=device, backend=backend)
     assert got.dtype == torch.int64
     assert np.array_equal(got.cpu().numpy(), ref)
 
@@ -107,9 +107,9 @@ def test_per_pair_segments_equal_golden_pair_by_pair(device, backend, case):
     order = np.argsort(k, kind="stable")
     keys, first = np.unique(k[order], return_index=True)
     seg = np.append(first, P)
-    xs = kernel.Pairs.from_rows(torch.from_numpy(x.view(np.int16)).to(device), torch.from_numpy(ex).to(device))
-    ds = kernel.Pairs.from_rows(torch.from_numpy(d.view(np.int16)).to(device), torch.from_numpy(ed).to(device))
-    got = kernel.segment_counts(cfg, xs, ds, torch.from_numpy(order).to(device), torch.from_numpy(seg).to(device),
+    xs = counts.Pairs.from_rows(torch.from_numpy(x.view(np.int16)).to(device), torch.from_numpy(ex).to(device))
+    ds = counts.Pairs.from_rows(torch.from_numpy(d.view(np.int16)).to(device), torch.from_numpy(ed).to(device))
+    got = counts.segment_counts(cfg, xs, ds, torch.from_numpy(order).to(device), torch.from_numpy(seg).to(device),
                                 start, backend).cpu().numpy()
     one = cfg.replace(acc_depth=1)
     for s, key in enumerate(keys):
@@ -126,7 +126,7 @@ def test_degenerate_shapes_named_in_the_issue():
         d = np.ones((1, rows), np.float16)
         ref, _ = counts_reference(cfg, x.view(np.uint16), d.view(np.uint16), 1, 1)
         for device, backend in PATHS:
-            got = kernel.essop_counts(x, d, 1, 1, 0, cfg, device=device, backend=backend).cpu().numpy()
+            got = counts.essop_counts(x, d, 1, 1, 0, cfg, device=device, backend=backend).cpu().numpy()
             assert np.array_equal(got, ref)
             assert np.abs(got).max() <= cfg.bl        # never the billions _int_mm once produced
 

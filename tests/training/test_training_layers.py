@@ -13,9 +13,9 @@ from essop.config import EssopConfig
 from essop.golden import fp16
 from essop.golden.array import EssopArrayModel, counts_reference
 from essop.training import models
-from essop.training.essop_update import (EssopConv2d, EssopLinear, EssopUpdate, attach, convert, essop_layers,
+from essop.training.layers import (EssopConv2d, EssopLinear, EssopUpdate, attach, convert, essop_layers,
                                          exact_sum)
-from essop.training.kernel import resolve_backend
+from essop.training.counts import resolve_backend
 
 BACKENDS = ["native", "native-scalar", "torch"]
 

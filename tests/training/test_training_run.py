@@ -59,7 +59,7 @@ def test_resume_mid_epoch_is_bit_exact(tmp_path):
 def test_cli_sigterm_saves_a_checkpoint_and_resume_finishes(tmp_path):
     data = write_batches(tmp_path / "b", n_train=512, n_test=20)
     out = tmp_path / "cli"
-    cmd = [sys.executable, "-m", "essop.cli", "train", "--mode", "essop", "--bl", "8", "--epochs", "3",
+    cmd = [sys.executable, "-m", "essop.app", "train", "--mode", "essop", "--bl", "8", "--epochs", "3",
            "--batch-size", "32", "--model", "resnet8", "--data", str(data), "--cache-dir", str(tmp_path / "cache"),
            "--threads", "1", "--out", str(out), "--no-progress"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -1,7 +1,7 @@
 """The sweep's opt-in accuracy column trains the point's configuration and reports its test accuracy."""
-import essop.training.sweep_columns as sc
+import essop.app.sweep as sc
+from essop.app.sweep import SweepPoint, providers
 from essop.config import EssopConfig
-from essop.sim.sweep import SweepPoint, providers
 from training_fixtures import write_batches
 
 

@@ -1,4 +1,5 @@
-"""`essop generate`, `essop verify`, `essop sweep`, `essop stats` (dispatched by essop.cli)."""
+"""`essop generate`, `essop verify`, `essop sweep`, `essop stats` (dispatched by essop.app.cli): options, and
+calls into essop.sim (Verilog, cocotb), essop.golden.statistics (estimator statistics) and essop.app.sweep."""
 from __future__ import annotations
 
 import argparse
@@ -8,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from essop.sim.options import add_config_arguments, config_from_args
+from essop.app.options import add_config_arguments, config_from_args
 
 
 def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
@@ -28,7 +29,7 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--build-dir", type=Path, default=Path("build"),
                             help="where the Verilog and the simulator builds go (default: build)")
     elif name == "sweep":
-        from essop.sim.sweep import providers
+        from essop.app.sweep import DEFAULT_LIBRARY, providers
         add_config_arguments(parser, skip=("bl", "sharing"))
         parser.add_argument("--bl", nargs="+", type=int, default=[4, 8, 16, 32, 64],
                             help="bitstream lengths to sweep (default: 4 8 16 32 64); both sharing modes each")
@@ -48,6 +49,12 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--draws", type=int, default=300,
                             help="random draws per point for the estimator error (default: 300)")
         parser.add_argument("--seed", type=int, default=1, help="seed of every random draw (default: 1)")
+        parser.add_argument("--lib", default=DEFAULT_LIBRARY,
+                            help=f"cell library of the synth column (default: {DEFAULT_LIBRARY}; `essop synth "
+                                 f"--help` lists them)")
+        parser.add_argument("--cache-dir", default=None,
+                            help="where the accuracy column keeps the decoded CIFAR-10 .npz (default: "
+                                 "~/.cache/essop, as `essop train`)")
     elif name == "stats":
         add_config_arguments(parser, skip=("bl", "sharing"))
         parser.add_argument("--bl", nargs="+", type=int, default=[4, 8, 16, 32, 64, 128, 256],
@@ -58,7 +65,7 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--out", type=Path, default=Path("results/stats"),
                             help="directory for the tables, CSV and Markdown (default: results/stats)")
     else:
-        raise ValueError(f"essop.sim.commands has no subcommand {name!r}")
+        raise ValueError(f"essop.app.array_commands has no subcommand {name!r}")
 
 
 def run(name: str, args: argparse.Namespace) -> int:
@@ -84,7 +91,7 @@ def _generate(cfg, args) -> int:
 
 
 def _verify(cfg, args) -> int:
-    from essop.sim import tables
+    from essop.app import tables
     from essop.sim.runner import generate, run_cocotb
 
     v, j = generate(cfg, args.build_dir / "essop.v")
@@ -107,16 +114,20 @@ def _verify(cfg, args) -> int:
 def _sweep(cfg, args) -> int:
     from tqdm import tqdm
 
-    from essop.sim import sweep, tables
+    from essop.app import sweep, tables
 
     n_points = 2 * len(args.bl)
     try:
         for bl in args.bl:
             cfg.replace(bl=bl)     # validate every BL before starting anything
+        if args.columns and "synth" in args.columns:
+            from essop.synth.flow import library
+            library(args.lib)      # an unknown library fails here, not after the first points
         with tqdm(total=n_points, desc="sweep points", unit="point") as bar:
             rows = sweep.run_sweep(cfg, args.bl, columns=args.columns, jobs=args.jobs, seed=args.seed,
                                    build_root=args.build_dir,
-                                   options={"simulator": args.simulator, "pairs": args.pairs, "draws": args.draws},
+                                   options={"simulator": args.simulator, "pairs": args.pairs, "draws": args.draws,
+                                            "lib": args.lib, "cache_dir": args.cache_dir},
                                    progress=bar.update)
     except (TypeError, ValueError) as exc:
         print(f"essop sweep: error: {exc}", file=sys.stderr)
@@ -137,7 +148,8 @@ def _sweep(cfg, args) -> int:
 def _stats(cfg, args) -> int:
     from tqdm import tqdm
 
-    from essop.sim import stats, tables
+    from essop.app import tables
+    from essop.golden import statistics as stats
 
     start = time.monotonic()
     depths = (1, 4, 16)

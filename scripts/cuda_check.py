@@ -1,4 +1,4 @@
-"""Stand-alone kernel == golden check (no pytest needed): `python -m essop.training.cuda_check [--device cuda]`.
+"""Stand-alone kernel == golden check (no pytest needed): `python scripts/cuda_check.py [--device cuda]`.
 
 Runs the training kernel on the given device over random conv- and linear-shaped groups, both sharing modes,
 several BL, run-on and restart, and compares with `essop.golden.array.counts_reference` (and, for small
@@ -24,7 +24,7 @@ def main(argv=None) -> int:
     from essop.config import EssopConfig
     from essop.golden import fp16
     from essop.golden.array import EssopArrayModel, counts_reference
-    from essop.training import kernel
+    from essop.training import counts
 
     rng = np.random.default_rng(2020)
     failures, checks, t0 = [], 0, time.perf_counter()
@@ -43,7 +43,7 @@ def main(argv=None) -> int:
                     ex, ed = fp16.vector_exponent(x), fp16.vector_exponent(d)
                     start = int(rng.integers(0, 1 << 20))
                     ref, _ = counts_reference(cfg, x.view(np.uint16), d.view(np.uint16), ex, ed, start_pair=start)
-                    got = kernel.essop_counts(x, d, ex, ed, start, cfg, device=a.device, chunk_rows=256)
+                    got = counts.essop_counts(x, d, ex, ed, start, cfg, device=a.device, chunk_rows=256)
                     checks += 1
                     if not np.array_equal(got.cpu().numpy(), ref):
                         failures.append(f"counts_reference {sharing} restart={restart} bl={bl} case={case}")
@@ -55,7 +55,7 @@ def main(argv=None) -> int:
                         if not np.array_equal(got.cpu().numpy(), r.counts):
                             failures.append(f"process_group {sharing} restart={restart} bl={bl} case={case}")
     # A layer's ESSOP weight gradient: device == CPU, bit for bit.
-    from essop.training.essop_update import EssopConv2d, EssopUpdate, attach
+    from essop.training.layers import EssopConv2d, EssopUpdate, attach
     for sharing in ("shared", "per_element"):
         grads = []
         for dev in ("cpu", a.device):

@@ -17,7 +17,7 @@ One layer and one minibatch are a stream of vector pairs into a virtual array
   * "per_sample": block groups of one image each (its pairs share the image's exponents).
   The gradient is the exact sum over groups g of C_g * 2**(E_x,g + E_d,g - L - lr_shift - s_x - s_d). Groups
   with the same exponent sum add as integers, so the kernel counts one *segment* per distinct sum
-  (kernel.segment_counts) and `exact_sum` adds the segments exactly (int64 fixed point, or Python integers
+  (counts.segment_counts) and `exact_sum` adds the segments exactly (int64 fixed point, or Python integers
   when the exponents spread too far), rounding once to FP64 and then to the FP32 gradient.
 - LFSR run-on: every layer keeps a counter `essop_pairs` (a buffer, so it is checkpointed) of the pairs its
   virtual array has processed since the start of training; pair p of a minibatch uses the cycles of pair
@@ -41,7 +41,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from essop.config import EssopConfig
-from essop.training import kernel
+from essop.training import counts, fp16_tensors, random_tables
 
 MODES = ("fp32", "essop", "expected")
 SCALINGS = ("per_pair", "block", "per_sample")
@@ -52,7 +52,7 @@ PRESCALE_TOP = 15
 class EssopUpdate:
     """What every ESSOP layer of a model shares: the mode, the exponent granularity and the user's array
     configuration (BL, q, sharing, LFSR fields; rows, cols, acc_depth and output_format are set per layer).
-    `backend` picks the counting kernel (kernel.BACKENDS; "auto": native on CPU, torch on CUDA)."""
+    `backend` picks the counting kernel (counts.BACKENDS; "auto": native on CPU, torch on CUDA)."""
 
     def __init__(self, mode: str = "essop", cfg: EssopConfig | None = None, scaling: str = "per_pair",
                  backend: str = "auto"):
@@ -63,11 +63,11 @@ class EssopUpdate:
         cfg = EssopConfig() if cfg is None else cfg
         if not isinstance(cfg, EssopConfig):
             raise TypeError(f"cfg must be an EssopConfig, not {cfg!r}")
-        kernel.check_table_width(cfg)
+        random_tables.check_table_width(cfg)
         if scaling not in SCALINGS:
             raise ValueError(f"scaling must be one of {', '.join(map(repr, SCALINGS))}, not {scaling!r}")
-        if backend not in kernel.BACKENDS:
-            raise ValueError(f"backend must be one of {', '.join(map(repr, kernel.BACKENDS))}, not {backend!r}")
+        if backend not in counts.BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(map(repr, counts.BACKENDS))}, not {backend!r}")
         self.mode, self.cfg, self.scaling, self.backend = mode, cfg, scaling, backend
 
     def layer_config(self, rows: int, cols: int, pairs: int) -> EssopConfig:
@@ -124,10 +124,10 @@ class _ConvGeometry:
         self.B, self.cin = x_shape[0], x_shape[1]
         self.ho, self.wo = out_shape[2], out_shape[3]
 
-    def pairs(self, x_map: torch.Tensor, s: int, backend: str) -> kernel.Pairs:
+    def pairs(self, x_map: torch.Tensor, s: int, backend: str) -> counts.Pairs:
         """Pairs (exponents still unset) of the FP16 patterns of x_map * 2**s [B, Cin, H, W]."""
         ph, pw = self.padding
-        padded, chmax = kernel.prepare_map(x_map, s, ph, pw, backend)
+        padded, chmax = fp16_tensors.prepare_map(x_map, s, ph, pw, backend)
         B, C = padded.shape[:2]
         sb, sc, sy, sx = padded.stride()          # NCHW or channels_last: addresses follow the strides
         dev = padded.device
@@ -140,7 +140,7 @@ class _ConvGeometry:
         ox = torch.arange(self.wo, **i64)[None, None, :] * (self.stride[1] * sx)
         # Largest |element| of every patch: a max-pool of the channel max (patterns order like magnitudes).
         vmax = F.max_pool2d(chmax[:, None].to(torch.float32), self.k, self.stride, 0, self.dilation)
-        return kernel.Pairs(_flat(padded), (b + oy + ox).reshape(-1), off,
+        return counts.Pairs(_flat(padded), (b + oy + ox).reshape(-1), off,
                             torch.zeros(B * self.ho * self.wo, dtype=torch.int32, device=dev),
                             vmax.flatten().to(torch.int16))
 
@@ -150,16 +150,16 @@ def _flat(t: torch.Tensor) -> torch.Tensor:
     return t.as_strided((t.numel(),), (1,))
 
 
-def _map_pairs(t: torch.Tensor, s: int, backend: str) -> kernel.Pairs:
+def _map_pairs(t: torch.Tensor, s: int, backend: str) -> counts.Pairs:
     """Pairs of a [B, C, H, W] map read position by position: pair (b, y, x) holds its C channels (the
     output gradient of a convolution; a [B, C] Linear input or gradient as C x 1 x 1 maps)."""
-    mp, chmax = kernel.prepare_map(t if t.ndim == 4 else t[:, :, None, None], s, 0, 0, backend)
+    mp, chmax = fp16_tensors.prepare_map(t if t.ndim == 4 else t[:, :, None, None], s, 0, 0, backend)
     B, C, H, W = mp.shape
     sb, sc, sy, sx = mp.stride()
     i64 = dict(dtype=torch.int64, device=mp.device)
     base = (torch.arange(B, **i64)[:, None, None] * sb + torch.arange(H, **i64)[None, :, None] * sy
             + torch.arange(W, **i64)[None, None, :] * sx).reshape(-1)
-    return kernel.Pairs(_flat(mp), base, torch.arange(C, **i64) * sc,
+    return counts.Pairs(_flat(mp), base, torch.arange(C, **i64) * sc,
                         torch.zeros(B * H * W, dtype=torch.int32, device=mp.device), chmax.reshape(-1))
 
 
@@ -167,11 +167,11 @@ def _group_exponents(scaling: str, vmax16: torch.Tensor, images: int, block_max:
     """int32 [P] exponent of every pair's group: its own (per_pair), its image's (per_sample), the layer's
     (block; block_max is the layer's largest FP16 pattern, the same on every rank)."""
     if scaling == "per_pair":
-        return kernel.element_exponents(vmax16)
+        return fp16_tensors.element_exponents(vmax16)
     if scaling == "block":
-        return kernel.element_exponents(block_max.reshape(1)).expand(vmax16.numel()).to(torch.int32)
+        return fp16_tensors.element_exponents(block_max.reshape(1)).expand(vmax16.numel()).to(torch.int32)
     per_image = vmax16.to(torch.int32).view(images, -1).amax(1)
-    return kernel.element_exponents(per_image).repeat_interleave(vmax16.numel() // images)
+    return fp16_tensors.element_exponents(per_image).repeat_interleave(vmax16.numel() // images)
 
 
 def essop_weight_grad(layer: nn.Module, x_map: torch.Tensor, delta_map: torch.Tensor,
@@ -183,9 +183,9 @@ def essop_weight_grad(layer: nn.Module, x_map: torch.Tensor, delta_map: torch.Te
     upd: EssopUpdate = layer.essop_update
     name = getattr(layer, "essop_name", type(layer).__name__)
     x_map, delta_map = x_map.detach(), delta_map.detach()
-    backend = kernel.resolve_backend(upd.backend, x_map.device, upd.cfg)
+    backend = counts.resolve_backend(upd.backend, x_map.device, upd.cfg)
     # [max|x|, max|delta|]; NaN propagates through the max, Inf stays Inf.
-    maxes = torch.stack([kernel.absmax(x_map, backend), kernel.absmax(delta_map, backend)]).to(x_map.device)
+    maxes = torch.stack([fp16_tensors.absmax(x_map, backend), fp16_tensors.absmax(delta_map, backend)]).to(x_map.device)
     B = delta_map.shape[0]
     P_local = B if delta_map.ndim == 2 else B * delta_map.shape[2] * delta_map.shape[3]
     offset, P_total = 0, P_local
@@ -215,7 +215,7 @@ def essop_weight_grad(layer: nn.Module, x_map: torch.Tensor, delta_map: torch.Te
     x_pairs = _map_pairs(x_map, sx, backend) if geom is None else geom.pairs(x_map, sx, backend)
     d_pairs = _map_pairs(delta_map, sd, backend)
     # The layer's largest FP16 patterns (the same on every rank): block scaling's exponents.
-    block_max = torch.stack([kernel.fp16_patterns(maxes[:1], sx)[0], kernel.fp16_patterns(maxes[1:], sd)[0]])
+    block_max = torch.stack([fp16_tensors.fp16_patterns(maxes[:1], sx)[0], fp16_tensors.fp16_patterns(maxes[1:], sd)[0]])
     x_pairs.exp = _group_exponents(upd.scaling, x_pairs.vmax16, B, block_max[0])
     d_pairs.exp = _group_exponents(upd.scaling, d_pairs.vmax16, B, block_max[1])
     # Pairs that can count, grouped by exponent sum (stable, so each segment keeps the pair order).
@@ -226,11 +226,11 @@ def essop_weight_grad(layer: nn.Module, x_map: torch.Tensor, delta_map: torch.Te
     seg = torch.cat([torch.zeros(1, dtype=torch.int64, device=device), sizes.cumsum(0)])
     keys = [int(k) for k in keys.tolist()]
     expected = upd.mode == "expected"
-    counts = kernel.segment_counts(cfg, x_pairs, d_pairs, order, seg, start + offset, backend, expected=expected)
+    totals = counts.segment_counts(cfg, x_pairs, d_pairs, order, seg, start + offset, backend, expected=expected)
     drop = (2 * cfg.q if expected else cfg.bl_log2 + cfg.lr_shift) + sx + sd
     if _distributed():
-        counts, keys = _allreduce_segments(counts, keys)
-    return exact_sum(counts, keys, -drop)
+        totals, keys = _allreduce_segments(totals, keys)
+    return exact_sum(totals, keys, -drop)
 
 
 def _allreduce_segments(counts: torch.Tensor, keys: list[int]) -> tuple[torch.Tensor, list[int]]:

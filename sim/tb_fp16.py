@@ -1,10 +1,11 @@
 """cocotb testbench of the FP16 multiplier and the FP16 outer-product array (generated Verilog).
 
-Launched by tests/synth/test_fp16_mul_cocotb.py. The DUT's latency and shape come in through the environment
-(FP16_LATENCY, FP16_ROWS, FP16_COLS), read from the Amaranth objects' properties by the launcher; widths are read
-back from the ports. Operands are driven on falling edges with random idle cycles (i_valid low); results are
-collected whenever o_valid is high and scored against NumPy (essop.synth.fp16_vectors). One seed,
-cocotb.RANDOM_SEED, drives every random choice.
+Launched by tests/sim/test_fp16_mul_cocotb.py through essop.sim.runner.run_testbench (the launcher of every
+design's testbench). The DUT's latency and shape come in through the environment (FP16_LATENCY, FP16_ROWS,
+FP16_COLS), read from the Amaranth objects' properties by the launcher; widths are read back from the ports.
+Operands are driven on falling edges with random idle cycles (i_valid low); results are collected whenever
+o_valid is high and scored against NumPy (essop.sim.fp16_vectors). One seed, cocotb.RANDOM_SEED, drives every
+random choice.
 """
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, Timer
 
-from essop.synth import fp16_vectors as vec
+from essop.fp16_format import WIDTH
+from essop.sim import fp16_vectors as vec
 
 _IDLE_PROB = 0.1
 
@@ -27,8 +29,8 @@ def _stimulus(rng: np.random.Generator, exhaustive: list[int]) -> tuple[np.ndarr
              vec.boundaries(rng),
              (np.array([c[1] for c in vec.directed], np.uint16), np.array([c[2] for c in vec.directed], np.uint16))]
     for fixed in exhaustive:
-        allb = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16)
-        parts.append((np.full(1 << 16, fixed, np.uint16), allb))
+        allb = np.arange(1 << WIDTH, dtype=np.uint32).astype(np.uint16)
+        parts.append((np.full(1 << WIDTH, fixed, np.uint16), allb))
     a = np.concatenate([p[0] for p in parts])
     b = np.concatenate([p[1] for p in parts])
     return a, b
@@ -91,7 +93,7 @@ async def fp16_products(dut):
     else:
         # Outer array: each beat is one delta vector (rows) and one x vector (cols); pad to whole beats.
         per = rows * cols
-        assert len(dut.o_data) == 16 * per and len(dut.i_x) == 16 * cols
+        assert len(dut.o_data) == WIDTH * per and len(dut.i_x) == WIDTH * cols
         n_beats = -(-len(a) // cols)
         pad = n_beats * cols - len(a)
         a_p = np.concatenate([a, np.zeros(pad, np.uint16)])
@@ -109,7 +111,7 @@ async def fp16_products(dut):
 
         def read():
             v = int(dut.o_data.value)
-            return [(v >> (16 * k)) & 0xFFFF for k in range(per)]
+            return [(v >> (WIDTH * k)) & ((1 << WIDTH) - 1) for k in range(per)]
 
         out = await _drive(dut, beats, latency, rng, read)
         got_a, got_b = np.concatenate(exp_a), np.concatenate(exp_b)

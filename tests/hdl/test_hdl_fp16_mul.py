@@ -5,7 +5,7 @@ from amaranth.sim import Simulator
 
 from essop.hdl.fp16_mul import MAX_STAGES, Fp16Multiplier
 from essop.hdl.fp16_outer import Fp16Outer
-from essop.synth import fp16_vectors as vec
+from essop.sim import fp16_vectors as vec
 
 SEED = 20200325
 

@@ -1,4 +1,6 @@
-"""`essop generate` options come from EssopConfig's fields; the sweep's table is open to new columns."""
+"""`essop` commands: options come from EssopConfig's fields for every command that takes a configuration (synth
+included); the sweep's table is open to new columns and its options reach them; bad input is one line and
+exit status 2."""
 from __future__ import annotations
 
 import dataclasses
@@ -6,9 +8,9 @@ import json
 
 import pytest
 
-from essop.cli import main
+from essop.app.cli import main
 from essop.config import EssopConfig
-from essop.sim import sweep
+from essop.app import sweep
 
 
 def test_every_config_field_has_an_option(capsys):
@@ -110,3 +112,80 @@ def test_stats_command_writes_docs_ready_tables(tmp_path):
     for stem in ("bl", "slopes", "restart", "steps"):
         assert (out / f"{stem}.csv").exists() and (out / f"{stem}.md").exists()
     assert "| shared | 4..16 |" in text
+
+
+@pytest.mark.cocotb
+def test_essop_verify_command(tmp_path, capsys):
+    """`essop verify` generates into the build directory, simulates, prints the summary, exits 0 on a pass."""
+    assert main(["verify", "--rows", "1", "--cols", "2", "--bl", "2", "--simulators", "icarus", "--pairs", "2",
+                 "--build-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert (tmp_path / "essop.v").exists() and (tmp_path / "essop.json").exists()
+    assert "| essop_1x2_bl2_q8_shared_w16_d1_per_pair_fp16 | icarus | 15 | 15/15 | 0 |" in out
+    assert out.rstrip().endswith("PASS: RTL equals the golden model bit for bit")
+
+
+def test_synth_takes_every_config_field_but_its_sweep_axes(capsys):
+    """`essop synth` sweeps rows, cols, bl and sharing with options of its own (several values each); every
+    other EssopConfig field, the LFSR ones included, comes from the shared options."""
+    with pytest.raises(SystemExit):
+        main(["synth", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for field in dataclasses.fields(EssopConfig):
+        assert "--" + field.name.replace("_", "-") in text
+        if field.name not in ("rows", "cols", "bl", "sharing"):
+            assert f"(default: {field.default!r})" in text
+    assert "--config CONFIG.json" in text and "--bl BL [BL ...]" in text
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--lfsr-seed-x", "0"], "lfsr_seed_x must be in [1, 65535], not 0"),
+    (["--q", "9", "--lfsr-width", "8", "--lfsr-seed-x", "3", "--lfsr-seed-d", "5"],
+     "q (9) must not exceed lfsr_width (8)"),
+    (["--acc-depth", "4"], "acc_depth > 1 (4) requires scaling='block'"),
+    (["--bl", "16", "12"], "bl must be a power of two, not 12"),
+])
+def test_synth_refuses_a_bad_configuration_before_synthesising(tmp_path, capsys, argv, message):
+    assert main(["synth", *argv, "--out", str(tmp_path / "out"), "--build", str(tmp_path / "build")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"essop synth: error: {message}")
+    assert not (tmp_path / "build").exists()
+
+
+def test_sweep_options_lib_and_cache_dir_reach_the_providers(tmp_path):
+    seen = []
+    sweep.register_column("test_options", lambda point: seen.append(dict(point.options)) or {}, default=False)
+    try:
+        assert main(["sweep", "--bl", "4", "--rows", "1", "--cols", "1", "--columns", "test_options",
+                     "--lib", "asap7", "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "o"),
+                     "--build-dir", str(tmp_path / "b")]) == 0
+    finally:
+        sweep._PROVIDERS.pop("test_options")
+    assert len(seen) == 2
+    assert all(o["lib"] == "asap7" and o["cache_dir"] == str(tmp_path / "cache") for o in seen)
+
+
+def test_sweep_refuses_an_unknown_library_before_any_point(tmp_path, capsys):
+    assert main(["sweep", "--bl", "4", "--columns", "synth", "--lib", "nope", "--out", str(tmp_path / "o"),
+                 "--build-dir", str(tmp_path / "b")]) == 2
+    assert "essop sweep: error: unknown library 'nope'" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()
+
+
+def test_every_column_provider_is_registered_without_importing_its_room():
+    """The four providers are registered by importing the sweep alone; synth's and the accuracy column are
+    opt-in."""
+    known = sweep.providers()
+    assert {"cocotb", "estimator", "synth", "accuracy"} <= set(known)
+    assert [n for n, p in known.items() if p.default] == ["cocotb", "estimator"]
+    assert known["synth"].func is sweep.synth_column and known["accuracy"].func is sweep.accuracy_column
+
+
+def test_python_m_essop_app_dispatches():
+    """Scripts and the campaign start `python -m essop.app ...`: the same command line, errors in one line."""
+    import subprocess
+    import sys
+    r = subprocess.run([sys.executable, "-m", "essop.app", "generate", "--bl", "12", "-o", "/nonexistent/x.v"],
+                       capture_output=True, text=True)
+    assert r.returncode == 2
+    assert r.stderr == "essop generate: error: bl must be a power of two, not 12\n"

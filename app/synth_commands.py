@@ -1,4 +1,5 @@
-"""`essop synth` and `essop fpga`: options and work (dispatched from essop/cli.py)."""
+"""`essop synth` and `essop fpga` (dispatched by essop.app.cli): options, and calls into essop.synth (the
+Yosys + OpenSTA flow, the comparison tables, the FPGA builds)."""
 from __future__ import annotations
 
 import argparse
@@ -8,10 +9,14 @@ import sys
 import time
 from pathlib import Path
 
-from essop.config import OUTPUT_FORMATS, SCALING_MODES, EssopConfig, SHARING_MODES
+from essop.app.options import add_config_arguments, config_from_args
+from essop.config import SHARING_MODES
 from essop.synth.flow import LIBRARIES, library, sta_version, yosys_version
 
 __all__ = ["add_arguments", "run"]
+
+#: EssopConfig fields `essop synth` sweeps with options of its own (several values each; cols follows rows).
+SYNTH_AXES = ("rows", "cols", "bl", "sharing")
 
 
 def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
@@ -24,13 +29,6 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--bl", type=int, nargs="+", default=[16], help="bitstream length(s) BL")
         parser.add_argument("--sharing", nargs="+", default=list(SHARING_MODES), choices=SHARING_MODES,
                             help="random-number sharing mode(s) (default: both)")
-        parser.add_argument("--q", type=int, default=EssopConfig.q, help="magnitude bits q")
-        parser.add_argument("--acc-depth", type=int, default=EssopConfig.acc_depth,
-                            help="pairs accumulated per read-out (> 1 needs --scaling block)")
-        parser.add_argument("--scaling", default=EssopConfig.scaling, choices=SCALING_MODES,
-                            help="per_pair: exponents found in hardware; block: given at the ports per group")
-        parser.add_argument("--output-format", default=EssopConfig.output_format, choices=OUTPUT_FORMATS,
-                            help="fp16: per-column count-to-FP16 converters; count: raw counts out")
         parser.add_argument("--stages", type=int, nargs="+", default=[6],
                             help="FP16 multiplier pipeline stages (0 = combinational; the first is the "
                                  "baseline of the comparison table)")
@@ -39,6 +37,8 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
                                  "its area is N*N multipliers")
         parser.add_argument("--out", type=Path, default=Path("results/synth"), help="output folder")
         parser.add_argument("--build", type=Path, default=Path("build/synth"), help="build folder")
+        # Every other EssopConfig field (q, acc_depth, scaling, output_format, the LFSR fields, lr_shift, ...).
+        add_config_arguments(parser, skip=SYNTH_AXES)
     elif name == "fpga":
         from essop.synth.fpga import BOARDS
         parser.add_argument("--board", default="ulx3s-85f", help=f"board: {', '.join(BOARDS)}")
@@ -52,7 +52,7 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--out", type=Path, default=Path("results/fpga"))
         parser.add_argument("--build", type=Path, default=Path("build/fpga"))
     else:
-        raise ValueError(f"essop.synth.commands has no subcommand {name!r}")
+        raise ValueError(f"essop.app.synth_commands has no subcommand {name!r}")
 
 
 def _git_commit() -> str:
@@ -86,7 +86,10 @@ def _synth(args) -> int:
     except ValueError as e:
         print(f"essop synth: {e}", file=sys.stderr)
         return 2
-    rows_list = args.rows
+    base = config_from_args(args, skip=SYNTH_AXES)
+    # Every ESSOP point, validated before any synthesis starts (a bad value fails here, in one line).
+    points = [base.replace(rows=m, cols=args.cols if args.cols is not None else m, bl=bl, sharing=sharing)
+              for sharing in args.sharing for m in args.rows for bl in args.bl]
     t0 = time.time()
     rows: list[dict] = []
     for stages in args.stages:
@@ -99,17 +102,12 @@ def _synth(args) -> int:
         print(f"fp16_outer {args.fp16_outer}x{args.fp16_outer}: {r['area_um2']:.1f} um^2 "
               f"({r['area_per_product_unit_um2']:.1f} per product)", flush=True)
         rows.append(r)
-    for sharing in args.sharing:
-        for m in rows_list:
-            n = args.cols if args.cols is not None else m
-            for bl in args.bl:
-                cfg = EssopConfig(rows=m, cols=n, bl=bl, q=args.q, sharing=sharing, acc_depth=args.acc_depth,
-                                  scaling=args.scaling, output_format=args.output_format)
-                r = compare.essop_row(cfg, lib.name, args.build)
-                print(f"essop {m}x{n} BL{bl} {sharing}: {r['area_um2']:.1f} um^2 (cells {r['cells_area_um2']:.1f}, "
-                      f"periphery {r['periphery_area_um2']:.1f}), {r['fmax_ghz']:.3f} GHz, "
-                      f"{r['energy_per_product_fj']:.2f} fJ/product", flush=True)
-                rows.append(r)
+    for cfg in points:
+        r = compare.essop_row(cfg, lib.name, args.build)
+        print(f"essop {cfg.rows}x{cfg.cols} BL{cfg.bl} {cfg.sharing}: {r['area_um2']:.1f} um^2 "
+              f"(cells {r['cells_area_um2']:.1f}, periphery {r['periphery_area_um2']:.1f}), {r['fmax_ghz']:.3f} GHz, "
+              f"{r['energy_per_product_fj']:.2f} fJ/product", flush=True)
+        rows.append(r)
     base = next(r for r in rows if r["design"] == "fp16_mul")
     comps = [compare.comparison(r, base) for r in rows if r["design"] == "essop"]
     meta = _meta({"library": lib.name, "library_node": lib.node, "yosys": yosys_version(),
@@ -127,4 +125,4 @@ def run(name: str, args: argparse.Namespace) -> int:
     if name == "fpga":
         from essop.synth.fpga import run_fpga
         return run_fpga(args)
-    raise ValueError(f"essop.synth.commands has no subcommand {name!r}")
+    raise ValueError(f"essop.app.synth_commands has no subcommand {name!r}")

@@ -1,9 +1,10 @@
 """Estimator statistics: the golden model's products against the exact ones, over many random draws.
 
-Each draw is one vector pair (or one accumulation group of several) of realistic vectors — ReLU-like x,
-Gaussian-like delta, FP16 — processed by the golden model (essop.golden.array.counts_reference) at a random
-position of the LFSR sequences (what run-on generators see over a long run) and, across draws, with several
-random seed pairs. Two errors per product, both in units of the group's full scale 2**(E_x + E_d) per pair:
+Each draw is one vector pair (or one accumulation group of several) of realistic vectors (essop.golden.workload:
+ReLU-like x, Gaussian-like delta, FP16, at one random layer scale per group) processed by the golden model
+(essop.golden.array.counts_reference) at a random position of the LFSR sequences (what run-on generators see
+over a long run) and, across draws, with several random seed pairs. Two errors per product, both in units of
+the group's full scale 2**(E_x + E_d) per pair:
 
 - eps_q  = (C - E[C]) / BL, against E[C] = BL * s * a * b / 2**(2q), the expectation over the random numbers of
   the q-bit magnitudes: the stochastic-computing error alone (spec §5 says it is unbiased);
@@ -22,7 +23,7 @@ import numpy as np
 from essop.config import EssopConfig
 from essop.golden import fp16
 from essop.golden.array import counts_reference
-from essop.sim.stimulus import gaussian_errors, relu_activations
+from essop.golden.workload import activation_scale, error_scale, gaussian_errors, relu_activations
 
 #: |bias| is called consistent with zero when within this many standard errors.
 BIAS_BOUND_SE = 4.0
@@ -61,8 +62,8 @@ def draw_errors(cfg: EssopConfig, draws: int, seed: int, *, n_seeds: int = 1, pa
         sx, sd = seed_pairs[k // per_seed]
         c = cfg.replace(lfsr_seed_x=int(sx), lfsr_seed_d=int(sd))
         # One layer scale per group (a layer's positions share it; block scaling relies on that).
-        x_scale = 2.0 ** int(rng.integers(-6, 5))
-        d_scale = 2.0 ** int(rng.integers(-14, -2))
+        x_scale = activation_scale(rng)
+        d_scale = error_scale(rng)
         if same_vector:
             xs = np.repeat(relu_activations(rng, n, x_scale)[None], pairs, axis=0)
             ds = np.repeat(gaussian_errors(rng, m, d_scale)[None], pairs, axis=0)

@@ -1,17 +1,22 @@
 """The BL sweep: one table row per (BL, sharing) point, built from registered column providers.
 
 A column provider is a function `provider(point) -> dict` of column name -> value for one point. The sweep
-core knows none of them by name: this module registers two (`cocotb`: the bit-exact check of the generated
-RTL; `estimator`: the golden model's error against FP64), and other parts add theirs by calling
-`register_column` in a module named in OPTIONAL_PROVIDER_MODULES (e.g. essop.synth.sweep_columns for area,
-energy and Fmax, essop.training.sweep_columns for accuracy), which the sweep imports when it exists.
+core (run_sweep) knows none of them by name; it runs the registered ones. This module registers the four the
+project has: `cocotb` (the bit-exact check of the generated RTL, essop.sim), `estimator` (the golden model's
+error against FP64, essop.golden.statistics), and the opt-in `synth` (area, Fmax and energy, essop.synth) and
+`accuracy` (a short ESSOP training run, essop.training). More can be added with `register_column`.
 
-Points are independent and run in parallel processes (`jobs`); each process looks providers up by name.
+Why the providers live here, each importing its room inside the function: the sweep is the application's,
+and the rooms below it (sim, golden, synth, training) must not import the application layer, so the
+providers cannot register themselves from synth/ or training/ without a loop no import graph shows (the sweep
+used to import them back by module name). Importing inside each provider keeps `essop sweep` from loading
+PyTorch or the synthesis flow unless that column runs.
+
+Points are independent and run in parallel processes (`jobs`); each process looks providers up by name in the
+registry this module fills when it is imported.
 """
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +24,12 @@ from typing import Any, Callable
 
 from essop.config import EssopConfig
 
-OPTIONAL_PROVIDER_MODULES = ("essop.synth.sweep_columns", "essop.training.sweep_columns")
+#: The accuracy column's short training protocol (per point): epochs, training images, test images, seed.
+#: It ranks configurations against each other on this protocol only; it is not the accuracy of a full
+#: 160-epoch run (docs/results.md).
+SWEEP_PROTOCOL = {"epochs": 2, "subset": 1000, "test_subset": 500, "seed": 0}
+#: Cell library of the synth column when the sweep's options name none.
+DEFAULT_LIBRARY = "nangate15"
 
 
 @dataclass(frozen=True)
@@ -55,21 +65,11 @@ def register_column(name: str, func: Callable[[SweepPoint], dict[str, Any]], *, 
 
 
 def providers() -> dict[str, ColumnProvider]:
-    """Every registered provider, after importing the optional provider modules that exist."""
-    for module in OPTIONAL_PROVIDER_MODULES:
-        if _module_exists(module):
-            importlib.import_module(module)
+    """Every registered provider, by name."""
     return dict(_PROVIDERS)
 
 
-def _module_exists(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ModuleNotFoundError:
-        return False
-
-
-# ---- the two providers of this part ----------------------------------------------------------------------
+# ---- the providers: each imports the room that does its work when it runs ---------------------------------
 def cocotb_column(point: SweepPoint) -> dict[str, Any]:
     from essop.sim.runner import run_cocotb
     r = run_cocotb(point.cfg, point.options.get("simulator", "icarus"), point.build_dir,
@@ -79,16 +79,54 @@ def cocotb_column(point: SweepPoint) -> dict[str, Any]:
 
 
 def estimator_column(point: SweepPoint) -> dict[str, Any]:
-    from essop.sim import stats
+    from essop.golden import statistics as stats
     s = stats.summarize(stats.draw_errors(point.cfg, point.options.get("draws", 300), point.seed))
     return {"RMSE (SC)": s["RMSE (SC)"], "RMSE vs FP64": s["RMSE vs FP64"], "bias z (SC)": s["z (SC)"],
             "corr (row neighbours)": s["corr (row neighbours)"]}
+
+
+def synth_column(point: SweepPoint) -> dict[str, Any]:
+    """Yosys + OpenSTA on the point's array: area, Fmax, energy (library: option 'lib', default nangate15)."""
+    from essop.synth.compare import essop_row
+    row = essop_row(point.cfg, point.options.get("lib") or DEFAULT_LIBRARY, point.build_dir / "synth",
+                    seed=point.seed)
+    return {
+        "area (um^2)": round(row["area_um2"], 1),
+        "cells area (um^2)": round(row["cells_area_um2"], 1),
+        "periphery area (um^2)": round(row["periphery_area_um2"], 1),
+        "Fmax (GHz)": round(row["fmax_ghz"], 3),
+        "energy/product (fJ)": round(row["energy_per_product_fj"], 2),
+        "products/s/um^2": f"{row['throughput_per_area']:.4g}",
+    }
+
+
+def accuracy_column(point: SweepPoint) -> dict[str, Any]:
+    """ResNet-32 trained with ESSOP weight updates of the point's configuration (BL, q, sharing, LFSR fields)
+    on SWEEP_PROTOCOL: a fixed subset of CIFAR-10 (data from $ESSOP_CIFAR10 or the default path, as
+    `essop train`; decoded copy in option 'cache_dir'), one PyTorch thread per point so that `jobs` points
+    share the cores. Reports the final test accuracy and the training wall time."""
+    from essop.training.train import TrainOptions, train
+
+    summary = train(TrainOptions(mode="essop", essop=point.cfg, epochs=SWEEP_PROTOCOL["epochs"],
+                                 subset=SWEEP_PROTOCOL["subset"], test_subset=SWEEP_PROTOCOL["test_subset"],
+                                 seed=SWEEP_PROTOCOL["seed"], threads=1,
+                                 cache_dir=point.options.get("cache_dir"), out=str(point.build_dir / "train"),
+                                 progress=False))
+    final = summary["final"]
+    return {"test acc (%) [short protocol]": round(100 * final["test_acc"], 2),
+            "train wall (s)": round(final["wall_s"], 1)}
 
 
 register_column("cocotb", cocotb_column,
                 help="generate the Verilog, run the cocotb testbench (Icarus by default), bit-exact check")
 register_column("estimator", estimator_column,
                 help="golden-model error against the exact FP64 product, relative to full scale")
+register_column("synth", synth_column, default=False,
+                help=f"Yosys + OpenSTA area, Fmax and energy per product (slow; library: --lib, default "
+                     f"{DEFAULT_LIBRARY})")
+register_column("accuracy", accuracy_column, default=False,
+                help="ResNet-32 test accuracy after a short ESSOP training protocol "
+                     f"({SWEEP_PROTOCOL['epochs']} epochs on {SWEEP_PROTOCOL['subset']} CIFAR-10 images; slow)")
 
 
 # ---- the core ---------------------------------------------------------------------------------------------

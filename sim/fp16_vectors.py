@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["reference", "mismatches", "random_all_classes", "rounding_ties", "boundaries", "directed"]
+from essop.fp16_format import (EXP_FIELD_MAX, EXP_SHIFT, FRAC_MASK, INF16, MAGNITUDE_MASK, MAX_FINITE16,
+                               MIN_NORMAL16, MIN_SUBNORMAL16, NAN16, NEG_INF16, NEG_ZERO16, SIGN_MASK, SIGN_SHIFT)
 
-NAN16 = 0x7E00
+__all__ = ["reference", "mismatches", "random_all_classes", "rounding_ties", "boundaries", "directed"]
 
 
 def reference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -38,10 +39,10 @@ def random_all_classes(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np
     zero/subnormal, smallest normals, around 1, largest normals, Inf/NaN."""
     a = rng.integers(0, 1 << 16, n, dtype=np.uint32).astype(np.uint16)
     b = rng.integers(0, 1 << 16, n, dtype=np.uint32).astype(np.uint16)
-    edge_exps = np.array([0, 0, 1, 2, 3, 7, 12, 14, 15, 16, 18, 25, 28, 29, 30, 31], dtype=np.uint16)
+    edge_exps = np.array([0, 0, 1, 2, 3, 7, 12, 14, 15, 16, 18, 25, 28, 29, 30, EXP_FIELD_MAX], dtype=np.uint16)
     half = n // 2
     for v in (a, b):
-        v[:half] = (v[:half] & 0x83FF) | (rng.choice(edge_exps, half) << 10)
+        v[:half] = (v[:half] & (SIGN_MASK | FRAC_MASK)) | (rng.choice(edge_exps, half) << EXP_SHIFT)
     return a, b
 
 
@@ -65,11 +66,11 @@ def rounding_ties(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndar
     got = 0
     while got < n:
         k = 4096
-        a = rng.integers(0, 1 << 16, k, dtype=np.uint32).astype(np.uint16) & 0x7FFF
+        a = rng.integers(0, 1 << 16, k, dtype=np.uint32).astype(np.uint16) & MAGNITUDE_MASK
         b = rng.choice(short, k)
-        b = (b & 0x83FF) | (rng.integers(1, 31, k).astype(np.uint16) << 10)  # any normal exponent
-        b |= rng.integers(0, 2, k).astype(np.uint16) << 15
-        a |= rng.integers(0, 2, k).astype(np.uint16) << 15
+        b = (b & (SIGN_MASK | FRAC_MASK)) | (rng.integers(1, EXP_FIELD_MAX, k).astype(np.uint16) << EXP_SHIFT)  # normal
+        b |= rng.integers(0, 2, k).astype(np.uint16) << SIGN_SHIFT
+        a |= rng.integers(0, 2, k).astype(np.uint16) << SIGN_SHIFT
         t = _is_tie(a, b)
         out_a.append(a[t])
         out_b.append(b[t])
@@ -90,8 +91,8 @@ def boundaries(rng: np.random.Generator, per_target: int = 64) -> tuple[np.ndarr
         with np.errstate(over="ignore"):   # b may overflow to Inf: clipped to the largest finite below
             b = (t / a.astype(np.float64)).astype(np.float16).view(np.uint16)
         nudge = rng.integers(-2, 3, per_target).astype(np.int32)
-        b = np.clip(b.astype(np.int32) + nudge, 0, 0x7BFF).astype(np.uint16)
-        sign = rng.integers(0, 2, per_target).astype(np.uint16) << 15
+        b = np.clip(b.astype(np.int32) + nudge, 0, MAX_FINITE16).astype(np.uint16)
+        sign = rng.integers(0, 2, per_target).astype(np.uint16) << SIGN_SHIFT
         out_a.append(a.view(np.uint16) | sign)
         out_b.append(b)
     return np.concatenate(out_a), np.concatenate(out_b)
@@ -100,18 +101,18 @@ def boundaries(rng: np.random.Generator, per_target: int = 64) -> tuple[np.ndarr
 #: (name, a, b) hand-picked cases: signed zeros, Inf x 0, NaN in, overflow, underflow, subnormal x normal.
 directed = [
     ("one_times_one", 0x3C00, 0x3C00),
-    ("neg_zero_times_pos", 0x8000, 0x3C00),
-    ("zero_times_neg_zero", 0x0000, 0x8000),
-    ("inf_times_zero", 0x7C00, 0x0000),
-    ("neg_inf_times_two", 0xFC00, 0x4000),
-    ("nan_times_one", 0x7E01, 0x3C00),
-    ("one_times_snan", 0x3C00, 0x7C01),
-    ("max_times_two", 0x7BFF, 0x4000),
-    ("max_times_one", 0x7BFF, 0x3C00),
-    ("min_sub_times_half", 0x0001, 0x3800),
-    ("min_sub_times_0_75", 0x0001, 0x3A00),
-    ("min_sub_times_min_sub", 0x0001, 0x0001),
-    ("min_normal_times_half", 0x0400, 0x3800),
+    ("neg_zero_times_pos", NEG_ZERO16, 0x3C00),
+    ("zero_times_neg_zero", 0x0000, NEG_ZERO16),
+    ("inf_times_zero", INF16, 0x0000),
+    ("neg_inf_times_two", NEG_INF16, 0x4000),
+    ("nan_times_one", NAN16 | 1, 0x3C00),
+    ("one_times_snan", 0x3C00, INF16 | 1),
+    ("max_times_two", MAX_FINITE16, 0x4000),
+    ("max_times_one", MAX_FINITE16, 0x3C00),
+    ("min_sub_times_half", MIN_SUBNORMAL16, 0x3800),
+    ("min_sub_times_0_75", MIN_SUBNORMAL16, 0x3A00),
+    ("min_sub_times_min_sub", MIN_SUBNORMAL16, MIN_SUBNORMAL16),
+    ("min_normal_times_half", MIN_NORMAL16, 0x3800),
     ("sub_times_big", 0x0123, 0x6400),
     ("largest_sub_times_1_0009", 0x03FF, 0x3C01),
     ("neg_tiny_rounds_to_neg_zero", 0x8001, 0x3400),

@@ -11,7 +11,7 @@ docs/training.md). `segment_counts(cfg, x, d, order, seg, start_pair)` returns, 
 pair and one offset per element (an im2col that is never built), the exponent of every pair and the pattern
 of its largest magnitude. `essop_counts` is the one-group form the golden model's tests use.
 
-Backends (tests/training/test_training_kernel.py checks each against the golden model, integer for integer):
+Backends (tests/training/test_training_kernel*.py check each against the golden model, integer for integer):
 - "native" (CPU default): training/native/essop_counts.cpp, bitstreams packed 64 lanes to a word and
   contracted with AND + popcount; AVX-512 where the CPU has it ("native-scalar" is the portable build).
 - "torch" (CUDA, and CPU when no compiler is found): int8 bitstreams of the (pair, cycle) rows that can count,
@@ -19,18 +19,16 @@ Backends (tests/training/test_training_kernel.py checks each against the golden 
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
-from essop import lfsr_params
 from essop.config import EXP_PORT_MAX, EXP_PORT_MIN, EssopConfig
+from essop.training.fp16_tensors import as_bits, magnitude_patterns, magnitudes, signed_magnitudes
+from essop.training.random_tables import check_table_width, cycle_table, generator_cycle_offsets, lfsr_table
 
-#: Largest LFSR width whose full-period table the kernel builds (2**24 - 1 entries).
-MAX_TABLE_WIDTH = 24
 BACKENDS = ("auto", "native", "native-scalar", "torch")
 #: Rows (pair-cycles) of one chunk of the torch backend: bounds its int8 bitstream tensors to about this many
 #: x n bytes. On CUDA chunks are larger: there the cost is per launched operation rather than per byte.
@@ -38,196 +36,6 @@ DEFAULT_CHUNK_ROWS = 1 << 19
 CUDA_CHUNK_ROWS = 1 << 23
 _FP32_EXACT_K = 1 << 24
 
-_tables: dict[tuple, torch.Tensor] = {}
-
-
-# ---- random numbers -------------------------------------------------------------------------------------
-def _lfsr_table_np(taps: tuple[int, ...], width: int, seed: int) -> np.ndarray:
-    """State k (k single shifts after `seed`) for k = 0 .. 2**w - 2, as int64, computed by running many
-    lanes in parallel, each lane started by GF(2) jump-ahead at a multiple of the segment length."""
-    period = (1 << width) - 1
-    lanes = max(1, min(4096, period // 64))
-    seg = -(-period // lanes)
-    starts = np.array(lfsr_params.seeds(tuple(taps), width, seed, lanes, seg), dtype=np.int64)
-    mask = np.int64(period)
-    out = np.empty((seg, lanes), dtype=np.int64)
-    s = starts
-    for k in range(seg):
-        out[k] = s
-        fb = np.zeros_like(s)
-        for t in taps:
-            fb ^= (s >> (t - 1)) & 1
-        s = ((s << 1) | fb) & mask
-    return out.T.reshape(-1)[:period]
-
-
-def check_table_width(cfg: EssopConfig) -> None:
-    if cfg.lfsr_width > MAX_TABLE_WIDTH:
-        raise ValueError(f"the training kernel tabulates LFSRs of width <= {MAX_TABLE_WIDTH}, "
-                         f"not lfsr_width={cfg.lfsr_width!r}")
-
-
-def lfsr_table(cfg: EssopConfig, side: str, device: torch.device | str = "cpu") -> torch.Tensor:
-    """Low q bits of every state of one side's m-sequence, from that side's base seed (int32 [2**w - 1]),
-    entry k = k single shifts after the seed."""
-    if side not in ("x", "d"):
-        raise ValueError(f"side must be 'x' or 'd', not {side!r}")
-    check_table_width(cfg)
-    taps = cfg.lfsr_taps_x if side == "x" else cfg.lfsr_taps_d
-    seed = cfg.lfsr_seed_x if side == "x" else cfg.lfsr_seed_d
-    device = torch.device(device)
-    key = ("single", tuple(taps), cfg.lfsr_width, seed, cfg.q, str(device))
-    table = _tables.get(key)
-    if table is None:
-        cpu_key = key[:-1] + ("cpu",)
-        table = _tables.get(cpu_key)
-        if table is None:
-            states = _lfsr_table_np(tuple(taps), cfg.lfsr_width, seed)
-            table = torch.from_numpy((states & ((1 << cfg.q) - 1)).astype(np.int32))
-            _tables[cpu_key] = table
-        table = table.to(device)
-        _tables[key] = table
-    return table
-
-
-def cycle_table(cfg: EssopConfig, side: str, device: torch.device | str = "cpu") -> torch.Tensor:
-    """R(c) of a side's generator 0 for cycles c = 0 .. period + max(BL, 64) - 1 (entry c = the single-shift
-    entry S * c mod period), so that the BL cycles of any pair, and any 64 of them, are one contiguous slice.
-    uint8 when q <= 8, else int16 holding the uint16 values."""
-    period = (1 << cfg.lfsr_width) - 1
-    device = torch.device(device)
-    length = period + max(cfg.bl, 64)
-    key = ("cycle", side, cfg.lfsr_width, cfg.lfsr_seed_x if side == "x" else cfg.lfsr_seed_d, cfg.q,
-           cfg.steps_per_cycle, length, str(device))
-    tab = _tables.get(key)
-    if tab is None:
-        single = lfsr_table(cfg, side, "cpu")
-        idx = (torch.arange(length, dtype=torch.int64) * cfg.steps_per_cycle) % period
-        tab = single[idx].to(torch.uint8 if cfg.q <= 8 else torch.int16).to(device)
-        _tables[key] = tab
-    return tab
-
-
-def generator_cycle_offsets(cfg: EssopConfig, count: int) -> torch.Tensor | None:
-    """per_element: generator k starts k * phase_stride single shifts after generator 0 (spec section 4), so
-    its cycle c is generator 0's cycle c + k * phase_stride / S (mod period) when S = steps_per_cycle is
-    invertible modulo the period. int64 [count], or None when it is not."""
-    period = (1 << cfg.lfsr_width) - 1
-    S = cfg.steps_per_cycle
-    if math.gcd(S, period) != 1:
-        return None
-    inv = pow(S, -1, period)
-    return torch.tensor([(k * cfg.phase_stride * inv) % period for k in range(count)], dtype=torch.int64)
-
-
-# ---- FP16 patterns ---------------------------------------------------------------------------------------
-def as_bits(v: Any, device: torch.device | str | None = None) -> torch.Tensor:
-    """FP16 bit patterns as an int32 tensor in [0, 0xFFFF]: from float16 tensors/arrays or uint16/int bits."""
-    if isinstance(v, np.ndarray):
-        if v.dtype == np.float16:
-            v = v.view(np.uint16)
-        if v.dtype.kind not in "ui":
-            raise TypeError(f"expected FP16 bit patterns or float16 values, not dtype {v.dtype}")
-        v = torch.from_numpy(v.astype(np.int32))
-    if not isinstance(v, torch.Tensor):
-        raise TypeError(f"expected a tensor or array of FP16 values, not {type(v).__name__}")
-    if v.dtype == torch.float16:
-        v = v.view(torch.int16).to(torch.int32) & 0xFFFF
-    elif v.dtype in (torch.int16, torch.uint16):
-        v = v.view(torch.int16).to(torch.int32) & 0xFFFF
-    elif v.dtype in (torch.int32, torch.int64, torch.uint8):
-        if v.numel() and (int(v.min()) < 0 or int(v.max()) > 0xFFFF):
-            raise ValueError("FP16 bit patterns must be in [0, 0xFFFF]")
-        v = v.to(torch.int32)
-    else:
-        raise TypeError(f"expected FP16 bit patterns or float16 values, not dtype {v.dtype}")
-    return v if device is None else v.to(device)
-
-
-def fp16_patterns(v: torch.Tensor, s: int = 0) -> torch.Tensor:
-    """int16 FP16 patterns of v * 2**s (v finite FP32; the product is exact, the cast rounds to nearest even
-    as the array's FP16 input would). 2**s is applied as two power-of-two factors inside FP32's range; a
-    product that underflows on the way is far below FP16's smallest subnormal either way."""
-    s1 = max(-100, min(100, int(s)))
-    return (v * 2.0 ** s1 * 2.0 ** (int(s) - s1)).to(torch.float16).view(torch.int16)
-
-
-def absmax(t: torch.Tensor, backend: str = "torch") -> torch.Tensor:
-    """max |t| as a float32 scalar tensor on t's device (NaN propagates; Inf stays Inf)."""
-    if backend.startswith("native") and t.numel():
-        from essop.training import native
-        return torch.tensor(native.absmax(t, variant="scalar" if backend == "native-scalar" else native.ACTIVE))
-    if t.numel() == 0:
-        return torch.zeros((), dtype=torch.float32, device=t.device)
-    return t.detach().abs().amax().to(torch.float32)
-
-
-def prepare_map(t: torch.Tensor, s: int, ph: int = 0, pw: int = 0, backend: str = "torch"):
-    """(FP16 patterns of t * 2**s zero-padded by (ph, pw), [B, C, Hp, Wp] int16 in t's memory format or
-    NCHW; the largest |pattern| over the channels of every padded pixel, [B, Hp, Wp] int16) for a finite
-    FP32 map t [B, C, H, W]: one fused pass with the native backend, the same values from PyTorch otherwise.
-    Element (b, c, y, x) of the map sits at the map's strides, whatever its memory format."""
-    if backend.startswith("native"):
-        from essop.training import native
-        return native.prepare(t, s, ph, pw, variant="scalar" if backend == "native-scalar" else native.ACTIVE)
-    h = fp16_patterns(t, s)
-    padded = torch.nn.functional.pad(h, (pw, pw, ph, ph)) if ph or pw else h
-    return padded, (padded & 0x7FFF).amax(1)
-
-
-def magnitude_patterns(bits16: torch.Tensor) -> torch.Tensor:
-    """|v| as FP16 patterns (int32) with non-finite elements as 0: ordered like the magnitudes they give."""
-    b = bits16.to(torch.int32) & 0x7FFF
-    return torch.where(b >= 0x7C00, torch.zeros_like(b), b)
-
-
-def element_exponents(bits: torch.Tensor) -> torch.Tensor:
-    """E(v) = bitlen(M) + e_eff - 25 per element (spec section 2); non-finite elements give EXP_MIN (-24),
-    which never raises a max because zero has it too."""
-    bits = bits.to(torch.int32) & 0xFFFF
-    e = (bits >> 10) & 0x1F
-    f = bits & 0x3FF
-    M = torch.where(e > 0, f | 0x400, f)
-    # bitlen(M) for M < 2**11: exact through float32 log2 of an integer below 2**24.
-    bitlen = torch.where(M > 0, torch.floor(torch.log2(M.to(torch.float32))).to(torch.int32) + 1,
-                         torch.zeros_like(M))
-    E = bitlen + torch.clamp(e, min=1) - 25
-    return torch.where(e == 31, torch.full_like(E, -24), E)
-
-
-def magnitudes(bits: torch.Tensor, E: int | torch.Tensor, q: int):
-    """(a, negative, nonfinite, saturated) for exponent E (an int, or a tensor broadcasting against bits;
-    spec section 3): a = min(floor(|v| * 2**(q - E)), 2**q - 1) as int32, negative as bool (sign bit)."""
-    bits = bits.to(torch.int32) & 0xFFFF
-    e = (bits >> 10) & 0x1F
-    f = bits & 0x3FF
-    finite = e != 31
-    M = torch.where(e > 0, f | 0x400, f)
-    M = torch.where(finite, M, torch.zeros_like(M))
-    E = E.to(torch.int32) if isinstance(E, torch.Tensor) else int(E)
-    sh = torch.clamp(e, min=1) - 25 + q - E
-    # A nonzero M shifted left by q + 1 already exceeds 2**q - 1, and M < 2**11 vanishes after >= 11 right
-    # shifts, so both shift amounts are capped without changing any result.
-    a = torch.where(sh >= 0, M << torch.clamp(sh, 0, q + 1), M >> torch.clamp(-sh, 0, 15))
-    limit = (1 << q) - 1
-    saturated = a > limit
-    a = torch.clamp(a, max=limit)
-    return a, (bits >> 15) == 1, ~finite, saturated
-
-
-def signed_magnitudes(bits: torch.Tensor, E: int | torch.Tensor, q: int) -> torch.Tensor:
-    """+-a (int32) from FP16 bit patterns by the integer barrel-shifter path of spec section 3."""
-    a, neg, _, _ = magnitudes(bits, E, q)
-    return torch.where(neg, -a, a)
-
-
-def float_magnitudes(values: torch.Tensor, E: torch.Tensor, q: int) -> torch.Tensor:
-    """+-a (float32) of FP16 values given as FP32 (exact): |v| * 2**(q - E) is exact in FP32 for every FP16
-    v and E in [-32, 31], and truncation towards zero is the floor of the magnitude with the sign kept.
-    Equal to `signed_magnitudes` of the same patterns (tests/training/test_training_kernel.py)."""
-    lim = float((1 << q) - 1)
-    scale = torch.ldexp(torch.ones_like(E, dtype=torch.float32), (q - E).to(torch.float32))
-    return (values * scale).trunc_().clamp_(-lim, lim)
 
 
 # ---- the pairs of one side -------------------------------------------------------------------------------

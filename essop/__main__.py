@@ -1,5 +1,0 @@
-import sys
-
-from essop.cli import main
-
-sys.exit(main())
