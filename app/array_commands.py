@@ -87,9 +87,10 @@ def _stamp() -> str:
 
 
 def _generate(cfg, args) -> int:
-    from essop.sim.runner import generate
-    v, j = generate(cfg, args.output)
-    print(f"wrote {v} and {j} ({cfg.name})")
+    from essop.hdl.ip import core_name, write_ip
+    paths = write_ip(cfg, args.output)
+    print(f"wrote {paths['verilog']} and {paths['config']} ({cfg.name}); FuseSoC core {paths['core']} "
+          f"({core_name(cfg)}), file list {paths['filelist']}")
     return 0
 
 

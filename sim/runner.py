@@ -35,15 +35,12 @@ def regression_seed() -> int:
 
 
 def generate(cfg: EssopConfig, verilog_path: Path) -> tuple[Path, Path]:
-    """Write the Verilog of `cfg` and its configuration JSON (same stem, .json). Returns both paths."""
-    from essop.hdl import verilog   # imported here: Amaranth is only needed to generate
+    """Write the Verilog of `cfg` and, beside it, its configuration JSON, FuseSoC core and file list
+    (hdl/ip.py). Returns the Verilog and JSON paths."""
+    from essop.hdl.ip import write_ip   # imported here: Amaranth is only needed to generate
 
-    verilog_path = Path(verilog_path)
-    verilog_path.parent.mkdir(parents=True, exist_ok=True)
-    verilog_path.write_text(verilog(cfg))
-    json_path = verilog_path.with_suffix(".json")
-    json_path.write_text(cfg.to_json() + "\n")
-    return verilog_path, json_path
+    paths = write_ip(cfg, verilog_path)
+    return paths["verilog"], paths["config"]
 
 
 def _venv_tools_on_path() -> None:
