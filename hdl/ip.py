@@ -16,6 +16,8 @@ import yaml
 from essop.config import EssopConfig
 from essop.hdl import TOP_NAME, verilog
 
+__all__ = ["write_ip", "core_name", "core_text", "exported_root", "VENDOR", "LIBRARY", "VERSION"]
+
 #: FuseSoC VLNV vendor and library of every generated core.
 VENDOR, LIBRARY = "essop", "essop"
 VERSION = "0.1.0"

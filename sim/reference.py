@@ -13,6 +13,8 @@ from essop.config import EssopConfig
 from essop.golden.array import EssopArrayModel
 from essop.sim.stimulus import Stream
 
+__all__ = ["Row", "expected_rows", "describe_mismatch", "pack", "unpack"]
+
 
 @dataclass(frozen=True)
 class Row:

@@ -20,6 +20,11 @@ from pathlib import Path
 from essop.checks import check_choice
 from essop.config import EssopConfig
 
+__all__ = [
+    "run_cocotb", "run_testbench", "RunResult", "generate", "regression_seed", "waves_requested", "waves_file",
+    "SIMULATORS", "DEFAULT_SEED", "TIMESCALE", "TEST_MODULE"
+]
+
 SIMULATORS = ("icarus", "verilator")
 TEST_MODULE = "essop.sim.tb_essop"
 #: Regression seed when COCOTB_RANDOM_SEED is not set (a fixed default keeps CI reproducible).
