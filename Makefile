@@ -16,7 +16,12 @@ JOBS ?= 2
 # Accuracy protocol for `make accuracy` / `make accuracy-report`.
 PROTOCOL ?= protocols/accuracy-cpu.json
 
-.PHONY: setup demo test test-fast verilog verify sweep stats train bench-train fidelity accuracy accuracy-report synth fpga clean
+# The API reference: these packages' public names (each module's __all__; a package's __all__ names its
+# public submodules), built by pdoc into $(API_DIR).
+API_MODULES := essop.config essop.fp16_format essop.checks essop.lfsr_params essop.golden essop.hdl essop.sim essop.training
+API_DIR ?= build/api
+
+.PHONY: docs setup demo test test-fast verilog verify sweep stats train bench-train fidelity accuracy accuracy-report synth fpga clean
 
 $(VENV)/.installed: requirements.txt pyproject.toml scripts/setup.sh
 	bash scripts/setup.sh
@@ -72,6 +77,10 @@ synth: setup
 
 fpga: setup
 	$(ESSOP) fpga $(if $(BOARD),--board $(BOARD),)
+
+## The API reference from the docstrings (build/api/index.html); warnings fail the build.
+docs: setup
+	PYTHONWARNINGS=error::UserWarning $(PY) -m pdoc -o $(API_DIR) $(API_MODULES)
 
 clean:
 	rm -rf build results sim_build .pytest_cache

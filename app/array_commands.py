@@ -28,6 +28,9 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
                             help="regression seed (default: $COCOTB_RANDOM_SEED or the fixed default)")
         parser.add_argument("--build-dir", type=Path, default=Path("build"),
                             help="where the Verilog and the simulator builds go (default: build)")
+        parser.add_argument("--waves", action="store_true",
+                            help="record a waveform per simulator (FST from Icarus, VCD from Verilator) and print "
+                                 "its path; WAVES=1 in the environment does the same")
     elif name == "sweep":
         from essop.app.sweep import DEFAULT_LIBRARY, providers
         add_config_arguments(parser, skip=("bl", "sharing", "rng"))
@@ -99,9 +102,10 @@ def _stamp() -> str:
 
 
 def _generate(cfg, args) -> int:
-    from essop.sim.runner import generate
-    v, j = generate(cfg, args.output)
-    print(f"wrote {v} and {j} ({cfg.name})")
+    from essop.hdl.ip import core_name, write_ip
+    paths = write_ip(cfg, args.output)
+    print(f"wrote {paths['verilog']} and {paths['config']} ({cfg.name}); FuseSoC core {paths['core']} "
+          f"({core_name(cfg)}), file list {paths['filelist']}")
     return 0
 
 
@@ -114,9 +118,13 @@ def _verify(cfg, args) -> int:
     results = []
     for sim in args.simulators:
         print(f"running the cocotb regression on {sim} ...", flush=True)
-        results.append(run_cocotb(cfg, sim, args.build_dir / "cocotb", pairs=args.pairs, seed=args.seed))
+        results.append(run_cocotb(cfg, sim, args.build_dir / "cocotb", pairs=args.pairs, seed=args.seed,
+                                  waves=args.waves))
     print()
     print(tables.markdown([r.as_row() for r in results]))
+    for r in results:
+        if r.waves:
+            print(f"{r.simulator} waveform: {r.waves}")
     failed = [r for r in results if not r.passed]
     for r in failed:
         print(f"{r.simulator}: FAILED (logs in {r.build_dir}); replay with COCOTB_RANDOM_SEED={r.seed}")

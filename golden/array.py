@@ -14,6 +14,8 @@ from essop.config import EssopConfig
 from essop.golden import fp16
 from essop.golden.random_sources import random_numbers
 
+__all__ = ["EssopArrayModel", "GroupResult", "counts_reference", "group_result"]
+
 
 @dataclass(frozen=True)
 class GroupResult:
@@ -60,7 +62,10 @@ def _group_exponents(cfg: EssopConfig, xs, ds, exp_x, exp_d) -> tuple[int, int]:
     return int(exp_x), int(exp_d)
 
 
-def _finish(cfg, counts, ex, ed, nonfin_rows, nonfin_cols, saturated, pairs) -> GroupResult:
+def group_result(cfg: EssopConfig, counts, ex: int, ed: int, nonfin_rows, nonfin_cols, saturated: bool,
+                 pairs: int) -> GroupResult:
+    """What the array outputs for a group's counts (spec §7-§9): E_out = ex + ed - L - lr_shift, FP16 with NaN
+    in poisoned rows and columns (nonfin_rows [m], nonfin_cols [n] bool), and the group's flags."""
     e_out = ex + ed - cfg.bl_log2 - cfg.lr_shift
     out16 = fp16.count_to_fp16(counts, e_out)
     poisoned = nonfin_rows[:, None] | nonfin_cols[None, :]
@@ -110,7 +115,7 @@ class EssopArrayModel:
                 hit = (D[:, None] & X[None, :]).astype(np.int64)     # AND gates
                 counts += np.where(down, -hit, hit)                   # up/down by sign XOR
             self.pairs_done += 1
-        return _finish(cfg, counts, ex, ed, poison_rows, poison_cols, saturated, P)
+        return group_result(cfg, counts, ex, ed, poison_rows, poison_cols, saturated, P)
 
     def run(self, xs, ds, last, exp_x=None, exp_d=None) -> list[GroupResult]:
         """A stream of pairs as the RTL sees it: groups end at last[p] or after acc_depth pairs.

@@ -12,6 +12,8 @@ import numpy as np
 
 from essop import lfsr_params
 
+__all__ = ["Lfsr", "period_states", "random_numbers"]
+
 
 class Lfsr:
     """One w-bit Fibonacci LFSR: feedback = XOR of bit (t-1) for each tap t; state shifts left."""

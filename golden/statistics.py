@@ -33,6 +33,11 @@ from essop.golden.array import counts_reference
 from essop.golden.random_sources import joint_period, pair_words, random_numbers
 from essop.golden.workload import activation_scale, error_scale, gaussian_errors, relu_activations
 
+__all__ = [
+    "Errors", "draw_errors", "summarize", "loglog_slope", "restart_counts", "bl_table", "restart_table",
+    "steps_table", "BIAS_BOUND_SE"
+]
+
 #: |bias| is called consistent with zero when within this many standard errors.
 BIAS_BOUND_SE = 4.0
 #: The random-number sources the tables compare, by label: the EssopConfig fields each sets.

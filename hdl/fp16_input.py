@@ -1,23 +1,24 @@
-"""FP16 input stage (spec sections 1-3): decode, element exponent, vector exponent max, magnitude shifter.
+"""FP16 blocks of the input stage (input_stage.py; spec sections 1-3): decode, element exponent, vector
+exponent max, magnitude shifter.
 
 All combinational, and no floating-point arithmetic: the exponent of a vector is a max over small integers,
 and the q-bit magnitude is the FP16 significand moved by a barrel shifter.
 
 (No `from __future__ import annotations` in the gateware files: Amaranth reads class annotations such as
-`i_bits: In(16)` as the component's signature, and postponed annotations would hide them.)
+`i_bits: In(WIDTH)` as the component's signature, and postponed annotations would hide them.)
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from essop.checks import check_choice, check_int
-from essop.config import EXP_MIN, EXP_PORT_WIDTH, SCALING_MODES
+from essop.checks import check_int
+from essop.config import EXP_MIN, EXP_PORT_WIDTH
 from essop.fp16_format import (EXP_FIELD_MAX, EXP_OFFSET, EXP_SHIFT, EXP_WIDTH, FRAC_WIDTH, SIG_WIDTH, SIGN_SHIFT,
                                WIDTH)
 
-__all__ = ["Fp16Decode", "ExponentMax", "MagnitudeShift", "Fp16VectorExponent", "Fp16PartialExponent",
-           "Fp16VectorInput", "bit_length", "max_depth", "partial_count"]
+__all__ = ["Fp16Decode", "ExponentMax", "MagnitudeShift", "Fp16PartialExponent", "Fp16VectorInput",
+           "bit_length", "max_depth", "partial_count"]
 
 
 def bit_length(m: Module, value, name: str) -> Signal:
@@ -164,44 +165,13 @@ class MagnitudeShift(wiring.Component):
         return m
 
 
-class Fp16VectorExponent(wiring.Component):
-    """The shared exponent E of a vector of `count` FP16 patterns (spec section 2): decoders and the max tree,
-    no shifter, in one combinational stage. (The array instead splits the tree with a register:
-    `Fp16PartialExponent` before it, `ExponentMax` over the partial maxima after it.)"""
-
-    def __init__(self, count):
-        check_int("count", count, 1)
-        self._count = count
-        super().__init__({
-            "i_bits": In(WIDTH * count),
-            "o_exp": Out(signed(EXP_PORT_WIDTH)),
-        })
-
-    @property
-    def count(self) -> int:
-        return self._count
-
-    def elaborate(self, platform):
-        m = Module()
-        # The decoders with no tree level (levels=0 leaves every element exponent), then the whole tree:
-        # the same blocks the array uses, without its register between them.
-        m.submodules.decode = decode = Fp16PartialExponent(self._count, 0)
-        m.submodules.exp_max = exp_max = ExponentMax(self._count)
-        m.d.comb += [
-            decode.i_bits.eq(self.i_bits),
-            exp_max.i_exps.eq(decode.o_partial),
-            self.o_exp.eq(exp_max.o_max),
-        ]
-        return m
-
-
 class Fp16PartialExponent(wiring.Component):
     """Decoders and the first `levels` levels of the exponent max tree over `count` FP16 patterns.
 
     ``o_partial`` packs `partial_count` signed maxima (EXP_PORT_WIDTH bits each), value j the max of the
     element exponents j * 2**levels .. (j + 1) * 2**levels - 1; ``ExponentMax(partial_count)`` over them is
-    the vector exponent E. The array registers the partial maxima so that decoders and the whole tree are not
-    one combinational path from its input ports.
+    the vector exponent E. The input stage registers the partial maxima so that decoders and the whole tree
+    are not one combinational path from its input ports.
     """
 
     def __init__(self, count, levels):
@@ -238,21 +208,18 @@ class Fp16PartialExponent(wiring.Component):
 
 
 class Fp16VectorInput(wiring.Component):
-    """A vector of `count` FP16 patterns to q-bit magnitudes, signs and non-finite bits.
-
-    ``scaling="per_pair"``: the exponent E is the max of the element exponents (``i_exp`` is ignored).
-    ``scaling="block"``: E is ``i_exp``. ``o_exp`` is the E used; ``o_saturated`` ORs every element's clamp.
+    """A vector of `count` FP16 patterns to q-bit magnitudes, signs and non-finite bits against the given
+    exponent ``i_exp`` (the input stage finds per_pair exponents a register stage earlier, with
+    `Fp16PartialExponent` and `ExponentMax`). ``o_saturated`` ORs every element's clamp.
     """
 
-    def __init__(self, count, q, scaling):
+    def __init__(self, count, q):
         check_int("count", count, 1)
         check_int("q", q, 1, 16)
-        check_choice("scaling", scaling, SCALING_MODES)
-        self._count, self._q, self._scaling = count, q, scaling
+        self._count, self._q = count, q
         super().__init__({
             "i_bits": In(WIDTH * count),
             "i_exp": In(signed(EXP_PORT_WIDTH)),
-            "o_exp": Out(signed(EXP_PORT_WIDTH)),
             "o_mag": Out(q * count),
             "o_sign": Out(count),
             "o_nonfinite": Out(count),
@@ -267,37 +234,22 @@ class Fp16VectorInput(wiring.Component):
     def q(self) -> int:
         return self._q
 
-    @property
-    def scaling(self) -> str:
-        return self._scaling
-
     def elaborate(self, platform):
         m = Module()
         n, q = self._count, self._q
-        decoders = []
+        saturated = []
         for j in range(n):
             dec = Fp16Decode()
-            m.submodules[f"decode_{j}"] = dec
-            m.d.comb += dec.i_bits.eq(self.i_bits.word_select(j, WIDTH))
-            decoders.append(dec)
-        if self._scaling == "per_pair":
-            m.submodules.exp_max = exp_max = ExponentMax(n)
-            m.d.comb += [
-                exp_max.i_exps.eq(Cat(dec.o_exp for dec in decoders)),
-                self.o_exp.eq(exp_max.o_max),
-            ]
-        else:
-            m.d.comb += self.o_exp.eq(self.i_exp)
-        saturated = []
-        for j, dec in enumerate(decoders):
             sh = MagnitudeShift(q)
+            m.submodules[f"decode_{j}"] = dec
             m.submodules[f"shift_{j}"] = sh
             m.d.comb += [
+                dec.i_bits.eq(self.i_bits.word_select(j, WIDTH)),
                 sh.i_m.eq(dec.o_m),
                 sh.i_e_eff.eq(dec.o_e_eff),
                 sh.i_elem_exp.eq(dec.o_exp),
                 sh.i_finite.eq(dec.o_finite),
-                sh.i_exp.eq(self.o_exp),
+                sh.i_exp.eq(self.i_exp),
                 self.o_mag.word_select(j, q).eq(sh.o_mag),
                 self.o_sign[j].eq(dec.o_sign),
                 self.o_nonfinite[j].eq(~dec.o_finite),

@@ -31,6 +31,10 @@ from essop.training.fp16_tensors import as_bits, magnitude_patterns, magnitudes,
 from essop.training.random_tables import (base_table, check_table_width, cycle_table, generator_offsets,
                                           generator_words, pair_words)
 
+__all__ = [
+    "segment_counts", "essop_counts", "Pairs", "resolve_backend", "native_supports", "exact_products", "BACKENDS"
+]
+
 BACKENDS = ("auto", "native", "native-scalar", "torch")
 #: Rows (pair-cycles) of one chunk of the torch backend: bounds its int8 bitstream tensors to about this many
 #: x n bytes. On CUDA chunks are larger: there the cost is per launched operation rather than per byte.

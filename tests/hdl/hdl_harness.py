@@ -1,10 +1,13 @@
 """Drive EssopArray through the Amaranth simulator and return what its output stream carried, as plain
-Python values, for comparison with essop.golden.array.EssopArrayModel."""
+Python values, for comparison with essop.golden.array.EssopArrayModel; the input streams the array and its
+stages' tests share."""
 from dataclasses import dataclass
 
 import numpy as np
 from amaranth.sim import Simulator
 
+from essop.config import EXP_PORT_MAX, EXP_PORT_MIN
+from essop.golden import fp16 as ref_fp16
 from essop.hdl.array import EssopArray
 
 
@@ -16,6 +19,30 @@ class RtlGroup:
     saturated: bool
     rows: list          # o_row of each beat, in order
     lasts: list         # o_last of each beat
+
+
+SPECIALS = np.array([0x7C00, 0xFC00, 0x7E00, 0x0000, 0x8000, 0x0001, 0x83FF, 0x7BFF, 0x0400], dtype=np.uint16)
+
+
+def make_stream(cfg, P, rng, special_rate=0.0, last_rate=0.4):
+    """P pairs of ReLU-like activations and small signed errors, some elements replaced by specials."""
+    scale_x = 2.0 ** rng.integers(-6, 6, (P, 1))
+    scale_d = 2.0 ** rng.integers(-20, -4, (P, 1))
+    xs = (np.maximum(rng.standard_normal((P, cfg.cols)), 0) * scale_x).astype(np.float16).view(np.uint16)
+    ds = (rng.standard_normal((P, cfg.rows)) * scale_d).astype(np.float16).view(np.uint16)
+    for arr in (xs, ds):
+        hit = rng.random(arr.shape) < special_rate
+        arr[hit] = rng.choice(SPECIALS, hit.sum())
+    last = rng.random(P) < last_rate
+    last[-1] = True
+    exp_x = exp_d = None
+    if cfg.scaling == "block":
+        # Around each pair's own exponent: too small saturates, too large loses resolution.
+        exp_x = np.array([ref_fp16.vector_exponent(v) for v in xs]) + rng.integers(-2, 3, P)
+        exp_d = np.array([ref_fp16.vector_exponent(v) for v in ds]) + rng.integers(-2, 3, P)
+        exp_x = np.clip(exp_x, EXP_PORT_MIN, EXP_PORT_MAX)
+        exp_d = np.clip(exp_d, EXP_PORT_MIN, EXP_PORT_MAX)
+    return xs, ds, last, exp_x, exp_d
 
 
 def pack(values, width):

@@ -1,6 +1,7 @@
 # amaranth: UnusedElaboratable=no
-"""FP16 input stage: decode, element exponent and magnitude shifter equal the golden model on every FP16
-pattern; the vector stage (exponent max + shifters) equals it on edge-case and random vectors."""
+"""FP16 input blocks: decode, element exponent and magnitude shifter equal the golden model on every FP16
+pattern; the exponent max trees (whole and split) and the vector of shifters equal it on edge-case and random
+vectors. (InputStage, which composes them, has its own test.)"""
 import numpy as np
 import pytest
 from amaranth.hdl import Cat, Elaboratable, Module, Signal, signed
@@ -8,8 +9,7 @@ from amaranth.sim import Simulator
 
 from essop.config import EXP_PORT_MAX, EXP_PORT_MIN, EXP_PORT_WIDTH
 from essop.golden import fp16 as ref
-from essop.hdl.fp16_input import (ExponentMax, Fp16Decode, Fp16PartialExponent, Fp16VectorExponent, Fp16VectorInput,
-                                  MagnitudeShift)
+from essop.hdl.fp16_input import ExponentMax, Fp16Decode, Fp16PartialExponent, Fp16VectorInput, MagnitudeShift
 from hdl_harness import pack, unpack
 
 SEED = 20261126
@@ -135,15 +135,15 @@ def test_exponent_max(count):
     assert ExponentMax(count).depth == (count - 1).bit_length()
 
 
-def rtl_vector(count, q, scaling, vectors, exps):
-    dut = Fp16VectorInput(count, q, scaling)
+def rtl_vector(count, q, vectors, exps):
+    dut = Fp16VectorInput(count, q)
     out = []
 
     async def bench(ctx):
         for v, e in zip(vectors, exps):
             ctx.set(dut.i_bits, pack(v, 16))
             ctx.set(dut.i_exp, e)
-            out.append((ctx.get(dut.o_exp), unpack(ctx.get(dut.o_mag), q, count), unpack(ctx.get(dut.o_sign), 1, count),
+            out.append((unpack(ctx.get(dut.o_mag), q, count), unpack(ctx.get(dut.o_sign), 1, count),
                         unpack(ctx.get(dut.o_nonfinite), 1, count), ctx.get(dut.o_saturated)))
 
     sim = Simulator(dut)
@@ -152,12 +152,11 @@ def rtl_vector(count, q, scaling, vectors, exps):
     return out
 
 
-def ref_vector(q, scaling, vectors, exps):
+def ref_vector(q, vectors, exps):
     out = []
     for v, e in zip(vectors, exps):
-        E = ref.vector_exponent(v) if scaling == "per_pair" else e
-        a, sign, nonfinite, sat = ref.to_magnitudes(v, E, q)
-        out.append((E, list(a), list(sign), [int(b) for b in nonfinite], int(sat.any())))
+        a, sign, nonfinite, sat = ref.to_magnitudes(v, e, q)
+        out.append((list(a), list(sign), [int(b) for b in nonfinite], int(sat.any())))
     return out
 
 
@@ -171,38 +170,22 @@ EDGE_VECTORS = [
 ]
 
 
-@pytest.mark.parametrize("scaling", ["per_pair", "block"])
+@pytest.mark.parametrize("exponent", ["own", "port"])
 @pytest.mark.parametrize("q", [1, 4, 8, 16])
-def test_vector_input(scaling, q):
+def test_vector_input(exponent, q):
+    """Against each vector's own exponent (what the per_pair max trees give) and against random port exponents
+    (block scaling)."""
     rng = np.random.default_rng(SEED + q)
     vectors = [list(v) for v in EDGE_VECTORS]
     vectors += [list(rng.choice(ALL, 5)) for _ in range(100)]
     # Realistic vectors: one scale per vector, as from a layer.
     vectors += [list((rng.standard_normal(5) * 2.0 ** rng.integers(-20, 10)).astype(np.float16).view(np.uint16))
                 for _ in range(100)]
-    exps = [int(e) for e in rng.integers(EXP_PORT_MIN, EXP_PORT_MAX + 1, len(vectors))]
-    assert rtl_vector(5, q, scaling, vectors, exps) == ref_vector(q, scaling, vectors, exps)
-
-
-@pytest.mark.parametrize("count", [1, 5, 16])
-def test_vector_exponent(count):
-    rng = np.random.default_rng(SEED + 100 + count)
-    vectors = [list(rng.choice(ALL, count)) for _ in range(100)]
-    vectors += [list(np.resize(v, count)) for v in EDGE_VECTORS]
-    vectors += [list((rng.standard_normal(count) * 2.0 ** rng.integers(-26, 13)).astype(np.float16).view(np.uint16))
-                for _ in range(100)]
-    dut = Fp16VectorExponent(count)
-    got = []
-
-    async def bench(ctx):
-        for v in vectors:
-            ctx.set(dut.i_bits, pack(v, 16))
-            got.append(ctx.get(dut.o_exp))
-
-    sim = Simulator(dut)
-    sim.add_testbench(bench)
-    sim.run()
-    assert got == [ref.vector_exponent(v) for v in vectors]
+    if exponent == "own":
+        exps = [ref.vector_exponent(np.array(v, dtype=np.uint16)) for v in vectors]
+    else:
+        exps = [int(e) for e in rng.integers(EXP_PORT_MIN, EXP_PORT_MAX + 1, len(vectors))]
+    assert rtl_vector(5, q, vectors, exps) == ref_vector(q, vectors, exps)
 
 
 @pytest.mark.parametrize("count,levels", [(1, 0), (5, 0), (5, 1), (5, 2), (16, 2), (16, 4), (16, 6), (32, 2)])
@@ -233,11 +216,10 @@ def test_partial_exponent(count, levels):
 
 
 @pytest.mark.parametrize("args,exc,msg", [
-    ((0, 8, "block"), ValueError, "count must be >= 1, not 0"),
-    ((3, 0, "block"), ValueError, "q must be in [1, 16], not 0"),
-    ((3, 8.0, "block"), TypeError, "q must be an int, not 8.0"),
-    ((3, 8, "pair"), ValueError, "scaling must be one of 'per_pair', 'block', not 'pair'"),
-    ((3, 8, None), TypeError, "scaling must be a str, not None"),
+    ((0, 8), ValueError, "count must be >= 1, not 0"),
+    ((3, 0), ValueError, "q must be in [1, 16], not 0"),
+    ((3, 8.0), TypeError, "q must be an int, not 8.0"),
+    ((2.0, 8), TypeError, "count must be an int, not 2.0"),
 ])
 def test_vector_input_parameter_errors(args, exc, msg):
     with pytest.raises(exc) as info:
@@ -253,7 +235,7 @@ def test_block_parameter_errors():
         MagnitudeShift("8")
     assert str(info.value) == "q must be an int, not '8'"
     with pytest.raises(TypeError) as info:
-        Fp16VectorExponent(2.0)
+        Fp16PartialExponent(2.0, 0)
     assert str(info.value) == "count must be an int, not 2.0"
     with pytest.raises(ValueError) as info:
         Fp16PartialExponent(4, -1)

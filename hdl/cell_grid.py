@@ -1,0 +1,76 @@
+"""Cell grid of the ESSOP array (spec section 5): rows x cols cells, each an AND gate and an up/down counter.
+
+Cell (i, j) counts X_j AND D_i, down when the signs differ. The grid is read out through row 0: each shift
+moves every counter row up by one and zeros into the last row, so after `rows` shifts the grid is cleared,
+with no separate clear path and one converter per column in the output stage.
+"""
+
+from amaranth.hdl import Module, signed
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from essop.config import EssopConfig
+from essop.hdl.cell import Cell
+
+__all__ = ["CellGrid"]
+
+
+class CellGrid(wiring.Component):
+    """``cfg.rows`` x ``cfg.cols`` cells of ``cfg.count_width``-bit signed counters.
+
+    On a clock edge with ``i_en`` every cell (i, j) counts ``i_bit_x[j] & i_bit_d[i]``, negated when
+    ``i_sign_x[j] ^ i_sign_d[i]``. With ``i_shift`` every row instead loads the row below it (the last row
+    loads zeros); ``i_shift`` takes precedence. ``o_counts`` is row 0.
+
+    ``src_loc_at``: as for Amaranth's own constructors (see InputStage).
+    """
+
+    def __init__(self, cfg, *, src_loc_at=0):
+        if not isinstance(cfg, EssopConfig):
+            raise TypeError(f"cfg must be an EssopConfig, not {cfg!r}")
+        self._cfg = cfg
+        n, m = cfg.cols, cfg.rows
+        super().__init__({
+            "i_en": In(1),
+            "i_bit_x": In(n),
+            "i_bit_d": In(m),
+            "i_sign_x": In(n),
+            "i_sign_d": In(m),
+            "i_shift": In(1),
+            "o_counts": Out(signed(cfg.count_width)).array(n),
+        }, src_loc_at=1 + src_loc_at)
+
+    @property
+    def config(self) -> EssopConfig:
+        return self._cfg
+
+    @property
+    def latency(self) -> int:
+        """Cycles from a bitstream cycle to the cycle in which its products are in the counters (and the row
+        0 count on ``o_counts``): 1, the counter register."""
+        return 1
+
+    def elaborate(self, platform):
+        cfg = self._cfg
+        n, rows = cfg.cols, cfg.rows
+        m = Module()
+        cells = [[None] * n for _ in range(rows)]
+        for i in range(rows):
+            for j in range(n):
+                cell = Cell(cfg.count_width)
+                m.submodules[f"cell_{i}_{j}"] = cell
+                m.d.comb += [
+                    cell.en.eq(self.i_en),
+                    cell.x.eq(self.i_bit_x[j]),
+                    cell.d.eq(self.i_bit_d[i]),
+                    cell.sign_x.eq(self.i_sign_x[j]),
+                    cell.sign_d.eq(self.i_sign_d[i]),
+                    cell.shift.eq(self.i_shift),
+                ]
+                cells[i][j] = cell
+        for i in range(rows):
+            for j in range(n):
+                m.d.comb += cells[i][j].shift_in.eq(cells[i + 1][j].count if i + 1 < rows else 0)
+        for j in range(n):
+            m.d.comb += self.o_counts[j].eq(cells[0][j].count)
+        return m

@@ -1,0 +1,166 @@
+"""Output stage of the ESSOP array (spec sections 7-9): a group's flags and exponent, and its rows on the
+output stream, one per transfer, with back-pressure.
+
+    counters --row 0--> [CountNormalise] --> output register --[NormalisedToFp16]--> o_data   (fp16)
+    counters --row 0--> output register --> o_data                                            (count)
+
+The converter is cut in two by the output register so that its path is no longer than the cells' own. Row
+poison bits shift with their counter rows, so one converter per column serves every row.
+"""
+
+from amaranth.hdl import Cat, Module, Signal, signed
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from essop.config import EssopConfig
+from essop.hdl.count_to_fp16 import CountNormalise, NormalisedToFp16, normalised_layout
+
+__all__ = ["OutputStage"]
+
+
+class OutputStage(wiring.Component):
+    """Gathers a group's poison bits and flags, and reads its counts out row by row onto the array's output
+    stream (``o_valid``, ``o_ready``, ``o_row``, ``o_data``, ``o_exp``, ``o_last``, ``o_nonfinite``,
+    ``o_saturated``; spec section 9).
+
+    On a pair's first bitstream cycle (``i_first``) its non-finite bits and saturated flag are ORed into the
+    group's. On a pair's last bitstream cycle (``i_done``) that ends its group (``i_end``),
+    E_out = E_x + E_d - L - lr_shift is registered from ``i_group_exp_x``, ``i_group_exp_d``; from the next
+    cycle on ``i_counts`` must be row 0 of the group's counts (the cell grid's latency is one cycle): the
+    stage loads it and shifts the rows through it with ``o_shift``. ``o_busy`` is high from then until the last
+    row is taken: the bitstreams pause, because the counters are being read out.
+
+    ``src_loc_at``: as for Amaranth's own constructors (see InputStage).
+    """
+
+    def __init__(self, cfg, *, src_loc_at=0):
+        if not isinstance(cfg, EssopConfig):
+            raise TypeError(f"cfg must be an EssopConfig, not {cfg!r}")
+        self._cfg = cfg
+        n, m = cfg.cols, cfg.rows
+        super().__init__({
+            "i_first": In(1),
+            "i_nonfinite_x": In(n),
+            "i_nonfinite_d": In(m),
+            "i_saturated": In(1),
+            "i_done": In(1),
+            "i_end": In(1),
+            "i_group_exp_x": In(signed(cfg.exp_port_width)),
+            "i_group_exp_d": In(signed(cfg.exp_port_width)),
+            "i_counts": In(signed(cfg.count_width)).array(n),
+            "o_shift": Out(1),
+            "o_busy": Out(1),
+            "o_valid": Out(1),
+            "o_ready": In(1),
+            "o_row": Out(cfg.row_width),
+            "o_data": Out(cfg.data_width),
+            "o_exp": Out(signed(cfg.out_exp_width)),
+            "o_last": Out(1),
+            "o_nonfinite": Out(1),
+            "o_saturated": Out(1),
+        }, src_loc_at=1 + src_loc_at)
+
+    @property
+    def config(self) -> EssopConfig:
+        return self._cfg
+
+    @property
+    def row_width(self) -> int:
+        """Width of o_row (EssopConfig.row_width)."""
+        return self._cfg.row_width
+
+    @property
+    def data_element_width(self) -> int:
+        """Bits per element of o_data (EssopConfig.data_element_width)."""
+        return self._cfg.data_element_width
+
+    @property
+    def latency(self) -> int:
+        """Cycles from the load of row 0 (a group's first ``o_shift``, the cycle after its last bitstream cycle)
+        to row 0 offered (``o_valid``): 1, row 0 goes into the output register (fp16: through CountNormalise)."""
+        return 1
+
+    @property
+    def beats_per_group(self) -> int:
+        """Output transfers per group, one row each: rows."""
+        return self._cfg.rows
+
+    @property
+    def release_latency(self) -> int:
+        """Cycles from the last row's transfer to the first cycle with ``o_busy`` low: 1."""
+        return 1
+
+    def elaborate(self, platform):
+        cfg = self._cfg
+        n, rows = cfg.cols, cfg.rows
+        m = Module()
+
+        poison_row = Signal(rows, name="poison_row")
+        poison_col = Signal(n, name="poison_col")
+        flag_nonfinite = Signal(name="flag_nonfinite")
+        flag_saturated = Signal(name="flag_saturated")
+        group_e_out = Signal(signed(cfg.out_exp_width), name="group_e_out")
+        out_load = Signal(name="out_load")      # the cycle after a group's last bitstream cycle
+        out_active = Signal(name="out_active")  # rows are being offered
+        out_row = Signal(range(rows), name="out_row")
+        out_take = self.o_valid & self.o_ready
+        out_last = out_row == rows - 1
+        # Row 0 moves into the output register, and the counters shift up, when the read-out starts and on
+        # every taken row; the last take shifts zeros into zeros.
+        out_shift = out_load | out_take
+        with m.If(self.i_first):
+            m.d.sync += [
+                poison_row.eq(poison_row | self.i_nonfinite_d),
+                poison_col.eq(poison_col | self.i_nonfinite_x),
+                flag_nonfinite.eq(flag_nonfinite | self.i_nonfinite_d.any() | self.i_nonfinite_x.any()),
+                flag_saturated.eq(flag_saturated | self.i_saturated),
+            ]
+        group_done = self.i_done & self.i_end
+        m.d.sync += out_load.eq(group_done)
+        with m.If(group_done):
+            m.d.sync += group_e_out.eq(self.i_group_exp_x + self.i_group_exp_d - (cfg.bl_log2 + cfg.lr_shift))
+        with m.If(out_load):
+            m.d.sync += [out_active.eq(1), out_row.eq(0)]
+        with m.If(out_shift):
+            # Row poison bits travel with their counter rows.
+            m.d.sync += poison_row.eq(poison_row >> 1)
+        with m.If(out_take):
+            m.d.sync += out_row.eq(out_row + 1)
+            with m.If(out_last):
+                m.d.sync += [out_active.eq(0), poison_col.eq(0),
+                             flag_nonfinite.eq(0), flag_saturated.eq(0)]
+
+        m.d.comb += [
+            self.o_shift.eq(out_shift),
+            self.o_busy.eq(out_load | out_active),
+            self.o_valid.eq(out_active),
+            self.o_row.eq(out_row),
+            self.o_last.eq(out_last),
+            self.o_exp.eq(group_e_out),
+            self.o_nonfinite.eq(flag_nonfinite),
+            self.o_saturated.eq(flag_saturated),
+        ]
+        if cfg.output_format == "fp16":
+            words = []
+            for j in range(n):
+                norm = CountNormalise(cfg.count_width)
+                held = Signal(normalised_layout(cfg.count_width), name=f"out_norm_{j}")
+                rnd = NormalisedToFp16(cfg.count_width)
+                m.submodules[f"normalise_{j}"] = norm
+                m.submodules[f"round_{j}"] = rnd
+                m.d.comb += [
+                    norm.i_count.eq(self.i_counts[j]),
+                    norm.i_exp.eq(group_e_out),
+                    norm.i_poison.eq(poison_row[0] | poison_col[j]),
+                    rnd.i_norm.eq(held),
+                ]
+                with m.If(out_shift):
+                    m.d.sync += held.eq(norm.o_norm)
+                words.append(rnd.o_bits)
+            m.d.comb += self.o_data.eq(Cat(words))
+        else:
+            held = Signal(len(self.o_data), name="out_counts")
+            with m.If(out_shift):
+                m.d.sync += held.eq(Cat(self.i_counts[j] for j in range(n)))
+            m.d.comb += self.o_data.eq(held)
+        return m
