@@ -18,7 +18,7 @@ PROTOCOL ?= protocols/accuracy-cpu.json
 
 # The API reference: these packages' public names (each module's __all__; a package's __all__ names its
 # public submodules), built by pdoc into $(API_DIR).
-API_MODULES := essop.config essop.fp16_format essop.checks essop.lfsr_params essop.golden essop.hdl essop.sim essop.training
+API_MODULES := essop.config essop.fp16_format essop.checks essop.lfsr_params essop.sobol_params essop.golden essop.hdl essop.sim essop.training
 API_DIR ?= build/api
 
 .PHONY: docs setup demo test test-fast verilog verify sweep stats train bench-train fidelity accuracy accuracy-report synth fpga clean

@@ -24,7 +24,8 @@ from __future__ import annotations
 import math
 from functools import lru_cache
 
-__all__ = ["XAPP052_TAPS", "MIN_WIDTH", "MAX_WIDTH", "taps", "reciprocal_taps", "jump", "seeds"]
+__all__ = ["XAPP052_TAPS", "MIN_WIDTH", "MAX_WIDTH", "taps", "period", "default_steps", "reciprocal_taps",
+           "power_rows", "jump", "seeds"]
 
 XAPP052_TAPS: dict[int, tuple[int, ...]] = {
     3: (3, 2), 4: (4, 3), 5: (5, 3), 6: (6, 5), 7: (7, 6), 8: (8, 6, 5, 4), 9: (9, 5), 10: (10, 7),

@@ -31,6 +31,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+__all__ = ["JOE_KUO", "SIDE_DIMENSION", "MAX_BITS", "m_values", "direction_words", "element_word"]
+
 #: new-joe-kuo-6.21201, dimensions used: d -> (s, a, (m_1, ..., m_s)). Dimension 1 is the implicit one.
 JOE_KUO: dict[int, tuple[int, int, tuple[int, ...]]] = {
     1: (0, 0, ()),

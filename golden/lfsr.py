@@ -12,7 +12,7 @@ import numpy as np
 
 from essop import lfsr_params
 
-__all__ = ["Lfsr", "period_states", "random_numbers"]
+__all__ = ["Lfsr", "period_states", "states_after"]
 
 
 class Lfsr:

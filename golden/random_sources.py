@@ -34,6 +34,9 @@ import numpy as np
 from essop.config import EssopConfig
 from essop.golden.lfsr import period_states, states_after
 
+__all__ = ["SIDES", "base_sequence", "generator_count", "generator_offsets", "generator_words", "shift_states",
+           "pair_words", "joint_period", "random_numbers", "MAX_SHIFT_TABLE_WIDTH"]
+
 SIDES = ("x", "d")
 #: Widest per-pair shift register whose whole period `pair_words` tabulates (wider ones are jumped to).
 MAX_SHIFT_TABLE_WIDTH = 24

@@ -35,7 +35,9 @@ from essop.golden.workload import activation_scale, error_scale, gaussian_errors
 
 __all__ = [
     "Errors", "draw_errors", "summarize", "loglog_slope", "restart_counts", "bl_table", "restart_table",
-    "steps_table", "BIAS_BOUND_SE"
+    "steps_table", "plot_rmse", "BIAS_BOUND_SE", "SOURCES", "source_config", "fixed_input_bias",
+    "fixed_input_bias_per_element", "fixed_bias_table", "joint_histogram", "stream_histogram", "bias_summary",
+    "xor_convolve", "MAX_JOINT_CYCLES"
 ]
 
 #: |bias| is called consistent with zero when within this many standard errors.

@@ -19,6 +19,9 @@ from essop.config import EssopConfig
 from essop.golden import random_sources
 from essop.golden.lfsr import period_states
 
+__all__ = ["check_table_width", "lfsr_table", "base_table", "cycle_table", "generator_offsets", "generator_words",
+           "pair_words", "MAX_TABLE_WIDTH"]
+
 #: Largest LFSR width whose full-period table the kernel builds (2**24 - 1 entries).
 MAX_TABLE_WIDTH = 24
 _tables: dict[tuple, torch.Tensor] = {}
