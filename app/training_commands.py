@@ -150,6 +150,8 @@ def _fidelity_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scaling", nargs="+", choices=("per_pair", "block", "per_sample"),
                         default=["per_pair", "block"], help="default per_pair block")
     parser.add_argument("--sharing", nargs="+", choices=("shared", "per_element"), default=["shared"])
+    parser.add_argument("--rng", nargs="+", choices=("lfsr", "sobol"), default=["lfsr"],
+                        help="random-number sources (default lfsr; the per-pair shift is --rng-shift)")
     parser.add_argument("--batches", type=_positive, default=1, help="minibatches to average over (default 1)")
     parser.add_argument("--batch-size", type=_positive, default=128)
     parser.add_argument("--model", default="resnet32")
@@ -158,7 +160,7 @@ def _fidelity_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="results/fidelity", help="output folder (default results/fidelity)")
     _add_run_environment(parser)
-    add_config_arguments(parser, skip=LAYER_FIELDS + ("bl", "sharing"))
+    add_config_arguments(parser, skip=LAYER_FIELDS + ("bl", "sharing", "rng"))
 
 
 def _fidelity(args: argparse.Namespace) -> int:
@@ -168,7 +170,7 @@ def _fidelity(args: argparse.Namespace) -> int:
     from essop.training.fidelity import FIELDS, grid, markdown, measure, plot
     if args.threads:
         torch.set_num_threads(args.threads)
-    base = config_from_args(args, skip=LAYER_FIELDS + ("bl", "sharing"))
+    base = config_from_args(args, skip=LAYER_FIELDS + ("bl", "sharing", "rng"))
     for bl in args.bl:
         base.replace(bl=bl)                  # an invalid BL fails here, before any work
     torch.manual_seed(args.seed)
@@ -187,7 +189,7 @@ def _fidelity(args: argparse.Namespace) -> int:
         idx = order[b * args.batch_size:(b + 1) * args.batch_size]
         x = cdata.augment(torch.from_numpy(ds.x_train[idx]), cdata.step_generator(args.seed, 0, b))
         batches.append((norm(x), torch.from_numpy(ds.y_train[idx])))
-    points = grid(args.modes, args.bl, args.scaling, args.sharing)
+    points = grid(args.modes, args.bl, args.scaling, args.sharing, args.rng)
     t0 = time.perf_counter()
     rows = measure(model, batches, points, base,
                    lambda p, b: print(f"  {p.label} (minibatch {b}): {time.perf_counter() - t0:.0f} s",
@@ -199,6 +201,8 @@ def _fidelity(args: argparse.Namespace) -> int:
         w.writeheader()
         w.writerows(rows)
     title += f"; {args.batches} minibatch(es) of {args.batch_size}; q {base.q}, LFSR width {base.lfsr_width}"
+    if base.rng_shift:
+        title += ", per-pair shift"
     text = markdown(rows, title)
     (out / "fidelity.md").write_text(text + "\n")
     (out / "fidelity.json").write_text(json.dumps(rows, indent=1))
