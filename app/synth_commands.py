@@ -104,7 +104,8 @@ def _synth(args) -> int:
         rows.append(r)
     for cfg in points:
         r = compare.essop_row(cfg, lib.name, args.build)
-        print(f"essop {cfg.rows}x{cfg.cols} BL{cfg.bl} {cfg.sharing}: {r['area_um2']:.1f} um^2 "
+        print(f"essop {cfg.rows}x{cfg.cols} BL{cfg.bl} {cfg.sharing} {cfg.rng}{'+shift' if cfg.rng_shift else ''}: "
+              f"{r['area_um2']:.1f} um^2 "
               f"(cells {r['cells_area_um2']:.1f}, periphery {r['periphery_area_um2']:.1f}), {r['fmax_ghz']:.3f} GHz, "
               f"{r['energy_per_product_fj']:.2f} fJ/product", flush=True)
         rows.append(r)
