@@ -83,7 +83,7 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
 
 #: EssopConfig fields `essop stats` sweeps itself (--bl, both sharing modes, --sources).
 STATS_SKIP = ("bl", "sharing", "rng", "rng_shift")
-STATS_SOURCES = ("lfsr", "sobol", "sobol+shift")
+STATS_SOURCES = ("lfsr", "lfsr+shift", "sobol", "sobol+shift")
 
 
 def run(name: str, args: argparse.Namespace) -> int:

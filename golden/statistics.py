@@ -364,9 +364,9 @@ def plot_rmse(rows: list[dict], path, column: str = "RMSE (SC)", title: str = ""
         ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-" if sharing == "shared" else "s--",
                 label=f"{source}, {sharing}", ms=4)
     bls = sorted({r["BL"] for r in rows})
-    top = max(r[column] for r in rows if r["BL"] == bls[0])
-    ax.plot(bls, [top * (bls[0] / b) ** 0.5 for b in bls], "k:", lw=0.8, label="1/sqrt(BL)")
-    ax.plot(bls, [top * (bls[0] / b) for b in bls], "k-.", lw=0.8, label="1/BL")
+    first = [r[column] for r in rows if r["BL"] == bls[0]]
+    ax.plot(bls, [max(first) * (bls[0] / b) ** 0.5 for b in bls], "k:", lw=0.8, label="1/sqrt(BL)")
+    ax.plot(bls, [min(first) * (bls[0] / b) for b in bls], "k-.", lw=0.8, label="1/BL")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.set_xlabel("bitstream length BL")
