@@ -31,6 +31,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from essop import lfsr_params
 from essop.config import EssopConfig
 from essop.golden.lfsr import period_states, states_after
 
@@ -91,21 +92,26 @@ def generator_count(cfg: EssopConfig, side: str) -> int:
     return cfg.cols if side == "x" else cfg.rows
 
 
+@lru_cache(maxsize=64)
+def _lfsr_offsets(taps: tuple[int, ...], width: int, seed: int, steps: int, stride: int, count: int) -> np.ndarray:
+    period = (1 << width) - 1
+    inv = pow(steps, -1, period)      # steps is coprime with the period (EssopConfig refuses anything else)
+    offsets = np.array([(k * stride * inv) % period for k in range(count)], dtype=np.int64)
+    # The cycle offsets and the jump-ahead seeds (essop.lfsr_params) must name the same states.
+    last_seed = lfsr_params.seeds(taps, width, seed, count, stride)[-1]
+    if period_states(taps, width, seed)[(int(offsets[-1]) * steps) % period] != last_seed:
+        raise AssertionError("LFSR seeds disagree with the stepped sequence")
+    offsets.flags.writeable = False
+    return offsets
+
+
 def generator_offsets(cfg: EssopConfig, side: str) -> np.ndarray:
     """Cycle offset of every generator of a side into `base_sequence` (int64 [G], values < rng_period)."""
     count = generator_count(cfg, side)
     if cfg.rng != "lfsr" or count == 1:
         return np.zeros(count, dtype=np.int64)
-    period = cfg.rng_period
-    S = cfg.steps_per_cycle
-    inv = pow(S, -1, period)          # S is coprime with the period (EssopConfig refuses anything else)
-    offsets = np.array([(k * cfg.phase_stride * inv) % period for k in range(count)], dtype=np.int64)
-    # The cycle offsets and the jump-ahead seeds (essop.lfsr_params) must name the same states.
-    seeds = cfg.lfsr_seeds_x if side == "x" else cfg.lfsr_seeds_d
-    states = period_states(tuple(_taps(cfg, side)), cfg.lfsr_width, _seed(cfg, side))
-    if states[(int(offsets[-1]) * S) % period] != seeds[-1]:
-        raise AssertionError("LFSR seeds disagree with the stepped sequence")
-    return offsets
+    return _lfsr_offsets(tuple(_taps(cfg, side)), cfg.lfsr_width, _seed(cfg, side), cfg.steps_per_cycle,
+                         cfg.phase_stride, count)
 
 
 def generator_words(cfg: EssopConfig, side: str) -> np.ndarray:
