@@ -13,10 +13,16 @@ SHARING ?= shared
 # Bitstream lengths for `make sweep`.
 SWEEP_BL ?= 4 8 16 32 64
 JOBS ?= 2
+# Design-space grid for `make dse` (every library x size x BL x sharing mode), run as Ray tasks on WORKERS CPUs of
+# a local Ray instance, or on a running cluster with RAY_ADDRESS=ray://head:10001.
+DSE_LIBS ?= nangate15 nangate45 asap7 sky130hd
+DSE_ROWS ?= 4 8 16
+DSE_BL   ?= 4 8 16 32
+WORKERS  ?= 2
 # Accuracy protocol for `make accuracy` / `make accuracy-report`.
 PROTOCOL ?= protocols/accuracy-cpu.json
 
-.PHONY: setup demo test test-fast verilog verify sweep stats train bench-train fidelity accuracy accuracy-report synth fpga clean
+.PHONY: setup demo test test-fast verilog verify sweep stats train bench-train fidelity accuracy accuracy-report synth dse fpga clean
 
 $(VENV)/.installed: requirements.txt pyproject.toml scripts/setup.sh
 	bash scripts/setup.sh
@@ -69,6 +75,11 @@ accuracy-report: setup
 
 synth: setup
 	$(ESSOP) synth
+
+## The design-space grid through Ray (docs/hardware.md); stopped and run again, it computes only what is missing.
+dse: setup
+	$(ESSOP) synth --lib $(DSE_LIBS) --rows $(DSE_ROWS) --bl $(DSE_BL) --sharing shared per_element --fp16-outer 0 \
+	  --workers $(WORKERS) $(if $(RAY_ADDRESS),--ray-address $(RAY_ADDRESS),) --out results/dse --build build/dse
 
 fpga: setup
 	$(ESSOP) fpga $(if $(BOARD),--board $(BOARD),)
