@@ -39,7 +39,7 @@ class NetActivity:
     cycles: int
     flops: int
     flops_from_vcd: int
-    """Flip-flops whose Q was found in the VCD."""
+    """Flip-flops whose state was found in the VCD (by the name of the net on their Q or QN)."""
     mapping_check: float
     """Fraction of (flip-flop, cycle) pairs where the computed D equals the next sampled Q."""
     inputs_from_vcd: int
@@ -77,17 +77,22 @@ def net_activity(netlist: Netlist, cells: dict[str, LibCell], bits: dict[str, np
     missing = []
     for name, ctype, pins in flops:
         lib = cells[ctype]
-        for out, func in lib.outputs.items():
-            net = pins.get(out)
-            if net is None:
-                continue
-            q = bits.get(net)
-            if q is None:
+        outs = [(pins[o], f.strip()) for o, f in lib.outputs.items() if pins.get(o) is not None]
+        # The flip-flop's state, from whichever of its outputs the VCD names: a register bit Yosys kept the
+        # name of. Its other output (QN beside Q, as NanGate 45 nm's DFF_X1 has) is then that state's
+        # complement, not a flip-flop of its own to simulate from zero state.
+        state = None
+        for net, func in outs:
+            if net in bits:
+                state = ~bits[net] if func in ("IQN", "!IQ") else bits[net]
+                break
+        for net, func in outs:
+            if state is None:
                 missing.append((net, func))
                 values[net] = np.zeros(n, bool)
             else:
-                values[net] = ~q if func.strip() in ("IQN", "!IQ") else q
-                found_q += 1
+                values[net] = ~state if func in ("IQN", "!IQ") else state
+        found_q += state is not None
     # topological order of the combinational cells
     drivers = {}
     for k, (_, ctype, pins) in enumerate(comb):

@@ -1,5 +1,7 @@
 """essop.synth.flow (and the rows of essop.synth.compare built on it): the stages together on a small ESSOP
 array give a usable area split, timing and power; the moved stage tests are in tests/synth/test_<stage>.py."""
+import json
+
 import pytest
 
 from essop.app import cli
@@ -11,12 +13,14 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def essop_2x3(tmp_path_factory):
+    """The configuration, its row, and its build folder."""
     cfg = EssopConfig(rows=2, cols=3, bl=4)
-    return cfg, compare.essop_row(cfg, "nangate15", tmp_path_factory.mktemp("synth"))
+    root = tmp_path_factory.mktemp("synth")
+    return cfg, compare.essop_row(cfg, "nangate15", root), root / f"nangate15_{cfg.name}"
 
 
 def test_essop_area_split_and_timing(essop_2x3):
-    cfg, row = essop_2x3
+    cfg, row, _ = essop_2x3
     assert row["area_um2"] > 0
     # Both parts exist and add up to the whole: the counters (cell_i_j) and everything else.
     assert 0 < row["cells_area_um2"] < row["area_um2"]
@@ -33,11 +37,15 @@ def test_essop_area_split_and_timing(essop_2x3):
 
 
 def test_essop_per_net_activity(essop_2x3):
-    cfg, row = essop_2x3
+    cfg, row, build = essop_2x3
     # Every flip-flop's computed D equals its sampled Q one cycle later: the VCD-to-netlist mapping and the
     # gate-level evaluation agree with the RTL simulation.
     assert row["flop_check"] == 1.0
-    found, total = map(int, row["flops_from_vcd"].split("/"))
+    # The flip-flops found by name in the VCD are some of all the netlist's flip-flops (the gate-level
+    # simulation's own count, in the flow's result.json, agrees with the Liberty ff-group count n_flops).
+    found = row["flops_from_vcd"]
+    result = json.loads((build / "result.json").read_text())
+    total = result["activity"]["flops"]
     assert 0 < found <= total == row["n_flops"]
     assert 0 < row["net_activity_mean"] < 1
     assert 0 < row["sequential_power_share"] < 1
@@ -49,7 +57,7 @@ def test_essop_per_net_activity(essop_2x3):
 
 
 def test_fp16_baseline_and_comparison(essop_2x3, tmp_path):
-    _, erow = essop_2x3
+    _, erow, _ = essop_2x3
     frow = compare.fp16_row(1, "nangate15", tmp_path)
     assert frow["n_flops"] > 0 and frow["fmax_ghz"] > 0 and frow["area_um2"] > 0
     # n_cells and n_flops count the flat netlist's instances and its flip-flops (NanGate 15 nm: DFFRNQ_X1).

@@ -69,3 +69,17 @@ def test_unknown_cell_and_loop_and_wide_assign():
     wide = Netlist("w", [], [], [], wide_assigns=["z = { a, b }"])
     with pytest.raises(ValueError, match=r"only single-bit assign statements are handled, not z = \{ a, b \}"):
         net_activity(wide, CELLS, {}, 2)
+
+
+def test_qn_beside_a_named_q_is_its_complement():
+    # A flip-flop with both outputs used (NanGate 45 nm's DFF_X1): the VCD names Q; QN is !Q from the first
+    # cycle on, not a second flip-flop simulated from zero state (which would be wrong in cycle 0 here).
+    cells = dict(CELLS, DFFQN=LibCell(inputs=["D", "CK"], outputs={"Q": "IQ", "QN": "IQN"}, sequential=True,
+                                      clock_pins=["CK"], next_state="D", ff=True))
+    # q toggles (D = QN); y = q & en.
+    nl = Netlist("t", ["clk", "en"], ["y"], [("ff0", "DFFQN", {"CK": "clk", "D": "qn", "Q": "q", "QN": "qn"}),
+                                             ("and", "AND2", {"A": "q", "B": "en", "Y": "y"})])
+    act = net_activity(nl, cells, {"q": b(1, 0, 1, 0), "en": b(1, 1, 1, 1)}, 4)
+    assert act.flops_from_vcd == 1
+    assert act.mapping_check == 1.0
+    assert act.rate["qn"] == 1.0
