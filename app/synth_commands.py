@@ -151,7 +151,14 @@ def _synth(args) -> int:
     def done(task, row, cached):
         print((f"[{row['library']}] " if several else "") + _progress_line(row), flush=True)
 
-    results = run_tasks(tasks, workers=args.workers, ray_address=args.ray_address, done=done)
+    finished = []
+    try:
+        results = run_tasks(tasks, workers=args.workers, ray_address=args.ray_address,
+                            done=lambda task, row, cached: (finished.append(task), done(task, row, cached)))
+    except KeyboardInterrupt:
+        print(f"essop synth: stopped after {len(finished)} of {len(tasks)} configurations; their results are in "
+              f"{args.build}, and the same command again computes only the others", file=sys.stderr)
+        return 130
     rows = [row for row, _ in results]
     comps = []
     for lib in libs:

@@ -22,6 +22,8 @@ import argparse
 import hashlib
 import json
 import os
+import signal
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -95,6 +97,14 @@ def _ray():
     return ray
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"stopped by signal {signum}")
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
 def run_tasks(tasks: list[CachedTask], *, workers: int | None = None, ray_address: str | None = None,
               done: Callable[[CachedTask, Any, bool], None] | None = None) -> list[tuple[Any, bool]]:
     """Every task's (result, cached), in the order of ``tasks``; ``done(task, result, cached)`` is called as
@@ -118,6 +128,10 @@ def run_tasks(tasks: list[CachedTask], *, workers: int | None = None, ray_addres
         else:
             ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False,
                      object_store_memory=100 * 1024 * 1024)
+    # A sweep stopped with SIGTERM (kill PID) goes through `finally` like Ctrl-C, so that the local Ray
+    # instance is shut down; finished tasks have their results in their build folders, and the next run
+    # resumes from them.
+    previous = signal.signal(signal.SIGTERM, _interrupt) if _main_thread() else None
     try:
         remote = ray.remote(num_cpus=1, max_retries=0)(run_cached)
         pending = {remote.remote(t): i for i, t in enumerate(tasks)}
@@ -130,6 +144,8 @@ def run_tasks(tasks: list[CachedTask], *, workers: int | None = None, ray_addres
                 done(tasks[i], *out[i])
         return out
     finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
         if started:
             ray.shutdown()
 
