@@ -89,6 +89,8 @@ def _bars(axes, essop: list[dict], base: dict | None) -> None:
 
 def _sweep(axes, essop: list[dict], base: dict | None) -> None:
     """Each metric against BL (or m*n when only the size varies); one line per sharing mode and size (BL)."""
+    from matplotlib.ticker import NullFormatter
+
     bls = sorted({r["bl"] for r in essop})
     by_bl = len(bls) > 1
     x_of = (lambda r: r["bl"]) if by_bl else (lambda r: r["rows"] * r["cols"])
@@ -103,9 +105,12 @@ def _sweep(axes, essop: list[dict], base: dict | None) -> None:
                     label=f"ESSOP {g[1]} {g[0]}")
         if base:
             ax.axhline(base[col], color="k", linestyle=":", label=f"FP16 multiplier, {base['stages']} stages")
-        ax.set(xscale="log", yscale="log", xlabel="BL" if by_bl else "array size m*n", ylabel=ylabel)
-        if by_bl:
-            ax.set_xticks(bls, [str(b) for b in bls])
+        ax.set_xscale("log", base=2)
+        ax.set(yscale="log", xlabel="BL" if by_bl else "array size m*n", ylabel=ylabel)
+        # Ticks at the swept values only (BLs and sizes are powers of two or close to them).
+        xs = sorted({x_of(r) for r in essop})
+        ax.set_xticks(xs, [str(x) for x in xs])
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_title(f"{ylabel.split(' (')[0]} ({better} is better)", fontsize=9)
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7)
