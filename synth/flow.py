@@ -90,8 +90,9 @@ def synthesize(component, top: str, lib: str | Library, build_dir, *, split: boo
     ``split``: also synthesise with the hierarchy kept (no buffering); ``area_by_instance`` gives each submodule
     instance its share of the hierarchical netlist's area, scaled to the flat total ('<top>': the top's own
     logic).
-    ``toggle_rate``: toggles per net per clock cycle (measured by essop.synth.activity). ``sta_period`` in library time units (default: 1 ns). ``clock`` None: a combinational design,
-    timed from inputs to outputs against a virtual clock."""
+    ``toggle_rate``: toggles per net per clock cycle (measured by essop.synth.activity). ``sta_period`` in
+    library time units (default: 1 ns). ``clock`` None: a combinational design, timed from inputs to outputs
+    against a virtual clock. ``vcd``: the RTL simulation's VCD; with it, power is per net (stages 4 and 5)."""
     lib = library(lib) if isinstance(lib, str) else lib
     build = Path(build_dir).resolve()
     build.mkdir(parents=True, exist_ok=True)
