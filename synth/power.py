@@ -43,7 +43,7 @@ def per_net_power(text: str, netlist: Netlist, cells: dict[str, LibCell], act: N
         tot["switching"] += switching
         tot["leakage"] += leak
         tot["clock_floor"] += i0 + s0
-        if lib.sequential:
+        if lib.ff:
             tot["sequential"] += internal + switching
     tot["dynamic"] = tot["internal"] + tot["switching"]
     tot["gating_saving"], tot["gating_cells"] = clock_gating_estimate(text, p0, act)

@@ -72,7 +72,11 @@ def net_activity(netlist: Netlist, cells: dict[str, LibCell], bits: dict[str, np
         lib = cells.get(inst[1])
         if lib is None:
             raise ValueError(f"cell type {inst[1]!r} of instance {inst[0]!r} is not in the Liberty files")
-        (flops if lib.sequential else comb).append(inst)
+        if lib.latch:
+            # The designs are synchronous; a latch would need level-sensitive simulation, which this is not.
+            raise ValueError(f"instance {inst[0]!r} is a latch ({inst[1]}); the gate-level simulation handles "
+                             f"flip-flops (Liberty ff group) and combinational cells only")
+        (flops if lib.ff else comb).append(inst)
     found_q = 0
     missing = []
     for name, ctype, pins in flops:

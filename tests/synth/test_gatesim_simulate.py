@@ -83,3 +83,11 @@ def test_qn_beside_a_named_q_is_its_complement():
     assert act.flops_from_vcd == 1
     assert act.mapping_check == 1.0
     assert act.rate["qn"] == 1.0
+
+
+def test_latch_is_refused():
+    cells = dict(CELLS, LATCH=LibCell(inputs=["D", "E"], outputs={"Q": "IQ"}, sequential=True, latch=True))
+    nl = Netlist("t", ["en"], [], [("l0", "LATCH", {"D": "en", "E": "en", "Q": "q"})])
+    with pytest.raises(ValueError, match="instance 'l0' is a latch \\(LATCH\\); the gate-level simulation handles"):
+        net_activity(nl, cells, {}, 2)
+
