@@ -8,8 +8,8 @@ error against FP64, essop.golden.statistics), and the opt-in `synth` (area, Fmax
 
 Why the providers live here, each importing its room inside the function: the sweep is the application's,
 and the rooms below it (sim, golden, synth, training) must not import the application layer, so the
-providers cannot register themselves from synth/ or training/ without a loop no import graph shows (the sweep
-used to import them back by module name). Importing inside each provider keeps `essop sweep` from loading
+providers cannot register themselves from synth/ or training/ without a loop no import graph shows. Importing
+inside each provider keeps `essop sweep` from loading
 PyTorch or the synthesis flow unless that column runs.
 
 Points are independent and run in parallel processes (`jobs`); each process looks providers up by name in the

@@ -15,7 +15,7 @@ simulation. The stages, one file each:
 
 Energy per cycle = dynamic power x the nominal clock period (dynamic power scales with 1/period at a fixed
 per-cycle activity) + leakage power x the achievable period. Without a VCD the design-wide ``toggle_rate`` is
-set as the global activity of every net (the earlier flow).
+set as the global activity of every net (a one-number activity model, kept for comparison).
 """
 from __future__ import annotations
 
@@ -56,9 +56,9 @@ class SynthResult:
     """Clock period the power was reported at."""
     power_by_group: dict[str, float] = field(default_factory=dict)
     toggle_rate: float = 0.0
-    """Design-wide mean toggle rate of the RTL's signal bits (the earlier flow's global activity)."""
+    """Design-wide mean toggle rate of the RTL's signal bits (the one-number activity model)."""
     power_dynamic_global_w: float = 0.0
-    """Dynamic power with every net at ``toggle_rate`` (the earlier flow), for comparison."""
+    """Dynamic power with every net at ``toggle_rate`` (the one-number activity model), for comparison."""
     activity: dict = field(default_factory=dict)
     """Per-net activity facts (essop.synth.gatesim.simulate) when a VCD was given: mean net rate, flip-flops found in
     the VCD, the D/Q self-check, ...; empty when power is at the global ``toggle_rate``."""
@@ -74,7 +74,7 @@ class SynthResult:
 
     @property
     def energy_per_cycle_global_j(self) -> float:
-        """As energy_per_cycle_j with every net at the global toggle rate (the earlier flow)."""
+        """As energy_per_cycle_j with every net at the global toggle rate (the one-number activity model)."""
         return self.power_dynamic_global_w * self.sta_period_s + self.power_leakage_w * self.min_period_s
 
     def to_dict(self) -> dict:

@@ -7,7 +7,7 @@ requirements.txt). On top of it, the two views the flow needs:
   combinational design, before each multiple of the input period): the cycle-level values the gate-level
   simulation starts from;
 - ``toggle_rate``: the mean number of bit changes per signal bit per cycle over the whole dump (the design-wide
-  rate of the earlier flow, kept as a column).
+  rate of the one-number activity model, kept as a column).
 
 Names: a variable is named by its scopes below the design's top, joined with '.' (the simulator's VCD nests
 the design in a testbench scope: ``bench`` / ``top`` / ...). Verilog escaped identifiers (``\\i_norm.neg``,
