@@ -40,6 +40,8 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
                             help="random-number sources to sweep, 'lfsr' and/or 'sobol' (default: lfsr); the "
                                  "per-pair shift is --rng-shift")
         parser.add_argument("--jobs", type=int, default=1, help="points run in parallel (default: 1)")
+        from essop.app.tasks import add_task_arguments
+        add_task_arguments(parser)
         parser.add_argument("--out", type=Path, default=Path("results/sweep"),
                             help="directory for sweep.csv, sweep.md, sweep.png (default: results/sweep)")
         parser.add_argument("--build-dir", type=Path, default=Path("build/sweep"))
@@ -146,11 +148,11 @@ def _sweep(cfg, args) -> int:
         for rng in args.rng:
             cfg.replace(rng=rng)
         if args.columns and "synth" in args.columns:
-            from essop.synth.flow import library
+            from essop.synth.libraries import library
             library(args.lib)      # an unknown library fails here, not after the first points
         with tqdm(total=n_points, desc="sweep points", unit="point") as bar:
             rows = sweep.run_sweep(cfg, args.bl, rngs=args.rng, columns=args.columns, jobs=args.jobs, seed=args.seed,
-                                   build_root=args.build_dir,
+                                   build_root=args.build_dir, workers=args.workers, ray_address=args.ray_address,
                                    options={"simulator": args.simulator, "pairs": args.pairs, "draws": args.draws,
                                             "lib": args.lib, "cache_dir": args.cache_dir},
                                    progress=bar.update)
