@@ -16,7 +16,7 @@ JOBS ?= 2
 # Accuracy protocol for `make accuracy` / `make accuracy-report`.
 PROTOCOL ?= protocols/accuracy-cpu.json
 
-.PHONY: setup demo test test-fast verilog verify sweep stats train bench-train fidelity accuracy accuracy-report synth fpga clean
+.PHONY: setup demo test test-fast formal verilog verify sweep stats train bench-train fidelity accuracy accuracy-report synth fpga clean
 
 $(VENV)/.installed: requirements.txt pyproject.toml scripts/setup.sh
 	bash scripts/setup.sh
@@ -31,8 +31,13 @@ demo: setup
 test: setup
 	$(PY) -m pytest -n $(JOBS) tests
 
+## Every formal proof of the RTL (SymbiYosys + Yices), one table row each (docs/reliability.md). The same proofs
+## run in `make test` as tests/formal.
+formal: setup
+	$(PY) -m essop.formal
+
 test-fast: setup
-	$(PY) -m pytest -n $(JOBS) -m "not cocotb and not slow" tests
+	$(PY) -m pytest -n $(JOBS) -m "not cocotb and not slow and not formal" tests
 
 verilog: setup
 	$(ESSOP) generate --rows $(ROWS) --cols $(COLS) --bl $(BL) --sharing $(SHARING) -o build/essop.v
