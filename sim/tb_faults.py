@@ -8,8 +8,9 @@ Injection, at the falling edge in the middle of a cycle, so that the next rising
 - comparator outputs are wires: forced to the flipped value for that one cycle (Force), then released;
 - an input fault flips the bit in the load buffer's register of FP16 patterns the cycle after the pair's
   transfer, after the per_pair exponent was taken from the clean patterns.
-Bitstream cycles are counted from the bitstream generators' `o_en`. Icarus only: Verilator's VPI does not
-force or deposit on the hierarchy's inner signals.
+Bitstream cycles are counted from the bitstream generators' `o_en`. It runs on Icarus, where VPI reaches
+every inner signal; the project's Verilator builds do not make inner signals public (no --public-flat-rw),
+so `run_fault_injection` does not offer Verilator.
 
 Inputs from the environment: ESSOP_CONFIG (configuration JSON), ESSOP_FAULT_CASE (an .npz holding the
 stream and the plan, `essop.sim.tb_faults.write_case`), ESSOP_SUMMARY (JSON written at the end).
