@@ -68,8 +68,9 @@ def _proofs() -> list[Proof]:
                             lambda cfg=cfg: ArrayHarness(cfg, ("lfsr",), covers=False)))
         proofs.append(Proof(f"cover-{key}", "cover", key, "cover", depth,
                             lambda cfg=cfg: ArrayHarness(cfg, ("streams", "flags"))))
-    # The converter is combinational: one step with free inputs covers every (count, exponent) pair.
-    for width in sorted({cfg.count_width for cfg in CONFIGS.values()}):
+    # The converter is combinational: one step with free inputs covers every (count, exponent) pair. Widths of
+    # the configurations above, and of the default array (BL 16, acc_depth 1).
+    for width in sorted({cfg.count_width for cfg in CONFIGS.values()} | {EssopConfig().count_width}):
         proofs.append(Proof(f"count_to_fp16-w{width}", "count_to_fp16", f"count_width {width}", "bmc", 1,
                             lambda width=width: CountToFp16Harness(width)))
     return proofs
