@@ -3,12 +3,15 @@ of an array that suffers them.
 
 A `FaultPlan` lists explicit faults, each a bit that flips once, at one of four sites:
 
-| site | a fault is | when it acts |
-|---|---|---|
-| inputs | (pair p, side, element k, bit b): bit b of the FP16 pattern of x_k (side 0) or delta_k (side 1) | in the load buffer, after the pair's exponent was taken (per_pair: from the clean patterns) and before the magnitudes are shifted: the flipped pattern is decoded (it may saturate, or become Inf/NaN and poison) |
-| lfsr | (cycle t, side, generator g, bit b): bit b of the state of generator g of that side | at the start of bitstream cycle t, before R(t) is read: R(t) and every later state follow from the flipped state (until a restart reloads the seed); a flip onto the zero state leaves it stuck at zero |
-| comparators | (cycle t, side, element k): X_k(t) or D_k(t) | in cycle t only |
-| counters | (cycle t, row i, col j, bit b): bit b of counter C_ij (count_width-bit two's complement) | at the start of cycle t, before cycle t's product is counted; counting then goes on modulo 2**count_width |
+- inputs (pair p, side, element k, bit b): bit b of the FP16 pattern of x_k (side 0) or delta_k (side 1), in
+  the load buffer, after the pair's exponent was taken (per_pair: from the clean patterns) and before the
+  magnitudes are shifted: the flipped pattern is decoded (it may saturate, or become Inf/NaN and poison);
+- lfsr (cycle t, side, generator g, bit b): bit b of generator g's state at the start of bitstream cycle t,
+  before R(t) is read; R(t) and every later state follow from the flipped state (until a restart reloads the
+  seed); a flip onto the zero state leaves it stuck at zero;
+- comparators (cycle t, side, element k): X_k(t) or D_k(t), in cycle t only;
+- counters (cycle t, row i, col j, bit b): bit b of counter C_ij (count_width-bit two's complement) at the
+  start of cycle t, before cycle t's product is counted; counting then goes on modulo 2**count_width.
 
 Cycles are bitstream cycles counted from the first pair of the stream the plan is drawn for (pair p has cycles
 p * BL .. p * BL + BL - 1). `sample_plan` draws a plan where every bit of every site flips independently with
