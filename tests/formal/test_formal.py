@@ -42,13 +42,6 @@ def test_fp16_table_is_the_golden_models_conversion():
         assert np.array_equal(golden_fp16.count_to_fp16(counts, e), [table[int(c), e] for c in counts]), e
 
 
-def test_depth_spans_two_groups():
-    """The depth formula from the array's timing properties: two groups, and more with more pairs."""
-    for cfg in CONFIGS.values():
-        array = EssopArray(cfg)
-        assert two_group_depth(cfg) > 2 * array.steady_state_cycles_per_group(cfg.acc_depth)
-
-
 def test_harness_checks_its_groups():
     with pytest.raises(ValueError, match=r"groups must be some of \['counters', 'flags', 'lfsr', 'streams'\], "
                                          r"not \('fifo',\)"):
