@@ -13,10 +13,22 @@ SHARING ?= shared
 # Bitstream lengths for `make sweep`.
 SWEEP_BL ?= 4 8 16 32 64
 JOBS ?= 2
+# Design-space grid for `make dse` (every library x size x BL x sharing mode), run as Ray tasks on WORKERS CPUs of
+# a local Ray instance, or on a running cluster with RAY_ADDRESS=ray://head:10001.
+DSE_LIBS ?= nangate15 nangate45 asap7 sky130hd
+DSE_ROWS ?= 4 8 16
+DSE_BL   ?= 4 8 16 32
+WORKERS  ?= 2
 # Accuracy protocol for `make accuracy` / `make accuracy-report`.
 PROTOCOL ?= protocols/accuracy-cpu.json
 
-.PHONY: setup demo test test-fast formal verilog verify sweep stats train bench-train fidelity accuracy accuracy-report synth fpga clean
+# The API reference: these packages' public names (each module's __all__; a package's __all__ names its
+# public submodules), built by pdoc into $(API_DIR).
+API_MODULES := essop.config essop.fp16_format essop.checks essop.lfsr_params essop.golden essop.hdl essop.sim essop.training \
+               essop.synth essop.formal
+API_DIR ?= build/api
+
+.PHONY: docs setup demo test test-fast formal verilog verify sweep stats train bench-train fidelity accuracy accuracy-report synth dse fpga clean
 
 $(VENV)/.installed: requirements.txt pyproject.toml scripts/setup.sh
 	bash scripts/setup.sh
@@ -75,8 +87,17 @@ accuracy-report: setup
 synth: setup
 	$(ESSOP) synth
 
+## The design-space grid through Ray (docs/hardware.md); stopped and run again, it computes only what is missing.
+dse: setup
+	$(ESSOP) synth --lib $(DSE_LIBS) --rows $(DSE_ROWS) --bl $(DSE_BL) --sharing shared per_element --fp16-outer 0 \
+	  --workers $(WORKERS) $(if $(RAY_ADDRESS),--ray-address $(RAY_ADDRESS),) --out results/dse --build build/dse
+
 fpga: setup
 	$(ESSOP) fpga $(if $(BOARD),--board $(BOARD),)
+
+## The API reference from the docstrings (build/api/index.html); warnings fail the build.
+docs: setup
+	PYTHONWARNINGS=error::UserWarning $(PY) -m pdoc -o $(API_DIR) $(API_MODULES)
 
 clean:
 	rm -rf build results sim_build .pytest_cache

@@ -28,12 +28,17 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
                             help="regression seed (default: $COCOTB_RANDOM_SEED or the fixed default)")
         parser.add_argument("--build-dir", type=Path, default=Path("build"),
                             help="where the Verilog and the simulator builds go (default: build)")
+        parser.add_argument("--waves", action="store_true",
+                            help="record a waveform per simulator (FST from Icarus, VCD from Verilator) and print "
+                                 "its path; WAVES=1 in the environment does the same")
     elif name == "sweep":
         from essop.app.sweep import DEFAULT_LIBRARY, providers
         add_config_arguments(parser, skip=("bl", "sharing"))
         parser.add_argument("--bl", nargs="+", type=int, default=[4, 8, 16, 32, 64],
                             help="bitstream lengths to sweep (default: 4 8 16 32 64); both sharing modes each")
         parser.add_argument("--jobs", type=int, default=1, help="points run in parallel (default: 1)")
+        from essop.app.tasks import add_task_arguments
+        add_task_arguments(parser)
         parser.add_argument("--out", type=Path, default=Path("results/sweep"),
                             help="directory for sweep.csv, sweep.md, sweep.png (default: results/sweep)")
         parser.add_argument("--build-dir", type=Path, default=Path("build/sweep"))
@@ -84,9 +89,10 @@ def _stamp() -> str:
 
 
 def _generate(cfg, args) -> int:
-    from essop.sim.runner import generate
-    v, j = generate(cfg, args.output)
-    print(f"wrote {v} and {j} ({cfg.name})")
+    from essop.hdl.ip import core_name, write_ip
+    paths = write_ip(cfg, args.output)
+    print(f"wrote {paths['verilog']} and {paths['config']} ({cfg.name}); FuseSoC core {paths['core']} "
+          f"({core_name(cfg)}), file list {paths['filelist']}")
     return 0
 
 
@@ -99,9 +105,13 @@ def _verify(cfg, args) -> int:
     results = []
     for sim in args.simulators:
         print(f"running the cocotb regression on {sim} ...", flush=True)
-        results.append(run_cocotb(cfg, sim, args.build_dir / "cocotb", pairs=args.pairs, seed=args.seed))
+        results.append(run_cocotb(cfg, sim, args.build_dir / "cocotb", pairs=args.pairs, seed=args.seed,
+                                  waves=args.waves))
     print()
     print(tables.markdown([r.as_row() for r in results]))
+    for r in results:
+        if r.waves:
+            print(f"{r.simulator} waveform: {r.waves}")
     failed = [r for r in results if not r.passed]
     for r in failed:
         print(f"{r.simulator}: FAILED (logs in {r.build_dir}); replay with COCOTB_RANDOM_SEED={r.seed}")
@@ -121,11 +131,11 @@ def _sweep(cfg, args) -> int:
         for bl in args.bl:
             cfg.replace(bl=bl)     # validate every BL before starting anything
         if args.columns and "synth" in args.columns:
-            from essop.synth.flow import library
+            from essop.synth.libraries import library
             library(args.lib)      # an unknown library fails here, not after the first points
         with tqdm(total=n_points, desc="sweep points", unit="point") as bar:
             rows = sweep.run_sweep(cfg, args.bl, columns=args.columns, jobs=args.jobs, seed=args.seed,
-                                   build_root=args.build_dir,
+                                   build_root=args.build_dir, workers=args.workers, ray_address=args.ray_address,
                                    options={"simulator": args.simulator, "pairs": args.pairs, "draws": args.draws,
                                             "lib": args.lib, "cache_dir": args.cache_dir},
                                    progress=bar.update)

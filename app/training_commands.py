@@ -34,8 +34,9 @@ def _add_run_environment(parser: argparse.ArgumentParser) -> None:
 
 
 def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
+    from essop.training.layers import MODES, SCALINGS     # PyTorch comes with them: training commands need it
     if name == "train":
-        parser.add_argument("--mode", choices=("fp32", "essop", "expected"), default="essop")
+        parser.add_argument("--mode", choices=MODES, default="essop")
         parser.add_argument("--epochs", type=_positive, default=None,
                             help="epochs (default 160; `make train` protocol: see docs/training.md)")
         parser.add_argument("--batch-size", type=_positive, default=128)
@@ -46,7 +47,7 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--warmup-epochs", type=float, default=0.0, help="warm-up of the cosine schedule")
         parser.add_argument("--weight-decay", type=float, default=1e-4, help="SGD weight decay (default 1e-4)")
         parser.add_argument("--nesterov", action="store_true", help="Nesterov momentum")
-        parser.add_argument("--scaling", choices=("per_pair", "block", "per_sample"), default="per_pair",
+        parser.add_argument("--scaling", choices=SCALINGS, default="per_pair",
                             help="exponents of the ESSOP update: per_pair (each im2col pair, the array's "
                                  "default), block (one per layer and minibatch), per_sample (one per image)")
         parser.add_argument("--subset", type=_positive, help="train on the first N images of a fixed shuffle")
@@ -71,14 +72,14 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
     elif name == "bench-train":
         parser.add_argument("--bl", type=_positive, nargs="+", default=[8, 16, 32, 64],
                             help="bitstream lengths to time (default 8 16 32 64)")
-        parser.add_argument("--scaling", nargs="+", choices=("per_pair", "block", "per_sample"),
+        parser.add_argument("--scaling", nargs="+", choices=SCALINGS,
                             default=["per_pair", "block"], help="exponent scalings to time (default per_pair block)")
         parser.add_argument("--batch", type=_positive, default=128)
         parser.add_argument("--warmup", type=_positive, default=2)
         parser.add_argument("--steps", type=_positive, default=5)
         parser.add_argument("--expected", action="store_true", help="also time the expected mode")
         parser.add_argument("--json", help="also write the rows as JSON here")
-        parser.add_argument("--profile", choices=("fp32", "essop", "expected"),
+        parser.add_argument("--profile", choices=MODES,
                             help="instead of the table, profile this mode at the first --bl and --scaling: "
                                  "PyTorch operators and the native kernel's phases")
         _add_run_environment(parser)
@@ -150,9 +151,10 @@ def run(name: str, args: argparse.Namespace) -> int:
 
 # ---- essop fidelity --------------------------------------------------------------------------------------
 def _fidelity_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--modes", nargs="+", choices=("essop", "expected"), default=["essop", "expected"])
+    from essop.training.layers import MODES, SCALINGS
+    parser.add_argument("--modes", nargs="+", choices=[m for m in MODES if m != "fp32"], default=["essop", "expected"])
     parser.add_argument("--bl", type=_positive, nargs="+", default=[8, 16, 64], help="default 8 16 64")
-    parser.add_argument("--scaling", nargs="+", choices=("per_pair", "block", "per_sample"),
+    parser.add_argument("--scaling", nargs="+", choices=SCALINGS,
                         default=["per_pair", "block"], help="default per_pair block")
     parser.add_argument("--sharing", nargs="+", choices=("shared", "per_element"), default=["shared"])
     parser.add_argument("--batches", type=_positive, default=1, help="minibatches to average over (default 1)")

@@ -16,6 +16,11 @@ from typing import Any, Literal
 from essop import fp16_format, lfsr_params
 from essop.checks import check_choice as _check_choice, check_int as _check_int
 
+__all__ = [
+    "EssopConfig", "SHARING_MODES", "SCALING_MODES", "OUTPUT_FORMATS", "EXP_MIN", "EXP_MAX", "EXP_PORT_WIDTH",
+    "EXP_PORT_MIN", "EXP_PORT_MAX", "OUT_EXP_WIDTH", "MAX_DIM", "MAX_ACC_DEPTH"
+]
+
 SHARING_MODES = ("shared", "per_element")
 SCALING_MODES = ("per_pair", "block")
 OUTPUT_FORMATS = ("fp16", "count")

@@ -5,3 +5,5 @@ array: the whole array, cycle by cycle (EssopArrayModel) and vectorised (counts_
 workload: realistic FP16 operands (ReLU activations, Gaussian errors). statistics: the estimator's bias, RMSE
 and correlations over many draws (`essop stats`, the sweep's estimator column).
 """
+
+__all__ = ["array", "faults", "fp16", "lfsr", "statistics", "workload"]

@@ -14,6 +14,8 @@ from essop.config import EssopConfig
 from essop.golden import fp16
 from essop.golden.lfsr import random_numbers
 
+__all__ = ["EssopArrayModel", "GroupResult", "counts_reference", "group_result"]
+
 
 @dataclass(frozen=True)
 class GroupResult:

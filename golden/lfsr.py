@@ -7,6 +7,8 @@ import numpy as np
 
 from essop.config import EssopConfig
 
+__all__ = ["Lfsr", "period_states", "random_numbers"]
+
 
 class Lfsr:
     """One w-bit Fibonacci LFSR: feedback = XOR of bit (t-1) for each tap t; state shifts left."""

@@ -25,6 +25,11 @@ from essop.golden import fp16
 from essop.golden.array import counts_reference
 from essop.golden.workload import activation_scale, error_scale, gaussian_errors, relu_activations
 
+__all__ = [
+    "Errors", "draw_errors", "summarize", "loglog_slope", "restart_counts", "bl_table", "restart_table",
+    "steps_table", "BIAS_BOUND_SE"
+]
+
 #: |bias| is called consistent with zero when within this many standard errors.
 BIAS_BOUND_SE = 4.0
 

@@ -3,7 +3,7 @@
 Reads every module's imports with `ast` (imports inside functions count too: a lazy import is still a
 dependency), maps each `essop.X...` module to its package (the folder that holds it: essop/, golden/, hdl/,
 sim/, training/, synth/, app/, formal/), prints the edges with the modules that make them, any cycle, and with --png
-draws the graph bottom-up by layer (a package sits above everything it imports). tests/test_architecture.py
+draws the graph bottom-up by layer (a package sits above everything it imports). tests/test_layers.py
 holds the rules this graph must keep."""
 from __future__ import annotations
 

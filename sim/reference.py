@@ -14,10 +14,12 @@ from essop.golden.array import EssopArrayModel
 from essop.golden.faults import FaultPlan, run_with_faults
 from essop.sim.stimulus import Stream
 
+__all__ = ["Row", "expected_rows", "describe_mismatch", "pack", "unpack"]
+
 
 @dataclass(frozen=True)
 class Row:
-    """One output transfer."""
+    """One output transfer; `first_pair`..`last_pair` are the stream indices of its group's pairs."""
     group: int
     row: int
     data: int
@@ -25,6 +27,8 @@ class Row:
     last: bool
     nonfinite: bool
     saturated: bool
+    first_pair: int = 0
+    last_pair: int = 0
 
     def fields(self) -> dict[str, int]:
         return {"o_row": self.row, "o_data": self.data, "o_exp": self.exp, "o_last": int(self.last),
@@ -63,17 +67,19 @@ def expected_rows(cfg: EssopConfig, stream: Stream, plan: FaultPlan | None = Non
         results = run_with_faults(cfg, stream.xs, stream.ds, stream.last, plan=plan, **exps)
     width = cfg.data_element_width
     rows = []
+    first = 0
     for g, res in enumerate(results):
         values = res.fp16 if cfg.output_format == "fp16" else res.counts
         for i in range(cfg.rows):
             rows.append(Row(group=g, row=i, data=pack(values[i], width), exp=int(res.e_out),
                             last=i == cfg.rows - 1, nonfinite=bool(res.nonfinite),
-                            saturated=bool(res.saturated)))
+                            saturated=bool(res.saturated), first_pair=first, last_pair=first + res.pairs - 1))
+        first += res.pairs
     return rows
 
 
 def describe_mismatch(cfg: EssopConfig, want: Row, got: dict[str, int]) -> str:
-    """A readable diff of one row: which fields differ and, for o_data, which elements."""
+    """A readable diff of one row: its group and pairs, which fields differ and, for o_data, which elements."""
     parts = []
     for name, value in want.fields().items():
         if got[name] != value:
@@ -89,4 +95,6 @@ def describe_mismatch(cfg: EssopConfig, want: Row, got: dict[str, int]) -> str:
                     + (f" (+{len(bad) - 8} more)" if len(bad) > 8 else ""))
             else:
                 parts.append(f"{name} expected {value} got {got[name]}")
-    return f"group {want.group} row {want.row}: " + "; ".join(parts)
+    pairs = (f"pair {want.first_pair}" if want.first_pair == want.last_pair
+             else f"pairs {want.first_pair}..{want.last_pair}")
+    return f"group {want.group} ({pairs}) row {want.row}: " + "; ".join(parts)

@@ -20,6 +20,11 @@ from pathlib import Path
 from essop.checks import check_choice
 from essop.config import EssopConfig
 
+__all__ = [
+    "run_cocotb", "run_testbench", "RunResult", "generate", "regression_seed", "waves_requested", "waves_file",
+    "SIMULATORS", "DEFAULT_SEED", "TIMESCALE", "TEST_MODULE"
+]
+
 SIMULATORS = ("icarus", "verilator")
 TEST_MODULE = "essop.sim.tb_essop"
 #: Regression seed when COCOTB_RANDOM_SEED is not set (a fixed default keeps CI reproducible).
@@ -35,15 +40,12 @@ def regression_seed() -> int:
 
 
 def generate(cfg: EssopConfig, verilog_path: Path) -> tuple[Path, Path]:
-    """Write the Verilog of `cfg` and its configuration JSON (same stem, .json). Returns both paths."""
-    from essop.hdl import verilog   # imported here: Amaranth is only needed to generate
+    """Write the Verilog of `cfg` and, beside it, its configuration JSON, FuseSoC core and file list
+    (hdl/ip.py). Returns the Verilog and JSON paths."""
+    from essop.hdl.ip import write_ip   # imported here: Amaranth is only needed to generate
 
-    verilog_path = Path(verilog_path)
-    verilog_path.parent.mkdir(parents=True, exist_ok=True)
-    verilog_path.write_text(verilog(cfg))
-    json_path = verilog_path.with_suffix(".json")
-    json_path.write_text(cfg.to_json() + "\n")
-    return verilog_path, json_path
+    paths = write_ip(cfg, verilog_path)
+    return paths["verilog"], paths["config"]
 
 
 def _venv_tools_on_path() -> None:
@@ -106,6 +108,7 @@ class RunResult:
     seconds: float
     build_dir: str
     errors: list[str]
+    waves: str | None = None     # the waveform file, when one was recorded
 
     def as_row(self) -> dict:
         return {"config": self.config, "simulator": self.simulator, "pairs": self.pairs,
@@ -114,11 +117,23 @@ class RunResult:
                 "result": "PASS" if self.passed else "FAIL"}
 
 
+def waves_requested(waves: bool = False) -> bool:
+    """Waveforms on: asked for, or the WAVES=1 environment variable cocotb users set."""
+    return waves or os.environ.get("WAVES", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def waves_file(simulator: str, build_dir: Path, toplevel: str) -> Path:
+    """Where cocotb's runner leaves the waveform: Icarus writes <toplevel>.fst, Verilator dump.vcd."""
+    return Path(build_dir) / (f"{toplevel}.fst" if simulator == "icarus" else "dump.vcd")
+
+
 def run_testbench(simulator: str, sources: list[Path], toplevel: str, test_module: str, build_dir: Path, *,
-                  seed: int | None = None, extra_env: dict[str, str] | None = None, quiet: bool = True) -> bool:
+                  seed: int | None = None, extra_env: dict[str, str] | None = None, quiet: bool = True,
+                  waves: bool = False) -> bool:
     """Build `sources` (top module `toplevel`) in `build_dir` and run the cocotb tests of `test_module` on
     `simulator`, seeded with `seed` (default: regression_seed()). Returns True when build and tests finished
-    without failure. With `quiet`, the simulator's output goes to build.log and sim.log in `build_dir`.
+    without failure. With `quiet`, the simulator's output goes to build.log and sim.log in `build_dir`; with
+    `waves` (or WAVES=1) the run records a waveform (`waves_file`).
 
     Under pytest the cocotb runner raises SystemExit when a test fails; that is caught here, so callers get
     False and read the testbench's own summary to say what failed."""
@@ -133,12 +148,13 @@ def run_testbench(simulator: str, sources: list[Path], toplevel: str, test_modul
     if simulator == "verilator":
         build_args = list(VERILATOR_BUILD_ARGS)
         prepare_verilator_environment()
+    waves = waves_requested(waves)
     try:
         runner.build(sources=[Path(s) for s in sources], hdl_toplevel=toplevel, build_dir=build_dir,
-                     build_args=build_args, timescale=TIMESCALE,
+                     build_args=build_args, timescale=TIMESCALE, waves=waves,
                      log_file=build_dir / "build.log" if quiet else None)
         runner.test(test_module=test_module, hdl_toplevel=toplevel, build_dir=build_dir, test_dir=build_dir,
-                    seed=seed, timescale=TIMESCALE, extra_env=dict(extra_env or {}),
+                    seed=seed, timescale=TIMESCALE, extra_env=dict(extra_env or {}), waves=waves,
                     log_file=build_dir / "sim.log" if quiet else None)
     except (SystemExit, RuntimeError):
         return False
@@ -147,7 +163,7 @@ def run_testbench(simulator: str, sources: list[Path], toplevel: str, test_modul
 
 def run_cocotb(cfg: EssopConfig, simulator: str, build_root: Path, *, pairs: int = 24,
                seed: int | None = None, corrupt: bool = False, quiet: bool = True,
-               reference_cfg: EssopConfig | None = None) -> RunResult:
+               reference_cfg: EssopConfig | None = None, waves: bool = False) -> RunResult:
     """Generate, build and simulate one configuration; return the scoreboard's summary.
 
     `corrupt` flips one expected bit and `reference_cfg` scores the RTL of `cfg` against the golden model of
@@ -166,21 +182,26 @@ def run_cocotb(cfg: EssopConfig, simulator: str, build_root: Path, *, pairs: int
     summary_path = build_dir / ("summary_corrupt.json" if corrupt else "summary.json")
     summary_path.unlink(missing_ok=True)
 
+    waves = waves_requested(waves)
+    wave_path = waves_file(simulator, build_dir, top)
+    wave_path.unlink(missing_ok=True)
     start = time.monotonic()
     failed = not run_testbench(
-        simulator, [verilog_path], top, TEST_MODULE, build_dir, seed=seed, quiet=quiet,
+        simulator, [verilog_path], top, TEST_MODULE, build_dir, seed=seed, quiet=quiet, waves=waves,
         extra_env={"ESSOP_CONFIG": str(json_path), "ESSOP_PAIRS": str(pairs),
                    "ESSOP_SUMMARY": str(summary_path), "ESSOP_TB_CORRUPT": "1" if corrupt else "0"})
     seconds = time.monotonic() - start
+    wave = str(wave_path) if waves and wave_path.exists() else None
     if not summary_path.exists():
         log = build_dir / ("sim.log" if (build_dir / "sim.log").exists() else "build.log")
         tail = log.read_text(errors="replace")[-3000:] if log.exists() else "(no log)"
         return RunResult(cfg.name, simulator, False, 0, 0, 0, 1, 0, seed, seconds, str(build_dir),
-                         [f"the simulation produced no summary; log tail:\n{tail}"])
+                         [f"the simulation produced no summary; log tail:\n{tail}"], wave)
     s = json.loads(summary_path.read_text())
     passed = (not failed and s["mismatches"] == 0 and s["rows_compared"] == s["rows_expected"] > 0)
+    errors = [f"{e} (waveform: {wave})" for e in s["errors"]] if wave else s["errors"]
     return RunResult(cfg.name, simulator, passed, s["pairs"], s["rows_expected"], s["rows_compared"],
-                     s["mismatches"], s["cycles"], seed, seconds, str(build_dir), s["errors"])
+                     s["mismatches"], s["cycles"], seed, seconds, str(build_dir), errors, wave)
 
 
 def run_fault_injection(cfg: EssopConfig, stream, plan, build_root: Path, *, reference_plan=None,

@@ -16,6 +16,8 @@ from essop.fp16_format import (EXP_FIELD_MAX, EXP_SHIFT, FRAC_WIDTH, INF16, MAX_
 from essop.golden import fp16
 from essop.golden.workload import gaussian_errors, relu_activations
 
+__all__ = ["Stream", "build_stream"]
+
 
 @dataclass
 class Stream:

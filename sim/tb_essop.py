@@ -21,6 +21,7 @@ import cocotb
 import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly
+from cocotb.utils import get_sim_time
 
 from essop.config import EssopConfig
 from essop.fp16_format import WIDTH as FP16_WIDTH
@@ -98,6 +99,7 @@ async def essop_stream_regression(dut):
     timing = EssopArray(cfg)
     watchdog = 40 * timing.steady_state_cycles_per_group(cfg.acc_depth) + 2000
     sent = compared = mismatches = cycles = idle = 0
+    accepted_at: list[tuple[int, float]] = []   # (cycle, ns) each pair was taken: a mismatch's window starts there
     valid_held = False
     p_idle = p_bp = 0.0
     reported: list[str] = []
@@ -125,6 +127,7 @@ async def essop_stream_regression(dut):
         await read_only
         progress = False
         if valid_held and _get(dut.i_ready):
+            accepted_at.append((cycles, get_sim_time("ns")))
             sent += 1
             valid_held = False
             progress = True
@@ -140,7 +143,9 @@ async def essop_stream_regression(dut):
                 if got != want.fields():
                     mismatches += 1
                     if len(reported) < MAX_REPORTED_MISMATCHES:
-                        reported.append(describe_mismatch(cfg, want, got))
+                        c0, t0 = accepted_at[want.first_pair] if want.first_pair < len(accepted_at) else (0, 0.0)
+                        reported.append(f"{describe_mismatch(cfg, want, got)} [cycles {c0}..{cycles}, "
+                                        f"{t0:.0f}..{get_sim_time('ns'):.0f} ns]")
                 compared += 1
             progress = True
         idle = 0 if progress else idle + 1

@@ -6,17 +6,18 @@ gave register outputs more than one toggle per cycle (transition densities add u
 not capped at a register), so the flow does not use it. Instead the design's RTL is simulated with the Amaranth
 simulator, a VCD of every signal is written, and the mean toggle rate over all signal bits (toggles per bit
 per clock cycle; clock and reset excluded) is the design-wide rate kept for comparison (``toggle_rate``); the
-power numbers use the VCD net by net (essop.synth.netsim). It is a zero-delay, glitch-free, design-wide average: it ranks designs by how much
+power numbers use the VCD net by net (essop.synth.gatesim). It is a zero-delay, glitch-free, design-wide average: it ranks designs by how much
 of their state actually moves (an ESSOP counter changes on at most one cycle in four; a multiplier's datapath
 on most cycles), not net by net.
 """
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
 from amaranth.sim import Simulator
+
+from essop.synth.gatesim.vcd import toggle_rate
 
 __all__ = ["vcd_toggle_rate", "essop_activity", "fp16_mul_activity", "fp16_outer_activity"]
 
@@ -24,40 +25,9 @@ _CLOCK_PERIOD = 1e-8
 
 
 def vcd_toggle_rate(path: Path, cycles: int, exclude=("clk", "rst")) -> float:
-    """Mean toggles per bit per cycle over every signal of a VCD (signals named in ``exclude`` left out)."""
-    widths: dict[str, int] = {}
-    skip: set[str] = set()
-    last: dict[str, str] = {}
-    toggles = 0
-    with open(path) as f:
-        for line in f:
-            if line.startswith("$var"):
-                parts = line.split()
-                width, ident, name = int(parts[2]), parts[3], parts[4]
-                if name in exclude:
-                    skip.add(ident)
-                elif ident not in widths:
-                    widths[ident] = width
-                continue
-            if not line or line[0] in "#$":
-                continue
-            if line[0] in "bB":
-                value, ident = line[1:].split()
-            elif line[0] in "01xzXZ":
-                value, ident = line[0], line[1:].strip()
-            else:
-                continue
-            if ident in skip or ident not in widths:
-                continue
-            value = value.rjust(widths[ident], "0")
-            prev = last.get(ident)
-            if prev is not None:
-                toggles += sum(a != b for a, b in zip(prev, value))
-            last[ident] = value
-    bits = sum(widths.values())
-    if bits == 0 or cycles <= 0:
-        raise ValueError("no signals or no cycles to measure activity over")
-    return toggles / (bits * cycles)
+    """Mean toggles per bit per cycle over every signal of a VCD (signals named in ``exclude`` left out);
+    read by essop.synth.gatesim.vcd."""
+    return toggle_rate(path, cycles, exclude)
 
 
 def _run(dut, bench, vcd: Path, clocked: bool = True) -> None:

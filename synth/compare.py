@@ -16,8 +16,6 @@ Definitions (docs/hardware.md repeats them with the numbers):
 """
 from __future__ import annotations
 
-import csv
-import json
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +25,7 @@ from essop.golden.workload import operands
 from essop.synth.activity import essop_activity, fp16_mul_activity, fp16_outer_activity
 from essop.synth.flow import synthesize
 
-__all__ = ["essop_row", "fp16_row", "fp16_outer_row", "comparison", "write_tables", "plot", "FIELDS"]
+__all__ = ["essop_row", "fp16_row", "fp16_outer_row", "comparison", "FIELDS"]
 
 FIELDS = ["design", "library", "rows", "cols", "bl", "sharing", "stages", "area_um2", "cells_area_um2",
           "periphery_area_um2", "area_per_product_unit_um2", "n_cells", "n_flops", "fmax_ghz",
@@ -62,12 +60,13 @@ def _row(design, res, rows, cols, bl, sharing, stages, cycles_per_pair, cycles_a
         "energy_per_product_global_fj": res.energy_per_cycle_global_j * cycles_per_pair / products * 1e15,
         "net_activity_mean": res.activity.get("net_activity_mean", ""),
         "sequential_power_share": res.power_by_group["Sequential"] / res.power_by_group["Total"],
-        "flops_from_vcd": (f"{res.activity['flops_from_vcd']}/{res.activity['flops']}" if res.activity else ""),
+        # Flip-flops whose Q the VCD names (the rest are simulated from their D): of n_flops.
+        "flops_from_vcd": res.activity.get("flops_from_vcd", ""),
         "flop_check": res.activity.get("flop_check", ""),
         # Power that no switching activity removes: flip-flops' clock pins toggling every cycle (clock gating
         # would be the only way to cut it).
         "clock_floor_share": (res.activity["clock_floor_w"] / res.power_dynamic_w if res.activity else ""),
-        # Estimate, not synthesised: ideal-enable clock gating per register (essop.synth.flow._per_net_power).
+        # Estimate, not synthesised: ideal-enable clock gating per register (essop.synth.power.clock_gating_estimate).
         "energy_per_product_gated_est_fj": ((res.energy_per_cycle_j - res.activity["gating_saving_w"] * res.sta_period_s)
                                             * cycles_per_pair / products * 1e15 if res.activity else ""),
         "gating_cells": res.activity.get("gating_cells", ""),
@@ -143,96 +142,3 @@ def comparison(essop: dict, fp16: dict) -> dict:
         "area_per_product_unit_ratio": fp16["area_per_product_unit_um2"] / essop["area_per_product_unit_um2"],
         "cycles_per_product_unit_result": essop["cycles_per_pair"],
     }
-
-
-def _fmt(v) -> str:
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    return str(v)
-
-
-def _markdown(rows: list[dict], fields: list[str]) -> str:
-    lines = ["| " + " | ".join(fields) + " |", "|" + "---|" * len(fields)]
-    lines += ["| " + " | ".join(_fmt(r.get(f, "")) for f in fields) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
-
-
-def write_tables(out: Path, rows: list[dict], comparisons: list[dict], meta: dict) -> str:
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / "synth.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=FIELDS)
-        w.writeheader()
-        w.writerows(rows)
-    cfields = list(comparisons[0]) if comparisons else []
-    if comparisons:
-        with open(out / "comparison.csv", "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=cfields)
-            w.writeheader()
-            w.writerows(comparisons)
-    md = ["# Synthesis results", "", "```", json.dumps(meta, indent=2), "```", "",
-          "## Designs", "", _markdown(rows, FIELDS)]
-    if comparisons:
-        md += ["## ESSOP vs FP16 baseline", "",
-               "ratio = ESSOP/baseline products per s per um^2 (area) or per joule (energy); "
-               "gain = ratio - 1; saving = 1 - 1/ratio.", "", _markdown(comparisons, cfields)]
-    text = "\n".join(md)
-    (out / "synth.md").write_text(text)
-    (out / "meta.json").write_text(json.dumps(meta, indent=2))
-    return text
-
-
-def plot(out: Path, rows: list[dict]) -> Path | None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    essop = [r for r in rows if r["design"] == "essop"]
-    fp16 = [r for r in rows if r["design"] == "fp16_mul"]
-    if not essop:
-        return None
-    fig, axes = plt.subplots(1, 4, figsize=(20, 4.2))
-    sizes = sorted({(r["rows"], r["cols"]) for r in essop})
-    # The BL panels show the size with the most BL points (the largest among equals).
-    ref_size = max(sizes, key=lambda s: (sum(1 for r in essop if (r["rows"], r["cols"]) == s), s[0] * s[1]))
-    for sharing, marker in (("shared", "o"), ("per_element", "s")):
-        sel = sorted((r for r in essop if r["sharing"] == sharing and (r["rows"], r["cols"]) == ref_size),
-                     key=lambda r: r["bl"])
-        if sel:
-            axes[0].plot([r["bl"] for r in sel], [r["area_per_product_unit_um2"] for r in sel], marker=marker,
-                         label=f"ESSOP {sharing} {ref_size[0]}x{ref_size[1]}")
-            axes[1].plot([r["bl"] for r in sel], [r["energy_per_product_fj"] for r in sel], marker=marker,
-                         label=f"ESSOP {sharing}")
-            axes[3].plot([r["bl"] for r in sel], [r["throughput_per_area"] for r in sel], marker=marker,
-                         label=f"ESSOP {sharing}")
-        sz = sorted((r for r in essop if r["sharing"] == sharing), key=lambda r: r["rows"] * r["cols"])
-        by_size = {}
-        for r in sz:
-            by_size.setdefault(r["rows"] * r["cols"], r)
-        if len(by_size) > 1:
-            nm = sorted(by_size)
-            axes[2].plot(nm, [by_size[k]["cells_area_um2"] for k in nm], marker=marker, label=f"cells, {sharing}")
-            axes[2].plot(nm, [by_size[k]["periphery_area_um2"] for k in nm], marker=marker, linestyle="--",
-                         label=f"periphery, {sharing}")
-    if fp16:
-        base = fp16[0]   # the comparison's baseline
-        label = f"FP16 multiplier, {base['stages']} stages"
-        axes[0].axhline(base["area_um2"], color="k", linestyle=":", label=label)
-        axes[1].axhline(base["energy_per_product_fj"], color="k", linestyle=":", label=label)
-        axes[3].axhline(base["throughput_per_area"], color="k", linestyle=":", label=label)
-    axes[0].set(xscale="log", yscale="log", xlabel="BL", ylabel="area per product unit (um^2)")
-    axes[1].set(xscale="log", yscale="log", xlabel="BL", ylabel="energy per product (fJ)")
-    axes[2].set(xscale="log", yscale="log", xlabel="m*n", ylabel="area (um^2)")
-    axes[3].set(xscale="log", yscale="log", xlabel="BL", ylabel="products / s / um^2")
-    for ax in axes:
-        ax.grid(True, which="both", alpha=0.3)
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=7)
-        else:   # e.g. the size panel of a one-size run
-            ax.set_visible(False)
-    lib = essop[0]["library"]
-    fig.suptitle(f"ESSOP vs FP16 multiplier, {lib}")
-    fig.tight_layout()
-    path = out / "synth.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path

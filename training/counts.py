@@ -29,6 +29,10 @@ from essop.config import EXP_PORT_MAX, EXP_PORT_MIN, EssopConfig
 from essop.training.fp16_tensors import as_bits, magnitude_patterns, magnitudes, signed_magnitudes
 from essop.training.random_tables import check_table_width, cycle_table, generator_cycle_offsets, lfsr_table
 
+__all__ = [
+    "segment_counts", "essop_counts", "Pairs", "resolve_backend", "native_supports", "exact_products", "BACKENDS"
+]
+
 BACKENDS = ("auto", "native", "native-scalar", "torch")
 #: Rows (pair-cycles) of one chunk of the torch backend: bounds its int8 bitstream tensors to about this many
 #: x n bytes. On CUDA chunks are larger: there the cost is per launched operation rather than per byte.

@@ -24,6 +24,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+__all__ = [
+    "Cifar10", "load_cifar10", "resolve_source", "subset_indices", "Normaliser", "augment", "epoch_order",
+    "step_generator", "CLASSES"
+]
+
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 ENV_VAR = "ESSOP_CIFAR10"
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -35,6 +35,8 @@ from essop.training import fp16_tensors
 from essop.training.layers import (EssopConv2d, EssopUpdate, _ConvGeometry, _group_exponents, _map_pairs,
                                          _prescale, essop_layers, essop_weight_grad)
 
+__all__ = ["Point", "grid", "record_pairs", "measure", "markdown", "plot", "FIELDS"]
+
 FIELDS = ("config", "mode", "scaling", "sharing", "bl", "batch", "layer", "cosine", "rel_err", "quant_share",
           "zero_frac", "saturated")
 

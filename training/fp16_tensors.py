@@ -13,6 +13,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from essop.fp16_format import (EXP_FIELD_MAX, EXP_MASK, EXP_OFFSET, EXP_SHIFT, FRAC_MASK, HIDDEN_BIT, MAGNITUDE_MASK,
+                               SIGN_SHIFT, SUBNORMAL_EXP)
+
+_PATTERNS = (1 << 16) - 1           # every FP16 pattern as an unsigned 16-bit integer
+
 
 def as_bits(v: Any, device: torch.device | str | None = None) -> torch.Tensor:
     """FP16 bit patterns as an int32 tensor in [0, 0xFFFF]: from float16 tensors/arrays or uint16/int bits."""
@@ -25,11 +30,11 @@ def as_bits(v: Any, device: torch.device | str | None = None) -> torch.Tensor:
     if not isinstance(v, torch.Tensor):
         raise TypeError(f"expected a tensor or array of FP16 values, not {type(v).__name__}")
     if v.dtype == torch.float16:
-        v = v.view(torch.int16).to(torch.int32) & 0xFFFF
+        v = v.view(torch.int16).to(torch.int32) & _PATTERNS
     elif v.dtype in (torch.int16, torch.uint16):
-        v = v.view(torch.int16).to(torch.int32) & 0xFFFF
+        v = v.view(torch.int16).to(torch.int32) & _PATTERNS
     elif v.dtype in (torch.int32, torch.int64, torch.uint8):
-        if v.numel() and (int(v.min()) < 0 or int(v.max()) > 0xFFFF):
+        if v.numel() and (int(v.min()) < 0 or int(v.max()) > _PATTERNS):
             raise ValueError("FP16 bit patterns must be in [0, 0xFFFF]")
         v = v.to(torch.int32)
     else:
@@ -65,47 +70,47 @@ def prepare_map(t: torch.Tensor, s: int, ph: int = 0, pw: int = 0, backend: str 
         return native.prepare(t, s, ph, pw, variant="scalar" if backend == "native-scalar" else native.ACTIVE)
     h = fp16_patterns(t, s)
     padded = torch.nn.functional.pad(h, (pw, pw, ph, ph)) if ph or pw else h
-    return padded, (padded & 0x7FFF).amax(1)
+    return padded, (padded & MAGNITUDE_MASK).amax(1)
 
 
 def magnitude_patterns(bits16: torch.Tensor) -> torch.Tensor:
     """|v| as FP16 patterns (int32) with non-finite elements as 0: ordered like the magnitudes they give."""
-    b = bits16.to(torch.int32) & 0x7FFF
-    return torch.where(b >= 0x7C00, torch.zeros_like(b), b)
+    b = bits16.to(torch.int32) & MAGNITUDE_MASK
+    return torch.where(b >= EXP_MASK, torch.zeros_like(b), b)
 
 
 def element_exponents(bits: torch.Tensor) -> torch.Tensor:
     """E(v) = bitlen(M) + e_eff - 25 per element (spec section 2); non-finite elements give EXP_MIN (-24),
     which never raises a max because zero has it too."""
-    bits = bits.to(torch.int32) & 0xFFFF
-    e = (bits >> 10) & 0x1F
-    f = bits & 0x3FF
-    M = torch.where(e > 0, f | 0x400, f)
+    bits = bits.to(torch.int32) & _PATTERNS
+    e = (bits >> EXP_SHIFT) & EXP_FIELD_MAX
+    f = bits & FRAC_MASK
+    M = torch.where(e > 0, f | HIDDEN_BIT, f)
     # bitlen(M) for M < 2**11: exact through float32 log2 of an integer below 2**24.
     bitlen = torch.where(M > 0, torch.floor(torch.log2(M.to(torch.float32))).to(torch.int32) + 1,
                          torch.zeros_like(M))
-    E = bitlen + torch.clamp(e, min=1) - 25
-    return torch.where(e == 31, torch.full_like(E, -24), E)
+    E = bitlen + torch.clamp(e, min=1) - EXP_OFFSET
+    return torch.where(e == EXP_FIELD_MAX, torch.full_like(E, SUBNORMAL_EXP), E)
 
 
 def magnitudes(bits: torch.Tensor, E: int | torch.Tensor, q: int):
     """(a, negative, nonfinite, saturated) for exponent E (an int, or a tensor broadcasting against bits;
     spec section 3): a = min(floor(|v| * 2**(q - E)), 2**q - 1) as int32, negative as bool (sign bit)."""
-    bits = bits.to(torch.int32) & 0xFFFF
-    e = (bits >> 10) & 0x1F
-    f = bits & 0x3FF
-    finite = e != 31
-    M = torch.where(e > 0, f | 0x400, f)
+    bits = bits.to(torch.int32) & _PATTERNS
+    e = (bits >> EXP_SHIFT) & EXP_FIELD_MAX
+    f = bits & FRAC_MASK
+    finite = e != EXP_FIELD_MAX
+    M = torch.where(e > 0, f | HIDDEN_BIT, f)
     M = torch.where(finite, M, torch.zeros_like(M))
     E = E.to(torch.int32) if isinstance(E, torch.Tensor) else int(E)
-    sh = torch.clamp(e, min=1) - 25 + q - E
+    sh = torch.clamp(e, min=1) - EXP_OFFSET + q - E
     # A nonzero M shifted left by q + 1 already exceeds 2**q - 1, and M < 2**11 vanishes after >= 11 right
     # shifts, so both shift amounts are capped without changing any result.
     a = torch.where(sh >= 0, M << torch.clamp(sh, 0, q + 1), M >> torch.clamp(-sh, 0, 15))
     limit = (1 << q) - 1
     saturated = a > limit
     a = torch.clamp(a, max=limit)
-    return a, (bits >> 15) == 1, ~finite, saturated
+    return a, (bits >> SIGN_SHIFT) == 1, ~finite, saturated
 
 
 def signed_magnitudes(bits: torch.Tensor, E: int | torch.Tensor, q: int) -> torch.Tensor:

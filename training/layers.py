@@ -43,6 +43,11 @@ from torch import nn
 from essop.config import EssopConfig
 from essop.training import counts, fp16_tensors, random_tables
 
+__all__ = [
+    "EssopUpdate", "EssopConv2d", "EssopLinear", "convert", "attach", "essop_layers", "essop_weight_grad",
+    "exact_sum", "MODES", "SCALINGS"
+]
+
 MODES = ("fp32", "essop", "expected")
 SCALINGS = ("per_pair", "block", "per_sample")
 #: The largest scaled magnitude lies in [2**(PRESCALE_TOP - 1), 2**PRESCALE_TOP): well inside FP16's range.

@@ -11,6 +11,8 @@ from torch import nn
 from essop.training.layers import convert
 from essop.training.resnet import ResNetCifar
 
+__all__ = ["MODELS", "build"]
+
 #: name -> constructor(num_classes) of a plain (FP32) network for 32x32 RGB images.
 MODELS: dict[str, Callable[[int], nn.Module]] = {
     f"resnet{6 * n + 2}": (lambda classes, n=n: ResNetCifar(n, classes)) for n in (1, 3, 5, 7, 9)

@@ -7,6 +7,8 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import nn
 
+__all__ = ["ResNetCifar", "BasicBlock", "STAGE_CHANNELS"]
+
 STAGE_CHANNELS = (16, 32, 64)
 
 

@@ -35,6 +35,11 @@ from essop.config import EssopConfig
 from essop.training import data as cdata, models
 from essop.training.layers import MODES, SCALINGS, EssopUpdate, attach, essop_layers
 
+__all__ = [
+    "TrainOptions", "Trainer", "train", "train_step", "evaluate", "lr_at", "build_model", "make_optimizer",
+    "load_checkpoint", "run_identity", "SCHEDULES", "RESUME_MODES"
+]
+
 SCHEDULES = ("step", "cosine")
 RESUME_MODES = ("no", "yes", "auto")
 #: What a run folder holds; a new run refuses a folder with any of these unless told to overwrite.

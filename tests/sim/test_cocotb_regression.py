@@ -52,7 +52,7 @@ def test_scoreboard_detects_a_corrupted_row():
     assert not r.passed
     assert r.mismatches == 1
     assert r.rows_compared == r.rows_expected > 0
-    assert r.errors[0].startswith("group 0 row 0: o_data elements [0] expected ")
+    assert r.errors[0].startswith("group 0 (pair 0) row 0: o_data elements [0] expected "), r.errors[0]
 
 
 @pytest.mark.cocotb
