@@ -8,4 +8,4 @@ workload: realistic FP16 operands (ReLU activations, Gaussian errors). statistic
 and correlations over many draws (`essop stats`, the sweep's estimator column).
 """
 
-__all__ = ["array", "fp16", "lfsr", "random_sources", "statistics", "workload"]
+__all__ = ["array", "faults", "fp16", "lfsr", "random_sources", "statistics", "workload"]
