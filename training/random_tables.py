@@ -100,13 +100,14 @@ def cycle_table(cfg: EssopConfig, side: str, device: torch.device | str = "cpu")
 
 def generator_offsets(cfg: EssopConfig, side: str, device: torch.device | str = "cpu") -> torch.Tensor:
     """Cycle offset of each of the side's generators into the base table (int64 [G]; G = 1 when shared)."""
-    return torch.from_numpy(random_sources.generator_offsets(cfg, side)).to(device)
+    # A copy: golden/random_sources caches its arrays read-only, and a tensor must not alias them.
+    return torch.tensor(random_sources.generator_offsets(cfg, side), device=device)
 
 
 def generator_words(cfg: EssopConfig, side: str, device: torch.device | str = "cpu") -> torch.Tensor | None:
     """Constant XOR word of each generator (int64 [G]), or None when all are 0."""
     words = random_sources.generator_words(cfg, side)
-    return torch.from_numpy(words).to(device) if words.any() else None
+    return torch.tensor(words, device=device) if words.any() else None
 
 
 def pair_words(cfg: EssopConfig, side: str, start_pair: int, count: int,
@@ -117,4 +118,4 @@ def pair_words(cfg: EssopConfig, side: str, start_pair: int, count: int,
         return None
     pairs = np.zeros(count, np.int64) if cfg.lfsr_restart else np.arange(start_pair, start_pair + count,
                                                                           dtype=np.int64)
-    return torch.from_numpy(random_sources.pair_words(cfg, side, pairs)).to(device)
+    return torch.tensor(random_sources.pair_words(cfg, side, pairs), device=device)
