@@ -28,7 +28,7 @@ API_MODULES := essop.config essop.fp16_format essop.checks essop.lfsr_params ess
                essop.synth
 API_DIR ?= build/api
 
-.PHONY: docs setup demo test test-fast verilog verify sweep stats train bench-train fidelity accuracy accuracy-report synth dse fpga clean
+.PHONY: docs setup demo test test-fast verilog verify sweep stats train bench-train fidelity accuracy accuracy-report synth dse ceiling fpga clean
 
 $(VENV)/.installed: requirements.txt pyproject.toml scripts/setup.sh
 	bash scripts/setup.sh
@@ -86,6 +86,11 @@ synth: setup
 dse: setup
 	$(ESSOP) synth --lib $(DSE_LIBS) --rows $(DSE_ROWS) --bl $(DSE_BL) --sharing shared per_element --fp16-outer 0 \
 	  --workers $(WORKERS) $(if $(RAY_ADDRESS),--ray-address $(RAY_ADDRESS),) --out results/dse --build build/dse
+
+## The zero-periphery ceiling per BL (docs/hardware.md): a cell grid alone against the FP16 multiplier;
+## CEILING_ARGS adds e.g. --array-csv results/synth/synth.csv (smaller in-array cells count) or --cell kinds.
+ceiling: setup
+	$(PY) -m essop.synth.ceiling --out results/ceiling --build build/ceiling $(CEILING_ARGS)
 
 fpga: setup
 	$(ESSOP) fpga $(if $(BOARD),--board $(BOARD),)
