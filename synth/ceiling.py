@@ -75,11 +75,16 @@ def _word(bits) -> int:
 def _grid_activity(grid, steps, vcd: Path) -> None:
     from amaranth.sim import Simulator
 
+    # An up-counting grid has no sign inputs (its signs are periphery, outside the grid).
+    signed = hasattr(grid, "i_sign_x")
+
     async def bench(ctx):
         for en, bx, bd, sx, sd, shift in steps:
-            for port, v in zip((grid.i_en, grid.i_bit_x, grid.i_bit_d, grid.i_sign_x, grid.i_sign_d, grid.i_shift),
-                               (en, bx, bd, sx, sd, shift)):
+            for port, v in zip((grid.i_en, grid.i_bit_x, grid.i_bit_d, grid.i_shift), (en, bx, bd, shift)):
                 ctx.set(port, v)
+            if signed:
+                ctx.set(grid.i_sign_x, sx)
+                ctx.set(grid.i_sign_d, sd)
             await ctx.tick()
 
     sim = Simulator(grid)
@@ -102,7 +107,7 @@ def cell_point(cfg: EssopConfig, lib: str, build_root, pairs: int = _PAIRS, seed
     res = synthesize(CellGrid(cfg), "grid", lib, build, split=True, vcd=build / "activity.vcd")
     cells = cfg.rows * cfg.cols
     cell_area = sum(a for inst, a in res.area_by_instance.items() if inst.startswith("cell_")) / cells
-    return {"bl": cfg.bl, "cell": getattr(cfg, "cell", "updown"), "grid": f"{cfg.rows}x{cfg.cols}",
+    return {"bl": cfg.bl, "cell": cfg.cell, "grid": f"{cfg.rows}x{cfg.cols}",
             "library": res.library, "cell_area_um2": cell_area, "grid_area_per_cell_um2": res.area_um2 / cells,
             "grid_fmax_ghz": res.fmax_hz / 1e9,
             "energy_per_product_fj": res.energy_per_cycle_j * cfg.bl / cells * 1e15,
