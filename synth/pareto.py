@@ -121,6 +121,7 @@ def plot(pts: list[dict], out: Path, title: str) -> Path:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     markers = {"per_pair": "o", "block": "s", "per_sample": "D"}
     colors = {8: "tab:blue", 16: "tab:orange", 32: "tab:green", 64: "tab:red", 4: "tab:purple"}
@@ -151,6 +152,9 @@ def plot(pts: list[dict], out: Path, title: str) -> Path:
         for ax in (ax_acc, ax_fid):
             ax.axvline(1.0, color="k", linestyle=":", linewidth=1)
             ax.set_xscale("log")
+            ax.xaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.xaxis.set_minor_formatter(NullFormatter())
             ax.grid(True, which="both", alpha=0.3)
         ax_acc.axhline(0.0, color="k", linewidth=0.8)
         ax_acc.axhspan(strip - 0.5, strip + 0.5, color="0.9", zorder=0)
@@ -165,9 +169,9 @@ def plot(pts: list[dict], out: Path, title: str) -> Path:
                for b, c in sorted(colors.items()) if any(p["bl"] == b for p in pts)]
     handles += [plt.Line2D([], [], marker=m, color="0.3", linestyle="none", label=lab)
                 for lab, m in [("per_pair shared", "o"), ("block shared", "s"), ("per_element", "^")]]
-    fig.legend(handles=handles, loc="upper right", fontsize=8)
-    fig.suptitle(title, fontsize=11)
-    fig.tight_layout(rect=(0, 0, 0.9, 0.96))
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout(rect=(0, 0.04, 1, 0.95))
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
     plt.close(fig)
@@ -187,9 +191,10 @@ def main(argv=None) -> int:
         ap.error("no ESSOP row with an FP16 multiplier row of the same library in the synth.csv files")
     pts = points(acc, read_fidelity(args.fidelity), hardware)
     fp32 = acc["fp32"]
-    title = (f"ESSOP configurations: accuracy ({args.accuracy.parent.name}: FP32 {fp32.get('mean_test_acc')} % "
-             f"over {fp32.get('rows')} row(s)) and gradient fidelity against hardware efficiency "
-             f"({base['library']}, vs FP16 multiplier, {base['stages']} stages)")
+    sizes = sorted({f"{p['rows']}x{p['cols']}" for p in pts})
+    title = (f"ESSOP configurations: accuracy gap ({args.accuracy.parent.name}, FP32 {fp32.get('mean_test_acc')} % "
+             f"over {fp32.get('rows')} row(s)) and gradient fidelity (docs/fidelity.md)\nagainst efficiency of "
+             f"{', '.join(sizes)} arrays vs the FP16 multiplier ({base['stages']} stages), {base['library']}")
     plot(pts, args.out, title)
     text = markdown(pts)
     args.out.with_suffix(".md").write_text(text)
