@@ -10,7 +10,9 @@ Three sources, each the committed output of its own tool, read as they are:
 - hardware: ``synth.csv`` files of ``essop synth``: each array's products/s/um^2 and energy per product against
   the FP16 multiplier row of the same file and library.
 
-A configuration is (scaling, sharing, BL). The figure has two rows of panels, x = area efficiency and energy
+A configuration is (scaling, sharing, BL) and, for the hardware only, the cell kind: the up-counting cell
+(EssopConfig.cell) gives the same counts bit for bit, so it takes the accuracy and fidelity of its up/down twin
+and differs only in its efficiency. The figure has two rows of panels, x = area efficiency and energy
 efficiency (ratio to the multiplier) in both: the top row's y is the accuracy gap (pp; rows not done are drawn
 on a "pending" strip with their status), the bottom row's y is 1 - median cosine (the proxy; lower is better).
 ``make pareto`` rebuilds it; as campaign rows land, ``essop campaign ... --report-only`` then ``make pareto``.
@@ -66,7 +68,7 @@ def read_fidelity(path: Path) -> dict[tuple, float]:
 
 
 def read_hardware(paths) -> tuple[dict[tuple, dict], dict]:
-    """(scaling, sharing, bl) -> the largest array of that configuration in the synth.csv files (the one
+    """(scaling, sharing, bl, cell) -> the largest array of that configuration in the synth.csv files (the one
     whose periphery is amortised best), with its efficiency ratios to the FP16 multiplier of its own file and
     library; and that baseline row."""
     best, base = {}, None
@@ -79,9 +81,9 @@ def read_hardware(paths) -> tuple[dict[tuple, dict], dict]:
                 continue
             b = fp16[r["library"]]
             base = base or b
-            key = (r["scaling"], r["sharing"], int(r["bl"]))
+            # synth.csv files written before the cell column existed hold up/down cells.
+            key = (r["scaling"], r["sharing"], int(r["bl"]), r.get("cell") or "updown")
             h = {"rows": int(r["rows"]), "cols": int(r["cols"]), "library": r["library"],
-                 "cell": r.get("cell") or "updown",
                  "area_eff": float(r["throughput_per_area"]) / float(b["throughput_per_area"]),
                  "energy_eff": float(b["energy_per_product_fj"]) / float(r["energy_per_product_fj"])}
             if key not in best or h["rows"] * h["cols"] > best[key]["rows"] * best[key]["cols"]:
@@ -92,18 +94,19 @@ def read_hardware(paths) -> tuple[dict[tuple, dict], dict]:
 def points(accuracy: dict, fidelity: dict, hardware: dict) -> list[dict]:
     """One point per configuration with hardware numbers; its accuracy (or status) and fidelity where known."""
     out = []
-    for key in sorted(hardware, key=lambda k: (k[0], k[1], k[2])):
-        scaling, sharing, bl = key
-        acc = accuracy.get(key)
-        out.append({"scaling": scaling, "sharing": sharing, "bl": bl, **hardware[key],
+    for key in sorted(hardware):
+        scaling, sharing, bl, cell = key
+        # The cell kind does not change the counts: accuracy and fidelity are the configuration's.
+        acc = accuracy.get(key[:3])
+        out.append({"scaling": scaling, "sharing": sharing, "bl": bl, "cell": cell, **hardware[key],
                     "gap_pp": acc["gap_pp"] if acc else None,
                     "status": acc["status"] if acc else "not in the campaign",
-                    "median_cosine": fidelity.get(key)})
+                    "median_cosine": fidelity.get(key[:3])})
     return out
 
 
 def _label(p: dict) -> str:
-    return f"{p['scaling']} {p['sharing']} BL{p['bl']}"
+    return f"{p['scaling']} {p['sharing']} BL{p['bl']}" + (" upcount" if p["cell"] == "upcount" else "")
 
 
 def markdown(pts: list[dict]) -> str:
@@ -137,6 +140,8 @@ def plot(pts: list[dict], out: Path, title: str) -> Path:
         for p in pts:
             style = dict(marker="^" if p["sharing"] == "per_element" else markers.get(p["scaling"], "o"),
                          color=colors.get(p["bl"], "k"), markersize=9)
+            if p["cell"] == "upcount":
+                style |= dict(markeredgecolor="k", markeredgewidth=2)
             if p["gap_pp"] is not None:
                 ax_acc.plot(p[xkey], p["gap_pp"], linestyle="none", **style)
                 ax_acc.annotate(_label(p), (p[xkey], p["gap_pp"]), fontsize=7, xytext=(5, 4),
@@ -169,6 +174,9 @@ def plot(pts: list[dict], out: Path, title: str) -> Path:
                for b, c in sorted(colors.items()) if any(p["bl"] == b for p in pts)]
     handles += [plt.Line2D([], [], marker=m, color="0.3", linestyle="none", label=lab)
                 for lab, m in [("per_pair shared", "o"), ("block shared", "s"), ("per_element", "^")]]
+    if any(p["cell"] == "upcount" for p in pts):
+        handles.append(plt.Line2D([], [], marker="o", color="0.7", markeredgecolor="k", markeredgewidth=2,
+                                  linestyle="none", label="up-counting cells (same accuracy)"))
     fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout(rect=(0, 0.04, 1, 0.95))

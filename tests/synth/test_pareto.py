@@ -26,10 +26,11 @@ Another grid, a trained checkpoint: not the default grid.
 """
 
 
-def _row(design, bl="", rows=1, sharing="", scaling="", tpa=1.0, energy=1.0, library="nangate15"):
+def _row(design, bl="", rows=1, sharing="", scaling="", tpa=1.0, energy=1.0, library="nangate15", cell=""):
     r = {f: "" for f in FIELDS}
     r.update(design=design, library=library, rows=rows, cols=rows, bl=bl, sharing=sharing, scaling=scaling,
-             stages=6 if design == "fp16_mul" else "", throughput_per_area=tpa, energy_per_product_fj=energy)
+             stages=6 if design == "fp16_mul" else "", throughput_per_area=tpa, energy_per_product_fj=energy,
+             cell=cell or ("updown" if design == "essop" else ""))
     return r
 
 
@@ -63,15 +64,22 @@ def sources(tmp_path):
     # this file's baseline.
     b = _csv(tmp_path / "b.csv", [_row("fp16_mul", tpa=20.0, energy=1000.0),
                                   _row("essop", 16, 16, "shared", "per_pair", tpa=10.0, energy=250.0),
-                                  _row("essop", 16, 8, "shared", "block", tpa=8.0, energy=500.0)])
+                                  _row("essop", 16, 8, "shared", "block", tpa=8.0, energy=500.0),
+                                  _row("essop", 16, 8, "shared", "per_pair", tpa=16.0, energy=200.0,
+                                       cell="upcount")])
     return acc, fid, [a, b]
 
 
 def test_points_join_the_three_sources(sources):
     acc, fid, csvs = sources
     hw, base = pareto.read_hardware(csvs)
-    pts = {(p["scaling"], p["bl"]): p for p in pareto.points(pareto.read_accuracy(acc), pareto.read_fidelity(fid), hw)}
+    both = pareto.points(pareto.read_accuracy(acc), pareto.read_fidelity(fid), hw)
+    up = [p for p in both if p["cell"] == "upcount"]
+    pts = {(p["scaling"], p["bl"]): p for p in both if p["cell"] == "updown"}
     assert set(pts) == {("per_pair", 16), ("per_pair", 8), ("block", 16)}
+    # The up-counting twin: its own efficiency, the configuration's accuracy and fidelity (same counts).
+    assert len(up) == 1 and (up[0]["rows"], up[0]["area_eff"], up[0]["energy_eff"]) == (8, 0.8, 5.0)
+    assert (up[0]["gap_pp"], up[0]["median_cosine"]) == (-1.25, 0.812)
     p16 = pts["per_pair", 16]
     assert (p16["rows"], p16["area_eff"], p16["energy_eff"]) == (16, 0.5, 4.0)
     assert p16["gap_pp"] == -1.25 and p16["status"] == "done"
@@ -81,6 +89,7 @@ def test_points_join_the_three_sources(sources):
     assert pts["block", 16]["median_cosine"] == 0.319
     assert pts["per_pair", 8]["status"] == "not in the campaign"
     assert pts["per_pair", 8]["area_eff"] == 1.0 and pts["per_pair", 8]["energy_eff"] == 4.0
+    assert "| per_pair shared BL16 upcount | 8x8 nangate15 | 0.800x | 5.00x | -1.25 | 0.812 |" in pareto.markdown(up)
     text = pareto.markdown(list(pts.values()))
     assert "| per_pair shared BL16 | 16x16 nangate15 | 0.500x | 4.00x | -1.25 | 0.812 |" in text
     assert "| block shared BL16 | 8x8 nangate15 | 0.400x | 2.00x | running | 0.319 |" in text
