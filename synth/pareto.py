@@ -142,18 +142,24 @@ def plot(pts: list[dict], out: Path, title: str) -> Path:
                          color=colors.get(p["bl"], "k"), markersize=9)
             if p["cell"] == "upcount":
                 style |= dict(markeredgecolor="k", markeredgewidth=2)
+            # An up-counting point sits beside its labelled up/down twin at the same y: the legend names it.
+            text = p["cell"] != "upcount"
             if p["gap_pp"] is not None:
                 ax_acc.plot(p[xkey], p["gap_pp"], linestyle="none", **style)
-                ax_acc.annotate(_label(p), (p[xkey], p["gap_pp"]), fontsize=7, xytext=(5, 4),
-                                textcoords="offset points")
+                if text:
+                    ax_acc.annotate(_label(p), (p[xkey], p["gap_pp"]), fontsize=7, xytext=(5, 4),
+                                    textcoords="offset points")
             else:
                 ax_acc.plot(p[xkey], strip, linestyle="none", markerfacecolor="none", **style)
-                ax_acc.annotate(f"{_label(p)}: {p['status']}", (p[xkey], strip), fontsize=7, rotation=60,
-                                xytext=(3, 5), textcoords="offset points")
+                if text:
+                    status = "" if p["status"] == "pending" else f": {p['status']}"
+                    ax_acc.annotate(_label(p) + status, (p[xkey], strip), fontsize=7, rotation=60,
+                                    xytext=(3, 5), textcoords="offset points")
             if p["median_cosine"] is not None:
                 ax_fid.plot(p[xkey], 1 - p["median_cosine"], linestyle="none", **style)
-                ax_fid.annotate(_label(p), (p[xkey], 1 - p["median_cosine"]), fontsize=7, xytext=(5, 4),
-                                textcoords="offset points")
+                if text:
+                    ax_fid.annotate(_label(p), (p[xkey], 1 - p["median_cosine"]), fontsize=7, xytext=(-5, 6),
+                                    textcoords="offset points", ha="right")
         for ax in (ax_acc, ax_fid):
             ax.axvline(1.0, color="k", linestyle=":", linewidth=1)
             ax.set_xscale("log")
@@ -161,9 +167,11 @@ def plot(pts: list[dict], out: Path, title: str) -> Path:
             ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
             ax.xaxis.set_minor_formatter(NullFormatter())
             ax.grid(True, which="both", alpha=0.3)
+            ax.margins(x=0.25)      # room for the labels written left of the leftmost points
         ax_acc.axhline(0.0, color="k", linewidth=0.8)
         ax_acc.axhspan(strip - 0.5, strip + 0.5, color="0.9", zorder=0)
-        ax_acc.text(0.01, 0.02, f"hollow, on the grey strip: accuracy row not done ({len(pending)})",
+        ax_acc.text(0.01, 0.02, f"hollow, on the grey strip: no accuracy yet ({len(pending)} points; pending "
+                    f"unless a status is given)",
                     transform=ax_acc.transAxes, fontsize=8)
         ax_acc.set_ylabel("accuracy gap to FP32 (pp, final test acc.; higher is better)")
         ax_fid.set_ylabel("1 - median layer gradient cosine to FP32\n(proxy, lower is better)")
