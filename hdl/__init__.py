@@ -9,7 +9,7 @@ from essop.config import EssopConfig
 #: Module name of the generated top level, the same for every configuration.
 TOP_NAME = "essop_array"
 
-__all__ = ["TOP_NAME", "verilog", "array", "input_stage", "bitstreams", "cell_grid", "output_stage", "lfsr", "cell",
+__all__ = ["TOP_NAME", "verilog", "array", "input_stage", "bitstreams", "cell_grid", "sign_readout", "output_stage", "lfsr", "cell",
            "fp16_input", "count_to_fp16", "fp16_mul", "fp16_outer", "ip"]
 
 
