@@ -88,3 +88,14 @@ def test_a_real_grid(tmp_path):
     # The flow's self-check: every flip-flop's D equals its sampled Q a cycle later.
     result = json.loads((tmp_path / f"nangate15_grid_{cfg.name}" / "result.json").read_text())
     assert result["activity"]["flop_check"] == 1.0
+
+
+@pytest.mark.slow
+def test_an_up_counting_grid_is_smaller(tmp_path):
+    """The up-counting grid has no sign inputs and one flip-flop fewer a cell; its cells are smaller."""
+    cfg = EssopConfig(rows=2, cols=2, bl=8)
+    up = ceiling.cell_point(cfg.replace(cell="upcount"), "nangate15", tmp_path, pairs=2)
+    down = ceiling.cell_point(cfg, "nangate15", tmp_path, pairs=2)
+    assert up["cell"] == "upcount" and down["cell"] == "updown"
+    assert up["n_flops"] == cfg.rows * cfg.cols * (cfg.bl_log2 + 1) == down["n_flops"] - cfg.rows * cfg.cols
+    assert 0 < up["cell_area_um2"] < down["cell_area_um2"]
