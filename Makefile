@@ -24,11 +24,11 @@ PROTOCOL ?= protocols/accuracy-cpu.json
 
 # The API reference: these packages' public names (each module's __all__; a package's __all__ names its
 # public submodules), built by pdoc into $(API_DIR).
-API_MODULES := essop.config essop.fp16_format essop.checks essop.lfsr_params essop.golden essop.hdl essop.sim essop.training \
-               essop.synth
+API_MODULES := essop.config essop.fp16_format essop.checks essop.lfsr_params essop.sobol_params essop.golden essop.hdl essop.sim essop.training \
+               essop.synth essop.formal
 API_DIR ?= build/api
 
-.PHONY: docs setup demo test test-fast verilog verify sweep stats train bench-train fidelity accuracy accuracy-report synth dse ceiling pareto fpga clean
+.PHONY: docs setup demo test test-fast formal verilog verify sweep stats train bench-train fidelity accuracy accuracy-report synth dse ceiling pareto fpga clean
 
 $(VENV)/.installed: requirements.txt pyproject.toml scripts/setup.sh
 	bash scripts/setup.sh
@@ -43,8 +43,13 @@ demo: setup
 test: setup
 	$(PY) -m pytest -n $(JOBS) tests
 
+## Every formal proof of the RTL (SymbiYosys + Yices), one table row each (docs/reliability.md). The same proofs
+## run in `make test` as tests/formal.
+formal: setup
+	$(PY) -m essop.formal
+
 test-fast: setup
-	$(PY) -m pytest -n $(JOBS) -m "not cocotb and not slow" tests
+	$(PY) -m pytest -n $(JOBS) -m "not cocotb and not slow and not formal" tests
 
 verilog: setup
 	$(ESSOP) generate --rows $(ROWS) --cols $(COLS) --bl $(BL) --sharing $(SHARING) -o build/essop.v

@@ -33,9 +33,12 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
                                  "its path; WAVES=1 in the environment does the same")
     elif name == "sweep":
         from essop.app.sweep import DEFAULT_LIBRARY, providers
-        add_config_arguments(parser, skip=("bl", "sharing"))
+        add_config_arguments(parser, skip=("bl", "sharing", "rng"))
         parser.add_argument("--bl", nargs="+", type=int, default=[4, 8, 16, 32, 64],
                             help="bitstream lengths to sweep (default: 4 8 16 32 64); both sharing modes each")
+        parser.add_argument("--rng", nargs="+", default=["lfsr"], metavar="SOURCE",
+                            help="random-number sources to sweep, 'lfsr' and/or 'sobol' (default: lfsr); the "
+                                 "per-pair shift is --rng-shift")
         parser.add_argument("--jobs", type=int, default=1, help="points run in parallel (default: 1)")
         from essop.app.tasks import add_task_arguments
         add_task_arguments(parser)
@@ -61,9 +64,16 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
                             help="where the accuracy column keeps the decoded CIFAR-10 .npz (default: "
                                  "~/.cache/essop, as `essop train`)")
     elif name == "stats":
-        add_config_arguments(parser, skip=("bl", "sharing"))
+        from essop.golden.statistics import SOURCES
+        add_config_arguments(parser, skip=STATS_SKIP)
         parser.add_argument("--bl", nargs="+", type=int, default=[4, 8, 16, 32, 64, 128, 256],
                             help="bitstream lengths of the BL table (default: 4 .. 256)")
+        parser.add_argument("--sources", nargs="+", default=list(STATS_SOURCES), choices=list(SOURCES),
+                            help="random-number sources of the BL and fixed-input bias tables, both sharing modes "
+                                 f"each (default: {' '.join(STATS_SOURCES)})")
+        parser.add_argument("--bias-widths", nargs="*", type=int, default=[20], metavar="W",
+                            help="wider LFSRs whose fixed-input bias the alternatives table adds (default: 20; "
+                                 "24 takes minutes)")
         parser.add_argument("--draws", type=int, default=1000,
                             help="random draws (vector pairs or groups) per table cell (default: 1000)")
         parser.add_argument("--seed", type=int, default=2020, help="seed of every random draw (default: 2020)")
@@ -73,8 +83,13 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
         raise ValueError(f"essop.app.array_commands has no subcommand {name!r}")
 
 
+#: EssopConfig fields `essop stats` sweeps itself (--bl, both sharing modes, --sources).
+STATS_SKIP = ("bl", "sharing", "rng", "rng_shift")
+STATS_SOURCES = ("lfsr", "lfsr+shift", "sobol", "sobol+shift")
+
+
 def run(name: str, args: argparse.Namespace) -> int:
-    skip = ("bl", "sharing") if name in ("sweep", "stats") else ()
+    skip = {"sweep": ("bl", "sharing", "rng"), "stats": STATS_SKIP}.get(name, ())
     try:
         cfg = config_from_args(args, skip=skip)
     except (TypeError, ValueError) as exc:
@@ -126,15 +141,17 @@ def _sweep(cfg, args) -> int:
 
     from essop.app import sweep, tables
 
-    n_points = 2 * len(args.bl)
+    n_points = 2 * len(args.bl) * len(args.rng)
     try:
         for bl in args.bl:
             cfg.replace(bl=bl)     # validate every BL before starting anything
+        for rng in args.rng:
+            cfg.replace(rng=rng)
         if args.columns and "synth" in args.columns:
             from essop.synth.libraries import library
             library(args.lib)      # an unknown library fails here, not after the first points
         with tqdm(total=n_points, desc="sweep points", unit="point") as bar:
-            rows = sweep.run_sweep(cfg, args.bl, columns=args.columns, jobs=args.jobs, seed=args.seed,
+            rows = sweep.run_sweep(cfg, args.bl, rngs=args.rng, columns=args.columns, jobs=args.jobs, seed=args.seed,
                                    build_root=args.build_dir, workers=args.workers, ray_address=args.ray_address,
                                    options={"simulator": args.simulator, "pairs": args.pairs, "draws": args.draws,
                                             "lib": args.lib, "cache_dir": args.cache_dir},
@@ -163,37 +180,50 @@ def _stats(cfg, args) -> int:
 
     start = time.monotonic()
     depths = (1, 4, 16)
-    steps = sorted({1, cfg.q})
+    steps = sorted({1, cfg.steps_per_cycle})
     step_bls = (16, 64)
     try:
         for bl in args.bl:
             cfg.replace(bl=bl)
-        total = 2 * len(args.bl) + 2 * 2 * len(depths) + len(steps) * len(step_bls)
+        for w in args.bias_widths:
+            cfg.replace(lfsr_width=w)
+        total = (2 * len(args.sources) * len(args.bl) + 2 * 2 * len(depths) + len(steps) * len(step_bls)
+                 + 2 * len(args.sources) + 2 + len(args.bias_widths))
         with tqdm(total=total, desc="stats cells", unit="cell") as bar:
-            bl_rows, slopes = stats.bl_table(cfg, args.bl, args.draws, args.seed, bar)
-            restart_rows = stats.restart_table(cfg.replace(bl=16), depths, args.draws, args.seed, bar)
-            step_rows = stats.steps_table(cfg, steps, step_bls, args.draws, args.seed, bar)
+            bl_rows, slopes = stats.bl_table(cfg, args.bl, args.draws, args.seed, bar, sources=args.sources)
+            bias_rows = stats.fixed_bias_table(cfg, args.sources, progress=bar, wider=args.bias_widths)
+            lfsr = stats.source_config(cfg, "lfsr")
+            restart_rows = stats.restart_table(lfsr.replace(bl=16), depths, args.draws, args.seed, bar)
+            step_rows = stats.steps_table(lfsr, steps, step_bls, args.draws, args.seed, bar)
     except (TypeError, ValueError) as exc:
         print(f"essop stats: error: {exc}", file=sys.stderr)
         return 2
     sections = [
-        ("bias, RMSE and neighbour correlation against BL", "bl", bl_rows),
-        ("fitted log-log slope of RMSE against BL (1/sqrt(BL) gives -0.5)", "slopes", slopes),
-        ("run-on vs restart: RMSE per pair of a group of K accumulated pairs (BL = 16, shared)", "restart",
+        ("bias, RMSE and neighbour correlation against BL, per random-number source", "bl", bl_rows),
+        ("fitted log-log slope of RMSE against BL (1/sqrt(BL) gives -0.5, 1/BL gives -1)", "slopes", slopes),
+        (f"fixed-input bias: exact long-run bias of C / BL for fixed magnitudes (a, b), max and RMS over all "
+         f"(a, b), in units of full scale (BL = {cfg.bl}; per_element: the worst of four generator pairs); "
+         f"then LFSR designs that pair the two sides otherwise (shared)", "fixed_bias", bias_rows),
+        ("run-on vs restart: RMSE per pair of a group of K accumulated pairs (BL = 16, shared, lfsr)", "restart",
          restart_rows),
-        ("LFSR shifts per cycle: 1 vs q (shared)", "steps", step_rows),
+        ("LFSR shifts per cycle: 1 vs the step rule's (shared, lfsr)", "steps", step_rows),
     ]
     args.out.mkdir(parents=True, exist_ok=True)
+    extra = "".join([f" --sources {' '.join(args.sources)}" if list(args.sources) != list(STATS_SOURCES) else "",
+                     f" --bias-widths {' '.join(map(str, args.bias_widths))}" if args.bias_widths != [20] else ""])
     header = (f"Generated by `essop stats --draws {args.draws} --seed {args.seed} --bl "
-              f"{' '.join(map(str, args.bl))}` on {_stamp()}, base configuration {cfg.name}, "
+              f"{' '.join(map(str, args.bl))}{extra}` on {_stamp()}, base configuration {cfg.name}, "
               f"{time.monotonic() - start:.0f} s.\n"
               f"Bias is consistent with zero when |z| = |bias / SE| < {stats.BIAS_BOUND_SE:g}.\n")
     doc = [header]
     for title, stem, rows in sections:
         tables.write(rows, args.out / stem, title=title)
         doc.append(f"## {title}\n\n{tables.markdown(rows)}")
+    plot = stats.plot_rmse(bl_rows, args.out / "rmse_vs_bl.png",
+                           title=f"RMSE (SC) against BL, {cfg.rows} x {cfg.cols}, q = {cfg.q}, {args.draws} draws")
+    doc.append(f"![RMSE against BL]({plot.name})\n")
     text = "\n".join(doc)
     (args.out / "statistics.md").write_text(text)
     print(text)
-    print(f"wrote {args.out}/statistics.md and per-table CSV/Markdown")
+    print(f"wrote {args.out}/statistics.md, {plot.name} and per-table CSV/Markdown")
     return 0

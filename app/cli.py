@@ -38,6 +38,7 @@ SUBCOMMANDS: dict[str, tuple[Callable[[], ModuleType], str]] = {
     "bench-train": (_training, "time one training step in fp32 and essop at several BL"),
     "fidelity": (_training, "per-layer fidelity of ESSOP weight gradients against FP32"),
     "campaign": (_training, "run every row of an accuracy protocol; table and plots"),
+    "faults": (_training, "bit flips at given rates: gradient fidelity and short training, ESSOP vs FP32"),
     "synth": (_synth, "synthesise ESSOP and the FP16 baseline; area, timing, energy"),
     "fpga": (_synth, "FPGA resource use and Fmax through amaranth-boards"),
 }

@@ -1,4 +1,5 @@
-"""The BL sweep: one table row per (BL, sharing) point, built from registered column providers.
+"""The BL sweep: one table row per (random-number source, BL, sharing) point, built from registered column
+providers.
 
 A column provider is a function `provider(point) -> dict` of column name -> value for one point. The sweep
 core (run_sweep) knows none of them by name; it runs the registered ones. This module registers the four the
@@ -134,22 +135,29 @@ def _run_point(cfg_json: str, build_dir: str, seed: int, options: dict, names: l
     cfg = EssopConfig.from_json(cfg_json)
     point = SweepPoint(cfg, Path(build_dir), seed, options)
     table = providers()
-    row: dict[str, Any] = {"BL": cfg.bl, "sharing": cfg.sharing, "rows": cfg.rows, "cols": cfg.cols,
-                           "q": cfg.q, "config": cfg.name}
+    row: dict[str, Any] = {"source": source_label(cfg), "BL": cfg.bl, "sharing": cfg.sharing, "rows": cfg.rows,
+                           "cols": cfg.cols, "q": cfg.q, "config": cfg.name}
     for name in names:
         row.update(table[name].func(point))
     return row
 
 
-def points(base: EssopConfig, bls, sharings=("shared", "per_element")) -> list[EssopConfig]:
-    return [base.replace(bl=bl, sharing=s) for bl in bls for s in sharings]
+def source_label(cfg: EssopConfig) -> str:
+    """The random-number source of a point: 'lfsr' or 'sobol', '+shift' with the per-pair shift."""
+    return cfg.rng + ("+shift" if cfg.rng_shift else "")
 
 
-def run_sweep(base: EssopConfig, bls, *, columns: list[str] | None = None, jobs: int = 1, seed: int = 1,
+def points(base: EssopConfig, bls, sharings=("shared", "per_element"), rngs=None) -> list[EssopConfig]:
+    rngs = [base.rng] if rngs is None else list(rngs)
+    return [base.replace(bl=bl, sharing=s, rng=r) for r in rngs for bl in bls for s in sharings]
+
+
+def run_sweep(base: EssopConfig, bls, *, rngs=None, columns: list[str] | None = None, jobs: int = 1, seed: int = 1,
               build_root: Path = Path("build/sweep"), options: dict | None = None,
               progress: Callable | None = None, workers: int | None = None,
               ray_address: str | None = None) -> list[dict]:
-    """Rows, sorted by (sharing, BL), one per point; `columns` names providers (default: the default ones).
+    """Rows, sorted by (source, sharing, BL), one per point (sources `rngs`, default base.rng); `columns`
+    names providers (default: the default ones).
 
     With ``workers`` or ``ray_address`` the points are Ray tasks (essop.app.tasks), each with its result cached
     in its build folder: a stopped sweep run again recomputes only the points it had not finished. Without
@@ -160,7 +168,7 @@ def run_sweep(base: EssopConfig, bls, *, columns: list[str] | None = None, jobs:
     if unknown:
         raise ValueError(f"unknown column provider(s) {', '.join(map(repr, unknown))}; "
                          f"known: {', '.join(map(repr, table))}")
-    cfgs = points(base, bls)
+    cfgs = points(base, bls, rngs=rngs)
     args = [(c.to_json(), str(Path(build_root) / c.name), seed, dict(options or {}), names) for c in cfgs]
     rows = []
     if workers is not None or ray_address is not None:
@@ -191,24 +199,25 @@ def run_sweep(base: EssopConfig, bls, *, columns: list[str] | None = None, jobs:
                 rows.append(fut.result())
                 if progress:
                     progress()
-    return sorted(rows, key=lambda r: (r["sharing"], r["BL"]))
+    return sorted(rows, key=lambda r: (r["source"], r["sharing"], r["BL"]))
 
 
 def plot(rows: list[dict], path: Path, column: str = "RMSE vs FP64") -> Path:
-    """Error against BL, one line per sharing mode, with a 1/sqrt(BL) guide (log-log)."""
+    """Error against BL, one line per (source, sharing mode), with a 1/sqrt(BL) guide (log-log)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5.5, 4))
-    for sharing in sorted({r["sharing"] for r in rows}):
-        pts = sorted((r["BL"], r[column]) for r in rows if r["sharing"] == sharing and column in r)
+    for source, sharing in sorted({(r.get("source", "lfsr"), r["sharing"]) for r in rows}):
+        pts = sorted((r["BL"], r[column]) for r in rows
+                     if (r.get("source", "lfsr"), r["sharing"]) == (source, sharing) and column in r)
         if pts:
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=sharing)
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=f"{source}, {sharing}")
     bls = sorted({r["BL"] for r in rows})
     ref = [r[column] for r in rows if r["BL"] == bls[0] and column in r]
     if ref:
-        ax.plot(bls, [ref[0] * (bls[0] / b) ** 0.5 for b in bls], "k--", lw=0.8, label="1/sqrt(BL)")
+        ax.plot(bls, [max(ref) * (bls[0] / b) ** 0.5 for b in bls], "k--", lw=0.8, label="1/sqrt(BL)")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.set_xlabel("bitstream length BL")

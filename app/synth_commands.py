@@ -127,7 +127,7 @@ def _progress_line(r: dict) -> str:
     if r["design"] == "fp16_outer":
         return (f"fp16_outer {r['rows']}x{r['cols']}: {r['area_um2']:.1f} um^2 "
                 f"({r['area_per_product_unit_um2']:.1f} per product)")
-    return (f"essop {r['rows']}x{r['cols']} BL{r['bl']} {r['sharing']}: {r['area_um2']:.1f} um^2 "
+    return (f"essop {r['rows']}x{r['cols']} BL{r['bl']} {r['sharing']} {r['rng']}: {r['area_um2']:.1f} um^2 "
             f"(cells {r['cells_area_um2']:.1f}, periphery {r['periphery_area_um2']:.1f}), {r['fmax_ghz']:.3f} GHz, "
             f"{r['energy_per_product_fj']:.2f} fJ/product")
 

@@ -1,4 +1,5 @@
-"""`essop train`, `essop bench-train`, `essop fidelity` and `essop campaign` (dispatched by essop.app.cli):
+"""`essop train`, `essop bench-train`, `essop fidelity`, `essop campaign` and `essop faults` (dispatched by
+essop.app.cli):
 options, and calls into essop.training (training runs, the step benchmark, gradient fidelity, accuracy
 campaigns), which does the work. PyTorch is imported only by the command that runs."""
 from __future__ import annotations
@@ -85,6 +86,8 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
         add_config_arguments(parser, skip=LAYER_FIELDS + ("bl",))
     elif name == "fidelity":
         _fidelity_arguments(parser)
+    elif name == "faults":
+        _faults_arguments(parser)
     elif name == "campaign":
         _campaign_arguments(parser)
     else:
@@ -141,6 +144,8 @@ def run(name: str, args: argparse.Namespace) -> int:
         return _fidelity(args)
     if name == "campaign":
         return _campaign(args)
+    if name == "faults":
+        return _faults(args)
     raise ValueError(f"unknown training subcommand {name!r}")
 
 
@@ -152,6 +157,8 @@ def _fidelity_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scaling", nargs="+", choices=SCALINGS,
                         default=["per_pair", "block"], help="default per_pair block")
     parser.add_argument("--sharing", nargs="+", choices=("shared", "per_element"), default=["shared"])
+    parser.add_argument("--rng", nargs="+", choices=("lfsr", "sobol"), default=["lfsr"],
+                        help="random-number sources (default lfsr; the per-pair shift is --rng-shift)")
     parser.add_argument("--batches", type=_positive, default=1, help="minibatches to average over (default 1)")
     parser.add_argument("--batch-size", type=_positive, default=128)
     parser.add_argument("--model", default="resnet32")
@@ -160,7 +167,7 @@ def _fidelity_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="results/fidelity", help="output folder (default results/fidelity)")
     _add_run_environment(parser)
-    add_config_arguments(parser, skip=LAYER_FIELDS + ("bl", "sharing"))
+    add_config_arguments(parser, skip=LAYER_FIELDS + ("bl", "sharing", "rng"))
 
 
 def _fidelity(args: argparse.Namespace) -> int:
@@ -170,7 +177,7 @@ def _fidelity(args: argparse.Namespace) -> int:
     from essop.training.fidelity import FIELDS, grid, markdown, measure, plot
     if args.threads:
         torch.set_num_threads(args.threads)
-    base = config_from_args(args, skip=LAYER_FIELDS + ("bl", "sharing"))
+    base = config_from_args(args, skip=LAYER_FIELDS + ("bl", "sharing", "rng"))
     for bl in args.bl:
         base.replace(bl=bl)                  # an invalid BL fails here, before any work
     torch.manual_seed(args.seed)
@@ -189,7 +196,7 @@ def _fidelity(args: argparse.Namespace) -> int:
         idx = order[b * args.batch_size:(b + 1) * args.batch_size]
         x = cdata.augment(torch.from_numpy(ds.x_train[idx]), cdata.step_generator(args.seed, 0, b))
         batches.append((norm(x), torch.from_numpy(ds.y_train[idx])))
-    points = grid(args.modes, args.bl, args.scaling, args.sharing)
+    points = grid(args.modes, args.bl, args.scaling, args.sharing, args.rng)
     t0 = time.perf_counter()
     rows = measure(model, batches, points, base,
                    lambda p, b: print(f"  {p.label} (minibatch {b}): {time.perf_counter() - t0:.0f} s",
@@ -201,6 +208,8 @@ def _fidelity(args: argparse.Namespace) -> int:
         w.writeheader()
         w.writerows(rows)
     title += f"; {args.batches} minibatch(es) of {args.batch_size}; q {base.q}, LFSR width {base.lfsr_width}"
+    if base.rng_shift:
+        title += ", per-pair shift"
     text = markdown(rows, title)
     (out / "fidelity.md").write_text(text + "\n")
     (out / "fidelity.json").write_text(json.dumps(rows, indent=1))
@@ -208,6 +217,76 @@ def _fidelity(args: argparse.Namespace) -> int:
     print(text.split("\n\nCosine per layer")[0])
     print(f"\nwrote {out / 'fidelity.csv'}, {out / 'fidelity.md'}, {out / 'fidelity.png'} "
           f"({time.perf_counter() - t0:.0f} s)")
+    return 0
+
+
+# ---- essop faults ----------------------------------------------------------------------------------------
+def _rate(v: str) -> float:
+    try:
+        r = float(v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a rate must be a number in [0, 1], not {v!r}") from None
+    if not 0 <= r <= 1:
+        raise argparse.ArgumentTypeError(f"a rate must be a number in [0, 1], not {v!r}")
+    return r
+
+
+def _faults_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--rates", type=_rate, nargs="+", default=[0.0, 1e-6, 1e-5, 1e-4],
+                        help="bit-flip probabilities per bit and opportunity (default 0 1e-6 1e-5 1e-4)")
+    parser.add_argument("--sites", nargs="+", choices=("inputs", "lfsr", "comparators", "counters"),
+                        default=["inputs", "lfsr", "comparators", "counters"], help="where ESSOP bits flip")
+    parser.add_argument("--model", default="resnet8")
+    parser.add_argument("--batch-size", type=_positive, default=64)
+    parser.add_argument("--subset", type=_positive, default=1000, help="training images (default 1000)")
+    parser.add_argument("--test-subset", type=_positive, default=500, help="test images (default 500)")
+    parser.add_argument("--epochs", type=_positive, default=3)
+    parser.add_argument("--lr", type=float, default=0.05, help="peak learning rate of the cosine schedule")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-training", action="store_true", help="gradient fidelity only")
+    parser.add_argument("--out", default="results/faults", help="output folder (default results/faults)")
+    _add_run_environment(parser)
+    add_config_arguments(parser, skip=LAYER_FIELDS)
+
+
+def _faults(args: argparse.Namespace) -> int:
+    import torch
+
+    from essop.training import fault_study
+    from essop.training.faults import check_supported
+    from essop.golden.faults import FaultPlan
+    if args.device != "cpu":
+        raise ValueError(f"essop faults runs on the CPU (the torch kernel with faults), not device {args.device!r}")
+    cfg = config_from_args(args, skip=LAYER_FIELDS)
+    check_supported(cfg, FaultPlan())
+    from essop.training import models
+    if args.model not in models.MODELS:
+        models.build(args.model)           # the registry's own message names the choices
+    torch.set_num_threads(args.threads or 1)
+    opts = fault_study.StudyOptions(rates=tuple(args.rates), sites=tuple(args.sites), model=args.model, cfg=cfg,
+                                    batch_size=args.batch_size, subset=args.subset, test_subset=args.test_subset,
+                                    epochs=args.epochs, lr=args.lr, seed=args.seed, data=args.data,
+                                    cache_dir=args.cache_dir)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+
+    def say(text):
+        print(f"  {text} ({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
+
+    fid = fault_study.fidelity_rows(opts, say)
+    train_rows = [] if args.no_training else fault_study.training_rows(opts, say)
+    for name, rows in (("faults_fidelity.csv", fid), ("faults_training.csv", train_rows)):
+        if rows:
+            with open(out / name, "w", newline="") as fh:
+                w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+                w.writeheader()
+                w.writerows(rows)
+    text = fault_study.markdown(opts, fid, train_rows)
+    (out / "faults.md").write_text(text + "\n")
+    fault_study.plot(opts, fid, train_rows, out / "faults.png")
+    print(text)
+    print(f"\nwrote {out / 'faults.md'}, {out / 'faults.png'} and the CSVs ({time.perf_counter() - t0:.0f} s)")
     return 0
 
 

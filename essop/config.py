@@ -13,15 +13,18 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from essop import fp16_format, lfsr_params
+import math
+
+from essop import fp16_format, lfsr_params, sobol_params
 from essop.checks import check_choice as _check_choice, check_int as _check_int
 
 __all__ = [
-    "EssopConfig", "SHARING_MODES", "SCALING_MODES", "OUTPUT_FORMATS", "EXP_MIN", "EXP_MAX", "EXP_PORT_WIDTH",
+    "EssopConfig", "SHARING_MODES", "RNG_SOURCES", "SCALING_MODES", "OUTPUT_FORMATS", "EXP_MIN", "EXP_MAX", "EXP_PORT_WIDTH",
     "EXP_PORT_MIN", "EXP_PORT_MAX", "OUT_EXP_WIDTH", "MAX_DIM", "MAX_ACC_DEPTH", "CELL_KINDS"
 ]
 
 SHARING_MODES = ("shared", "per_element")
+RNG_SOURCES = ("lfsr", "sobol")
 SCALING_MODES = ("per_pair", "block")
 OUTPUT_FORMATS = ("fp16", "count")
 CELL_KINDS = ("updown", "upcount")
@@ -56,17 +59,31 @@ class EssopConfig:
     sharing: Literal["shared", "per_element"] = "shared"
     """'shared': one LFSR for all x-comparators and one for all delta-comparators (ESSOP).
     'per_element': one LFSR per input element, n + m in all (classic stochastic computing)."""
+    rng: Literal["lfsr", "sobol"] = "lfsr"
+    """Random-number source. 'lfsr': leap-forward Fibonacci LFSRs (the lfsr_* fields). 'sobol': the 2-D Sobol
+    sequence (Joe and Kuo direction numbers; x side dimension 1, delta side dimension 2), q-bit points from a
+    Gray-code counter and XORs of direction words; per_element generators are distinct digital shifts of the
+    same points. docs/spec.md section 4."""
     lfsr_width: int = 16
     """Register width w of every LFSR (maximal-length taps from Xilinx XAPP052, period 2**w - 1)."""
     lfsr_steps: int | None = None
-    """LFSR shifts per bitstream cycle (a leap-forward LFSR); None means q, so each cycle's q-bit random
-    number is made of q fresh bits. Must not exceed lfsr_width."""
+    """LFSR shifts per bitstream cycle (a leap-forward LFSR). Must be coprime with the period 2**w - 1 (else the
+    stepped generator visits only 1/gcd of its states) and at most lfsr_width (or the default, where that is
+    larger). None: the smallest step count >= q coprime with 2**w - 1 (q itself when it is), so each cycle's
+    q-bit number is made of fresh bits."""
     lfsr_seed_x: int = 0xACE1
     """Start state of the x-side generator (per_element: of x-generator 0); nonzero, < 2**lfsr_width."""
     lfsr_seed_d: int = 0x1D2B
     """Start state of the delta-side generator (per_element: of delta-generator 0)."""
     lfsr_restart: bool = False
-    """False: generators run on across vector pairs (state kept). True: reload seeds at every pair."""
+    """False: generators run on across vector pairs (state kept). True: every pair starts the random numbers
+    again from the seeds (cycle 0, pair 0; any source, the per-pair shift included)."""
+    rng_shift: bool = False
+    """Per-pair random digital shift: each pair's x numbers are XORed with one q-bit word and its delta numbers
+    with another, both from a small LFSR (width max(2q, 3), seed rng_shift_seed) advanced once per pair, so
+    that the count of fixed inputs averages to its exact expectation over pairs (any source)."""
+    rng_shift_seed: int = 1
+    """Start state of the per-pair shift LFSR (nonzero, < 2**rng_shift_width)."""
     acc_depth: int = 1
     """Most vector pairs one accumulation group may hold; sets the counter width. A group ends at an input
     marked last, or after acc_depth pairs."""
@@ -95,12 +112,24 @@ class EssopConfig:
         _check_int("lfsr_width", self.lfsr_width, lfsr_params.MIN_WIDTH, lfsr_params.MAX_WIDTH)
         if self.q > self.lfsr_width:
             raise ValueError(f"q ({self.q!r}) must not exceed lfsr_width ({self.lfsr_width!r})")
+        _check_choice("rng", self.rng, RNG_SOURCES)
         if self.lfsr_steps is not None:
-            _check_int("lfsr_steps", self.lfsr_steps, 1, self.lfsr_width)
+            default = lfsr_params.default_steps(self.lfsr_width, self.q)
+            _check_int("lfsr_steps", self.lfsr_steps, 1, max(self.lfsr_width, default))
+            period = lfsr_params.period(self.lfsr_width)
+            g = math.gcd(self.lfsr_steps, period)
+            if g != 1:
+                raise ValueError(
+                    f"lfsr_steps ({self.lfsr_steps!r}) shares the factor {g} with the LFSR period 2**{self.lfsr_width}"
+                    f" - 1 = {period}: the stepped generator would visit only 1/{g} of its states; use a step "
+                    f"count coprime with {period} (left unset, the step rule gives {default})")
         for name in ("lfsr_seed_x", "lfsr_seed_d"):
             _check_int(name, getattr(self, name), 1, (1 << self.lfsr_width) - 1)
         if not isinstance(self.lfsr_restart, bool):
             raise TypeError(f"lfsr_restart must be a bool, not {self.lfsr_restart!r}")
+        if not isinstance(self.rng_shift, bool):
+            raise TypeError(f"rng_shift must be a bool, not {self.rng_shift!r}")
+        _check_int("rng_shift_seed", self.rng_shift_seed, 1, (1 << self.rng_shift_width) - 1)
         _check_int("acc_depth", self.acc_depth, 1, MAX_ACC_DEPTH)
         _check_choice("scaling", self.scaling, SCALING_MODES)
         if self.acc_depth > 1 and self.scaling != "block":
@@ -123,8 +152,11 @@ class EssopConfig:
 
     @property
     def steps_per_cycle(self) -> int:
-        """LFSR shifts per bitstream cycle (lfsr_steps, or q when unset)."""
-        return self.q if self.lfsr_steps is None else self.lfsr_steps
+        """LFSR shifts per bitstream cycle: lfsr_steps, or when unset the step rule
+        (essop.lfsr_params.default_steps: the smallest S >= q coprime with 2**w - 1)."""
+        if self.lfsr_steps is not None:
+            return self.lfsr_steps
+        return lfsr_params.default_steps(self.lfsr_width, self.q)
 
     @property
     def count_width(self) -> int:
@@ -219,6 +251,60 @@ class EssopConfig:
         generators evenly around the m-sequence of period 2**w - 1."""
         return ((1 << self.lfsr_width) - 1) // max(self.rows, self.cols)
 
+    # ---- random-number sources (docs/spec.md section 4; essop.golden.random_sources) ------------------
+    @property
+    def rng_period(self) -> int:
+        """Cycles after which every generator's numbers repeat (without the per-pair shift): 2**w - 1 for
+        'lfsr', 2**q for 'sobol' (a point depends on the cycle modulo 2**q)."""
+        return lfsr_params.period(self.lfsr_width) if self.rng == "lfsr" else 1 << self.q
+
+    @property
+    def sobol_directions_x(self) -> tuple[int, ...]:
+        """q-bit direction words V_1 .. V_q of the x side's Sobol dimension (1: van der Corput)."""
+        return sobol_params.direction_words(sobol_params.SIDE_DIMENSION["x"], self.q)
+
+    @property
+    def sobol_directions_d(self) -> tuple[int, ...]:
+        """q-bit direction words of the delta side's Sobol dimension (2, Joe and Kuo)."""
+        return sobol_params.direction_words(sobol_params.SIDE_DIMENSION["d"], self.q)
+
+    @property
+    def rng_words_x(self) -> tuple[int, ...]:
+        """Constant q-bit word XORed into each x generator's numbers: sobol per_element, generator k's digital
+        shift (essop.sobol_params.element_word); 0 otherwise."""
+        return self._words(1 if self.sharing == "shared" else self.cols)
+
+    @property
+    def rng_words_d(self) -> tuple[int, ...]:
+        """Constant q-bit word of each delta generator (as rng_words_x)."""
+        return self._words(1 if self.sharing == "shared" else self.rows)
+
+    def _words(self, count: int) -> tuple[int, ...]:
+        if self.rng != "sobol":
+            return (0,) * count
+        return tuple(sobol_params.element_word(k, self.q) for k in range(count))
+
+    @property
+    def rng_shift_width(self) -> int:
+        """Register width of the per-pair shift LFSR: the smallest width >= max(2q, 3) (one state holds both
+        sides' q-bit words) that is coprime with lfsr_width, so that the shift register's period 2**ws - 1 and
+        the LFSR source's 2**w - 1 share no factor (gcd(2**a - 1, 2**b - 1) = 2**gcd(a, b) - 1) and every shift
+        meets every LFSR position; max(2q, 3) when no tabulated width qualifies (q = 16 with an even w)."""
+        low = max(2 * self.q, lfsr_params.MIN_WIDTH)
+        return next((ws for ws in range(low, lfsr_params.MAX_WIDTH + 1) if math.gcd(ws, self.lfsr_width) == 1),
+                    low)
+
+    @property
+    def rng_shift_taps(self) -> tuple[int, ...]:
+        """XAPP052 taps of the per-pair shift LFSR."""
+        return lfsr_params.taps(self.rng_shift_width)
+
+    @property
+    def rng_shift_steps(self) -> int:
+        """Shifts of the per-pair shift LFSR per pair: the step rule for 2q fresh bits
+        (default_steps(rng_shift_width, 2q))."""
+        return lfsr_params.default_steps(self.rng_shift_width, 2 * self.q)
+
     # ---- serialisation -------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -250,6 +336,9 @@ class EssopConfig:
         return (f"essop_{self.rows}x{self.cols}_bl{self.bl}_q{self.q}_{self.sharing}"
                 f"_w{self.lfsr_width}_d{self.acc_depth}_{self.scaling}_{self.output_format}"
                 + ("_restart" if self.lfsr_restart else "")
+                + ("_sobol" if self.rng == "sobol" else "")
+                + ("_shift" if self.rng_shift else "")
+                + (f"_z{self.rng_shift_seed:x}" if self.rng_shift and self.rng_shift_seed != 1 else "")
                 + (f"_s{self.lfsr_steps}" if self.lfsr_steps is not None else "")
                 + (f"_k{self.lr_shift}" if self.lr_shift else "")
                 + ("_upcount" if self.cell == "upcount" else ""))

@@ -11,14 +11,21 @@ XOR's lock-up state — excluded by requiring nonzero seeds):
 tests/test_lfsr_params.py checks by brute force that each width up to 20 has the full period 2**w - 1, for the
 table's taps and for their reciprocals.
 
-This module only holds data and the jump-ahead that places per-element generators on the sequence; the
-golden model (essop.golden.lfsr) and the RTL (essop.hdl.lfsr) each implement the shift themselves.
+A generator stepped S shifts per cycle visits every state of the period 2**w - 1 exactly when
+gcd(S, 2**w - 1) = 1 (the stepped sequence is the m-sequence decimated by S: state S * c mod (2**w - 1)).
+`default_steps` is the step rule of EssopConfig (docs/spec.md section 4).
+
+This module only holds data, the step rule and the jump-ahead that places per-element generators on the
+sequence; the golden model (essop.golden.lfsr) and the RTL (essop.hdl.lfsr) each implement the shift
+themselves.
 """
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 
-__all__ = ["XAPP052_TAPS", "MIN_WIDTH", "MAX_WIDTH", "taps", "reciprocal_taps", "jump", "seeds"]
+__all__ = ["XAPP052_TAPS", "MIN_WIDTH", "MAX_WIDTH", "taps", "period", "default_steps", "reciprocal_taps",
+           "power_rows", "jump", "seeds"]
 
 XAPP052_TAPS: dict[int, tuple[int, ...]] = {
     3: (3, 2), 4: (4, 3), 5: (5, 3), 6: (6, 5), 7: (7, 6), 8: (8, 6, 5, 4), 9: (9, 5), 10: (10, 7),
@@ -37,6 +44,23 @@ def taps(width: int) -> tuple[int, ...]:
     except KeyError:
         raise ValueError(f"no maximal-length taps for LFSR width {width!r}; "
                          f"widths {MIN_WIDTH}..{MAX_WIDTH} are tabulated") from None
+
+
+def period(width: int) -> int:
+    """Single-shift period of a maximal-length register: 2**w - 1."""
+    return (1 << width) - 1
+
+
+def default_steps(width: int, q: int) -> int:
+    """The step rule: the smallest S >= q with gcd(S, 2**w - 1) = 1. Each cycle's q-bit number is then made
+    of fresh bits (S >= q) and the stepped generator keeps the full period (S coprime with it). S exceeds w
+    only for (w, q) = (6, 6) -> 8 and (12, 12) -> 16 among the tabulated widths and q <= 16; the leap-forward
+    network is one XOR of state bits per output bit whatever S is, so S > w costs no more hardware."""
+    p = period(width)
+    s = max(1, q)
+    while math.gcd(s, p) != 1:
+        s += 1
+    return s
 
 
 def reciprocal_taps(width: int) -> tuple[int, ...]:
@@ -87,6 +111,11 @@ def _power(tap_list: tuple[int, ...], width: int, n: int) -> tuple[int, ...]:
         base = _mat_mul(base, base)
         n >>= 1
     return tuple(result)
+
+
+def power_rows(tap_list: tuple[int, ...], width: int, n: int) -> tuple[int, ...]:
+    """n single shifts as a GF(2) matrix: row r is the mask of the state bits whose parity is new bit r."""
+    return _power(tuple(tap_list), width, n)
 
 
 def jump(tap_list: tuple[int, ...], width: int, state: int, n: int) -> int:

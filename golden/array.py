@@ -12,7 +12,7 @@ import numpy as np
 
 from essop.config import EssopConfig
 from essop.golden import fp16
-from essop.golden.lfsr import random_numbers
+from essop.golden.random_sources import random_numbers
 
 __all__ = ["EssopArrayModel", "GroupResult", "counts_reference", "group_result"]
 

@@ -1,13 +1,18 @@
-"""LFSR block of the golden model (spec §4): Fibonacci, XOR feedback, leap-forward by S shifts per cycle."""
+"""LFSR block of the golden model (spec §4): Fibonacci, XOR feedback, leap-forward by S shifts per cycle.
+
+`Lfsr` steps one register the way the hardware does; `period_states` lists a whole m-sequence at once and
+`states_after` jumps many states at once (both vectorised). What the array's generators put on the comparators,
+cycle by cycle, is essop.golden.random_sources.
+"""
 from __future__ import annotations
 
 from functools import lru_cache
 
 import numpy as np
 
-from essop.config import EssopConfig
+from essop import lfsr_params
 
-__all__ = ["Lfsr", "period_states", "random_numbers"]
+__all__ = ["Lfsr", "period_states", "states_after"]
 
 
 class Lfsr:
@@ -65,23 +70,20 @@ def period_states(taps: tuple[int, ...], width: int, seed: int) -> np.ndarray:
     return states
 
 
-def random_numbers(cfg: EssopConfig, side: str, n_cycles: int, start_cycle: int = 0) -> np.ndarray:
-    """q-bit random numbers R[g, t] of every generator g on one side ("x" or "d") for cycles
-    start_cycle .. start_cycle + n_cycles - 1 (spec §4). With cfg.lfsr_restart each pair restarts, so the
-    cycle index used is the cycle within its pair."""
-    if side not in ("x", "d"):
-        raise ValueError(f"side must be 'x' or 'd', not {side!r}")
-    taps = cfg.lfsr_taps_x if side == "x" else cfg.lfsr_taps_d
-    seeds = cfg.lfsr_seeds_x if side == "x" else cfg.lfsr_seeds_d
-    base_seed = cfg.lfsr_seed_x if side == "x" else cfg.lfsr_seed_d
-    width, period = cfg.lfsr_width, (1 << cfg.lfsr_width) - 1
-    cycles = np.arange(start_cycle, start_cycle + n_cycles, dtype=np.int64)
-    if cfg.lfsr_restart:
-        cycles = cycles % cfg.bl
-    states = period_states(tuple(taps), width, base_seed)
-    # Generator g starts g * phase_stride shifts after the base seed (per_element) — or is the base (shared).
-    phase = np.arange(len(seeds), dtype=np.int64) * (cfg.phase_stride if len(seeds) > 1 else 0)
-    if states[phase[-1] % period] != seeds[-1]:  # the jump-ahead seeds and this sequence must agree
-        raise AssertionError("LFSR seeds disagree with the stepped sequence")
-    idx = (phase[:, None] + cycles[None, :] * cfg.steps_per_cycle) % period
-    return (states[idx] & ((1 << cfg.q) - 1)).astype(np.int64)
+def states_after(taps: tuple[int, ...], width: int, seed: int, shifts) -> np.ndarray:
+    """The state `shifts[i]` single shifts after `seed`, for every entry of `shifts` (int64 array, any shape):
+    the GF(2) matrix of 2**b shifts applied for every set bit b of each count."""
+    shifts = np.asarray(shifts, dtype=np.int64) % ((1 << width) - 1)
+    state = np.full(shifts.shape, seed, dtype=np.int64)
+    bit = 0
+    while (shifts >> bit).any():
+        sel = ((shifts >> bit) & 1).astype(bool)
+        if sel.any():
+            rows = lfsr_params.power_rows(tuple(taps), width, 1 << bit)
+            v = state[sel]
+            out = np.zeros_like(v)
+            for r, row in enumerate(rows):
+                out |= (np.bitwise_count(v & row).astype(np.int64) & 1) << r
+            state[sel] = out
+        bit += 1
+    return state

@@ -13,25 +13,51 @@ the group's full scale 2**(E_x + E_d) per pair:
 
 Draws are independent; elements within a draw are not (shared generators correlate them), so standard errors
 come from the spread of per-draw means.
+
+The fixed-input bias (`fixed_input_bias`) is exact rather than sampled: for one x generator and one delta
+generator it counts every cycle of their joint period (essop.golden.random_sources.joint_period), so it is the
+long-run mean of C / BL minus a * b / 2**(2q) for every pair of magnitudes (a, b) at once — what accumulating one
+repeated input forever converges to.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
+from essop import lfsr_params
 from essop.config import EssopConfig
 from essop.golden import fp16
 from essop.golden.array import counts_reference
+from essop.golden.random_sources import joint_period, pair_words, random_numbers
 from essop.golden.workload import activation_scale, error_scale, gaussian_errors, relu_activations
 
 __all__ = [
     "Errors", "draw_errors", "summarize", "loglog_slope", "restart_counts", "bl_table", "restart_table",
-    "steps_table", "BIAS_BOUND_SE"
+    "steps_table", "plot_rmse", "BIAS_BOUND_SE", "SOURCES", "source_config", "fixed_input_bias",
+    "fixed_input_bias_per_element", "fixed_bias_table", "joint_histogram", "stream_histogram", "bias_summary",
+    "xor_convolve", "MAX_JOINT_CYCLES"
 ]
 
 #: |bias| is called consistent with zero when within this many standard errors.
 BIAS_BOUND_SE = 4.0
+#: The random-number sources the tables compare, by label: the EssopConfig fields each sets.
+SOURCES = {
+    "lfsr": {"rng": "lfsr", "rng_shift": False},
+    "lfsr+shift": {"rng": "lfsr", "rng_shift": True},
+    "sobol": {"rng": "sobol", "rng_shift": False},
+    "sobol+shift": {"rng": "sobol", "rng_shift": True},
+}
+#: Longest joint period fixed_input_bias counts cycle by cycle.
+MAX_JOINT_CYCLES = 1 << 27
+
+
+def source_config(base: EssopConfig, source: str) -> EssopConfig:
+    """`base` with the random-number source named by a SOURCES label."""
+    if source not in SOURCES:
+        raise ValueError(f"source must be one of {', '.join(map(repr, SOURCES))}, not {source!r}")
+    return base.replace(**SOURCES[source])
 
 
 @dataclass
@@ -55,6 +81,8 @@ def draw_errors(cfg: EssopConfig, draws: int, seed: int, *, n_seeds: int = 1, pa
     if pairs > 1 and (cfg.scaling != "block" or cfg.acc_depth < pairs):
         raise ValueError(f"groups of {pairs} pairs need scaling='block' and acc_depth >= {pairs}")
     rng = np.random.default_rng(seed)
+    # Start positions in pairs: uniform over a range that covers every source's period many times (LFSR: its
+    # period; Sobol: 2**q / BL blocks; the per-pair shift: 2**(2q) - 1 pairs).
     period = (1 << cfg.lfsr_width) - 1
     seed_pairs = rng.integers(1, 1 << cfg.lfsr_width, size=(n_seeds, 2)) if n_seeds > 1 else \
         np.array([[cfg.lfsr_seed_x, cfg.lfsr_seed_d]])
@@ -149,24 +177,209 @@ def loglog_slope(bls, rmses) -> float:
     return float(np.polyfit(np.log(np.asarray(bls, float)), np.log(np.asarray(rmses, float)), 1)[0])
 
 
-# ---- the tables of `essop stats` -------------------------------------------------------------------------
-def bl_table(base: EssopConfig, bls, draws: int, seed: int, progress=None, n_seeds: int = 4) -> tuple[list[dict], list[dict]]:
-    """Bias, RMSE and neighbour correlation against BL for both sharing modes; and the fitted slopes."""
-    rows, slopes = [], []
-    for sharing in ("shared", "per_element"):
-        rmse_q, rmse_64 = [], []
-        for bl in bls:
-            cfg = base.replace(bl=bl, sharing=sharing)
-            s = summarize(draw_errors(cfg, draws, seed, n_seeds=n_seeds))
-            rows.append({"sharing": sharing, "BL": bl, **s})
-            rmse_q.append(s["RMSE (SC)"])
-            rmse_64.append(s["RMSE vs FP64"])
+# ---- the exact fixed-input bias ---------------------------------------------------------------------------
+def stream_histogram(streams, total: int, q: int, chunk: int = 1 << 22) -> np.ndarray:
+    """H[R_d * 2**q + R_x]: how often each pair of numbers occurs in `total` cycles of
+    `streams(start, n) -> (R_x, R_d)` (int64 [n] each)."""
+    Q = 1 << q
+    hist = np.zeros(Q * Q, dtype=np.int64)
+    for c0 in range(0, total, chunk):
+        rx, rd = streams(c0, min(chunk, total - c0))
+        hist += np.bincount(rd * Q + rx, minlength=Q * Q)
+    return hist
+
+
+def _walsh_hadamard(v: np.ndarray) -> np.ndarray:
+    v = v.copy()
+    h = 1
+    while h < len(v):
+        u = v.reshape(-1, 2, h)
+        v = np.stack([u[:, 0] + u[:, 1], u[:, 0] - u[:, 1]], axis=1).reshape(-1)
+        h *= 2
+    return v
+
+
+def xor_convolve(f: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """(f * g)[k] = sum_i f[i] g[i XOR k], exactly (integer Walsh-Hadamard transforms; entries must stay far
+    below 2**63 / len(f))."""
+    return _walsh_hadamard(_walsh_hadamard(f) * _walsh_hadamard(g)) // len(f)
+
+
+def joint_histogram(cfg: EssopConfig, gx: int = 0, gd: int = 0) -> tuple[np.ndarray, int]:
+    """(H, cycles): H[R_d * 2**q + R_x] over the whole joint period of x generator gx and delta generator gd.
+
+    Without the per-pair shift (or with restart) the cycles of the joint period are counted one by one. With
+    it, pair p reads the block of cycles starting at p * BL (mod the source's period, K distinct blocks) and
+    shift state p (mod P_s = 2**rng_shift_width - 1); when gcd(K, P_s) = 1 every (block, shift) combination
+    occurs equally often, so H is the XOR convolution of one period's histogram without shift with the shift
+    words' histogram over P_s states (exact, P_s times the period's cycles). Otherwise the lcm is counted."""
+    q = cfg.q
+
+    def count(c: EssopConfig, total: int) -> np.ndarray:
+        if total > MAX_JOINT_CYCLES:
+            raise ValueError(f"the joint period of {c.name} is {total} cycles, more than the "
+                             f"{MAX_JOINT_CYCLES} fixed_input_bias counts")
+        return stream_histogram(lambda c0, n: (random_numbers(c, "x", n, c0, generators=[gx])[0],
+                                               random_numbers(c, "d", n, c0, generators=[gd])[0]), total, q)
+
+    if cfg.lfsr_restart or not cfg.rng_shift:
+        total = joint_period(cfg)
+        return count(cfg, total), total
+    period, Ps = cfg.rng_period, (1 << cfg.rng_shift_width) - 1
+    K = period // math.gcd(period, cfg.bl)
+    if math.gcd(K, Ps) != 1:
+        total = joint_period(cfg)
+        return count(cfg, total), total
+    if Ps > MAX_JOINT_CYCLES:
+        raise ValueError(f"the shift register of {cfg.name} has {Ps} states, more than the {MAX_JOINT_CYCLES} "
+                         f"fixed_input_bias counts")
+    plain = count(cfg.replace(rng_shift=False), period)
+    pairs = np.arange(Ps, dtype=np.int64)
+    words = pair_words(cfg, "d", pairs) * (1 << q) + pair_words(cfg, "x", pairs)
+    return xor_convolve(plain, np.bincount(words, minlength=1 << (2 * q))), period * Ps
+
+
+def bias_summary(hist: np.ndarray, total: int, q: int) -> dict:
+    """From a joint histogram (stream_histogram's layout) over `total` cycles: the max and the RMS over all
+    magnitude pairs (a, b) in [0, 2**q - 1]**2 of the long-run bias of C / BL, N(a, b) / total - a b / 2**(2q)
+    with N(a, b) = #{cycles: R_x < a and R_d < b}, in units of full scale, and where the largest sits."""
+    Q = 1 << q
+    N = np.pad(hist.reshape(Q, Q).cumsum(0).cumsum(1), ((1, 0), (1, 0)))[:Q, :Q]    # [b, a]
+    a = np.arange(Q)
+    dev = N / total - np.outer(a, a) / float(Q * Q)
+    b_max, a_max = np.unravel_index(np.argmax(np.abs(dev)), dev.shape)
+    return {"max |bias|": float(np.abs(dev).max()), "RMS bias": float(np.sqrt(np.mean(dev ** 2))),
+            "at (a, b)": f"({a_max}, {b_max})", "cycles": total}
+
+
+def fixed_input_bias(cfg: EssopConfig, gx: int = 0, gd: int = 0) -> dict:
+    """Exact long-run bias of x generator gx with delta generator gd for every pair of fixed magnitudes
+    (bias_summary) over their whole joint period (joint_histogram)."""
+    hist, total = joint_histogram(cfg, gx, gd)
+    return bias_summary(hist, total, cfg.q)
+
+
+def fixed_input_bias_per_element(cfg: EssopConfig) -> dict:
+    """per_element: the worst and the RMS of fixed_input_bias over four generator pairs (0, 0), (0, 1), (1, 0)
+    and (m - 1, n - 1) (each pair of generators has its own alignment or digital shifts)."""
+    pairs = sorted({(0, 0), (0, min(1, cfg.cols - 1)), (min(1, cfg.rows - 1), 0), (cfg.rows - 1, cfg.cols - 1)})
+    res = [fixed_input_bias(cfg, gx=j, gd=i) for i, j in pairs]
+    worst = max(res, key=lambda r: r["max |bias|"])
+    return {**worst, "RMS bias": float(np.sqrt(np.mean([r["RMS bias"] ** 2 for r in res]))),
+            "generator pairs": len(res)}
+
+
+def _lfsr_alternatives(base: EssopConfig, wider=(20,)) -> list[tuple[str, EssopConfig | None, object]]:
+    """(label, configuration or None, streams and total) of LFSR designs that pair the two sides otherwise:
+    what reduces the joint bias of the default (docs/statistics.md)."""
+    lf = base.replace(rng="lfsr", rng_shift=False, sharing="shared")
+    q, w = lf.q, lf.lfsr_width
+    out = []
+    # Different step counts on the two sides: R_x as configured, R_d from the delta generator stepped otherwise.
+    S = lf.steps_per_cycle
+    other = next(s for s in range(S + 1, 4 * S + 8) if np.gcd(s, (1 << w) - 1) == 1)
+    cd = lf.replace(lfsr_steps=other)
+    out.append((f"lfsr, delta side {other} shifts per cycle (x side {S})", None,
+                (lambda c0, n: (random_numbers(lf, "x", n, c0)[0], random_numbers(cd, "d", n, c0)[0]),
+                 lf.rng_period)))
+    # One register for both sides: x = bits [0, q), delta = bits [q, 2q) of one w >= 2q state, 2q shifts.
+    if 2 * q <= w:
+        steps = lfsr_params.default_steps(w, 2 * q)
+        one = lf.replace(q=2 * q, lfsr_steps=steps)
+        mask = (1 << q) - 1
+
+        def split(c0, n):
+            v = random_numbers(one, "x", n, c0)[0]
+            return v & mask, (v >> q) & mask
+        out.append((f"lfsr, one {w}-bit register: x = bits 0..{q - 1}, delta = bits {q}..{2 * q - 1}, "
+                    f"{steps} shifts per cycle", None, (split, one.rng_period)))
+    for wide in wider:
+        out.append((f"lfsr, w = {wide}", lf.replace(lfsr_width=wide), None))
+    return out
+
+
+def fixed_bias_table(base: EssopConfig, sources=("lfsr", "sobol", "sobol+shift"), alternatives: bool = True,
+                     progress=None, wider=(20,)) -> list[dict]:
+    """Exact fixed-input bias per source and sharing mode (per_element: the worst of four generator pairs),
+    and, with `alternatives`, LFSR designs that pair the two sides otherwise (shared) and LFSRs of the `wider`
+    widths."""
+    rows = []
+    for source in sources:
+        for sharing in ("shared", "per_element"):
+            cfg = source_config(base, source).replace(sharing=sharing)
+            r = fixed_input_bias(cfg) if sharing == "shared" else fixed_input_bias_per_element(cfg)
+            rows.append({"design": f"{source}, {sharing}", "max |bias|": r["max |bias|"],
+                         "RMS bias": r["RMS bias"], "at (a, b)": r["at (a, b)"], "cycles": r["cycles"]})
             if progress:
                 progress.update()
-        slopes.append({"sharing": sharing, "BL range": f"{min(bls)}..{max(bls)}",
-                       "slope log RMSE (SC) vs log BL": loglog_slope(bls, rmse_q),
-                       "slope log RMSE vs FP64 vs log BL": loglog_slope(bls, rmse_64)})
+    if alternatives:
+        for label, cfg, custom in _lfsr_alternatives(base, wider):
+            if cfg is not None:
+                r = fixed_input_bias(cfg)
+            else:
+                streams, total = custom
+                r = bias_summary(stream_histogram(streams, total, base.q), total, base.q)
+            rows.append({"design": label, "max |bias|": r["max |bias|"], "RMS bias": r["RMS bias"],
+                         "at (a, b)": r["at (a, b)"], "cycles": r["cycles"]})
+            if progress:
+                progress.update()
+    return rows
+
+
+# ---- the tables of `essop stats` -------------------------------------------------------------------------
+def bl_table(base: EssopConfig, bls, draws: int, seed: int, progress=None, n_seeds: int = 4,
+             sources=("lfsr",)) -> tuple[list[dict], list[dict]]:
+    """Bias, RMSE and neighbour correlation against BL for every source (SOURCES labels) and both sharing
+    modes; and the fitted slopes."""
+    rows, slopes = [], []
+    for source in sources:
+        for sharing in ("shared", "per_element"):
+            rmse_q, rmse_64 = [], []
+            for bl in bls:
+                cfg = source_config(base, source).replace(bl=bl, sharing=sharing)
+                s = summarize(draw_errors(cfg, draws, seed, n_seeds=n_seeds))
+                rows.append({"source": source, "sharing": sharing, "BL": bl, **s})
+                rmse_q.append(s["RMSE (SC)"])
+                rmse_64.append(s["RMSE vs FP64"])
+                if progress:
+                    progress.update()
+            slopes.append({"source": source, "sharing": sharing, "BL range": f"{min(bls)}..{max(bls)}",
+                           "slope log RMSE (SC) vs log BL": loglog_slope(bls, rmse_q),
+                           "slope log RMSE vs FP64 vs log BL": loglog_slope(bls, rmse_64)})
     return rows, slopes
+
+
+def plot_rmse(rows: list[dict], path, column: str = "RMSE (SC)", title: str = ""):
+    """RMSE against BL (log-log), one line per (source, sharing) of bl_table's rows, with 1/sqrt(BL) and 1/BL
+    guides."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from pathlib import Path
+
+    fig, ax = plt.subplots(figsize=(6.2, 4.4))
+    keys = list(dict.fromkeys((r["source"], r["sharing"]) for r in rows))
+    for source, sharing in keys:
+        pts = sorted((r["BL"], r[column]) for r in rows if (r["source"], r["sharing"]) == (source, sharing))
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-" if sharing == "shared" else "s--",
+                label=f"{source}, {sharing}", ms=4)
+    bls = sorted({r["BL"] for r in rows})
+    first = [r[column] for r in rows if r["BL"] == bls[0]]
+    ax.plot(bls, [max(first) * (bls[0] / b) ** 0.5 for b in bls], "k:", lw=0.8, label="1/sqrt(BL)")
+    ax.plot(bls, [min(first) * (bls[0] / b) for b in bls], "k-.", lw=0.8, label="1/BL")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("bitstream length BL")
+    ax.set_ylabel(f"{column} (fraction of full scale)")
+    ax.set_title(title or "ESSOP estimator error against BL, by random-number source")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
 
 
 def restart_table(base: EssopConfig, depths, draws: int, seed: int, progress=None, n_seeds: int = 4) -> list[dict]:

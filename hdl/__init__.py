@@ -10,7 +10,7 @@ from essop.config import EssopConfig
 TOP_NAME = "essop_array"
 
 __all__ = ["TOP_NAME", "verilog", "array", "input_stage", "bitstreams", "cell_grid", "sign_readout", "output_stage",
-           "lfsr", "cell", "fp16_input", "count_to_fp16", "fp16_mul", "fp16_outer", "ip"]
+           "lfsr", "random_sources", "cell", "fp16_input", "count_to_fp16", "fp16_mul", "fp16_outer", "ip"]
 
 
 def verilog(cfg: EssopConfig, name: str = TOP_NAME) -> str:

@@ -1,7 +1,7 @@
 """Stand-alone kernel == golden check (no pytest needed): `python scripts/cuda_check.py [--device cuda]`.
 
 Runs the training kernel on the given device over random conv- and linear-shaped groups, both sharing modes,
-several BL, run-on and restart, and compares with `essop.golden.array.counts_reference` (and, for small
+the LFSR source and the shifted Sobol source, several BL, run-on and restart, and compares with `essop.golden.array.counts_reference` (and, for small
 groups, with the cycle-level `EssopArrayModel`). Also checks that a whole ESSOP ResNet layer's weight
 gradient on the device equals the CPU one. Exit status 1 on any mismatch. Used by scripts/gpu_check.sh on
 machines without pytest.
@@ -28,7 +28,8 @@ def main(argv=None) -> int:
 
     rng = np.random.default_rng(2020)
     failures, checks, t0 = [], 0, time.perf_counter()
-    for sharing in ("shared", "per_element"):
+    sources = {"lfsr": {}, "sobol+shift": {"rng": "sobol", "rng_shift": True}}
+    for (source, src), sharing in ((s, sh) for s in sources.items() for sh in ("shared", "per_element")):
         for restart in (False, True):
             for bl in (2, 8, 16, 64):
                 for case in range(a.cases):
@@ -39,29 +40,30 @@ def main(argv=None) -> int:
                     d = rng.standard_normal((P, m)) * 1e-4 * np.exp(rng.standard_normal((P, m)) * 0.7)
                     x, d = x.astype(np.float16), d.astype(np.float16)
                     cfg = EssopConfig(rows=m, cols=n, bl=bl, sharing=sharing, lfsr_restart=restart, acc_depth=P,
-                                      scaling="block", output_format="count")
+                                      scaling="block", output_format="count", **src)
                     ex, ed = fp16.vector_exponent(x), fp16.vector_exponent(d)
                     start = int(rng.integers(0, 1 << 20))
                     ref, _ = counts_reference(cfg, x.view(np.uint16), d.view(np.uint16), ex, ed, start_pair=start)
                     got = counts.essop_counts(x, d, ex, ed, start, cfg, device=a.device, chunk_rows=256)
                     checks += 1
                     if not np.array_equal(got.cpu().numpy(), ref):
-                        failures.append(f"counts_reference {sharing} restart={restart} bl={bl} case={case}")
+                        failures.append(f"counts_reference {source} {sharing} restart={restart} bl={bl} case={case}")
                     if P <= 16:
                         model = EssopArrayModel(cfg)
                         model.pairs_done = start
                         r = model.process_group(x, d, ex, ed)
                         checks += 1
                         if not np.array_equal(got.cpu().numpy(), r.counts):
-                            failures.append(f"process_group {sharing} restart={restart} bl={bl} case={case}")
+                            failures.append(f"process_group {source} {sharing} restart={restart} bl={bl} "
+                                            f"case={case}")
     # A layer's ESSOP weight gradient: device == CPU, bit for bit.
     from essop.training.layers import EssopConv2d, EssopUpdate, attach
-    for sharing in ("shared", "per_element"):
+    for (source, src), sharing in ((s, sh) for s in sources.items() for sh in ("shared", "per_element")):
         grads = []
         for dev in ("cpu", a.device):
             torch.manual_seed(0)
             conv = EssopConv2d(16, 32, 3, stride=2, padding=1, bias=False).to(dev)
-            attach(conv, EssopUpdate("essop", EssopConfig(bl=16, sharing=sharing)))
+            attach(conv, EssopUpdate("essop", EssopConfig(bl=16, sharing=sharing, **src)))
             g = torch.Generator().manual_seed(1)
             x = torch.relu(torch.randn(8, 16, 16, 16, generator=g)).to(dev)
             up = (torch.randn(8, 32, 8, 8, generator=g) * 1e-3).to(dev)
@@ -69,7 +71,7 @@ def main(argv=None) -> int:
             grads.append(conv.weight.grad.cpu())
         checks += 1
         if not torch.equal(grads[0], grads[1]):
-            failures.append(f"layer gradient {sharing}: {a.device} != cpu")
+            failures.append(f"layer gradient {source} {sharing}: {a.device} != cpu")
     dt = time.perf_counter() - t0
     print(f"kernel == golden on {a.device}: {checks - len(failures)}/{checks} checks passed in {dt:.1f} s")
     for f in failures:

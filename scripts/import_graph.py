@@ -2,7 +2,7 @@
 
 Reads every module's imports with `ast` (imports inside functions count too: a lazy import is still a
 dependency), maps each `essop.X...` module to its package (the folder that holds it: essop/, golden/, hdl/,
-sim/, training/, synth/, app/), prints the edges with the modules that make them, any cycle, and with --png
+sim/, training/, synth/, app/, formal/), prints the edges with the modules that make them, any cycle, and with --png
 draws the graph bottom-up by layer (a package sits above everything it imports). tests/test_layers.py
 holds the rules this graph must keep."""
 from __future__ import annotations
@@ -16,7 +16,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 #: Folder -> package name, as pyproject.toml maps them.
 PACKAGES = {"essop": "essop", "golden": "essop.golden", "hdl": "essop.hdl", "sim": "essop.sim",
-            "training": "essop.training", "synth": "essop.synth", "app": "essop.app"}
+            "training": "essop.training", "synth": "essop.synth", "app": "essop.app",
+            "formal": "essop.formal"}
 
 
 def package_of(module: str) -> str | None:

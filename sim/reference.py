@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from essop.config import EssopConfig
 from essop.golden.array import EssopArrayModel
+from essop.golden.faults import FaultPlan, run_with_faults
 from essop.sim.stimulus import Stream
 
 __all__ = ["Row", "expected_rows", "describe_mismatch", "pack", "unpack"]
@@ -54,13 +55,16 @@ def unpack(word: int, width: int, count: int, signed: bool) -> list[int]:
     return out
 
 
-def expected_rows(cfg: EssopConfig, stream: Stream) -> list[Row]:
-    """Every output row the array must produce for `stream`, in order, from reset."""
-    model = EssopArrayModel(cfg)
+def expected_rows(cfg: EssopConfig, stream: Stream, plan: FaultPlan | None = None) -> list[Row]:
+    """Every output row the array must produce for `stream`, in order, from reset; with `plan`, the rows of
+    an array suffering its faults (essop.golden.faults)."""
     block = cfg.scaling == "block"
-    results = model.run(stream.xs, stream.ds, stream.last,
-                        exp_x=[int(e) for e in stream.exp_x] if block else None,
-                        exp_d=[int(e) for e in stream.exp_d] if block else None)
+    exps = dict(exp_x=[int(e) for e in stream.exp_x] if block else None,
+                exp_d=[int(e) for e in stream.exp_d] if block else None)
+    if plan is None:
+        results = EssopArrayModel(cfg).run(stream.xs, stream.ds, stream.last, **exps)
+    else:
+        results = run_with_faults(cfg, stream.xs, stream.ds, stream.last, plan=plan, **exps)
     width = cfg.data_element_width
     rows = []
     first = 0

@@ -202,3 +202,30 @@ def run_cocotb(cfg: EssopConfig, simulator: str, build_root: Path, *, pairs: int
     errors = [f"{e} (waveform: {wave})" for e in s["errors"]] if wave else s["errors"]
     return RunResult(cfg.name, simulator, passed, s["pairs"], s["rows_expected"], s["rows_compared"],
                      s["mismatches"], s["cycles"], seed, seconds, str(build_dir), errors, wave)
+
+
+def run_fault_injection(cfg: EssopConfig, stream, plan, build_root: Path, *, reference_plan=None,
+                        quiet: bool = True) -> dict:
+    """The fault testbench (essop.sim.tb_faults) on Icarus: `stream` into the generated array of `cfg` with
+    the faults of `plan` injected; returns its summary (rows compared, mismatches against the golden fault
+    model with `reference_plan`, by default `plan` itself; errors), with "passed"."""
+    from essop.hdl import TOP_NAME as top
+    from essop.sim.tb_faults import write_case
+
+    build_dir = (Path(build_root) / f"faults_{cfg.name}").resolve()
+    verilog_path, json_path = generate(cfg, build_dir / f"{cfg.name}.v")
+    case = build_dir / "case.npz"
+    write_case(case, stream, plan, reference_plan)
+    summary_path = build_dir / "summary.json"
+    summary_path.unlink(missing_ok=True)
+    ok = run_testbench("icarus", [verilog_path], top, "essop.sim.tb_faults", build_dir, quiet=quiet,
+                       extra_env={"ESSOP_CONFIG": str(json_path), "ESSOP_FAULT_CASE": str(case),
+                                  "ESSOP_VERILOG": str(verilog_path), "ESSOP_SUMMARY": str(summary_path)})
+    if not summary_path.exists():
+        log = build_dir / ("sim.log" if (build_dir / "sim.log").exists() else "build.log")
+        tail = log.read_text(errors="replace")[-3000:] if log.exists() else "(no log)"
+        return {"passed": False, "rows_compared": 0, "rows_expected": 0, "mismatches": 1,
+                "errors": [f"the simulation produced no summary; log tail:\n{tail}"]}
+    summary = json.loads(summary_path.read_text())
+    summary["passed"] = ok and summary["mismatches"] == 0 and summary["rows_compared"] == summary["rows_expected"] > 0
+    return summary

@@ -32,7 +32,7 @@ FIELDS = ["design", "library", "rows", "cols", "bl", "sharing", "stages", "area_
           "cycles_per_pair", "cycles_per_pair_acc1", "products_per_ns", "throughput_per_area",
           "energy_per_cycle_pj", "energy_per_product_fj", "energy_per_product_acc1_fj", "toggle_rate",
           "energy_per_product_global_fj", "net_activity_mean", "sequential_power_share", "flops_from_vcd",
-          "flop_check", "clock_floor_share", "energy_per_product_gated_est_fj", "gating_cells", "acc_depth", "scaling", "output_format", "cell", "cycles_per_pair_sched",
+          "flop_check", "clock_floor_share", "energy_per_product_gated_est_fj", "gating_cells", "acc_depth", "scaling", "output_format", "rng", "cell", "cycles_per_pair_sched",
           "products_per_s_per_um2_sched", "energy_per_product_sched_fj"]
 
 #: Vector pairs simulated to measure activity (ESSOP: each takes BL + m + 1 cycles; FP16: one cycle).
@@ -91,6 +91,7 @@ def essop_row(cfg: EssopConfig, lib: str, build_root, seed: int = 0) -> dict:
     # The schedule this configuration runs: groups of acc_depth pairs, each group read out once.
     full = array.steady_state_cycles_per_group(cfg.acc_depth) / cfg.acc_depth
     row |= {"acc_depth": cfg.acc_depth, "scaling": cfg.scaling, "output_format": cfg.output_format, "cell": cfg.cell,
+            "rng": cfg.rng + ("+shift" if cfg.rng_shift else ""),
             "cycles_per_pair_sched": full,
             "products_per_s_per_um2_sched": row["throughput_per_area"] * cfg.bl / full,
             "energy_per_product_sched_fj": res.energy_per_cycle_j * full / (cfg.rows * cfg.cols) * 1e15}
@@ -130,7 +131,8 @@ def comparison(essop: dict, fp16: dict) -> dict:
     area_ratio = essop["throughput_per_area"] / fp16["throughput_per_area"]
     energy_ratio = fp16["energy_per_product_fj"] / essop["energy_per_product_fj"]
     return {
-        "design": f"essop {essop['rows']}x{essop['cols']} BL{essop['bl']} {essop['sharing']}",
+        "design": f"essop {essop['rows']}x{essop['cols']} BL{essop['bl']} {essop['sharing']}"
+                  + (f" {essop['rng']}" if essop.get("rng", "lfsr") != "lfsr" else ""),
         "baseline": f"fp16_mul stages={fp16['stages']}",
         "library": essop["library"],
         "area_eff_ratio": area_ratio,

@@ -64,7 +64,8 @@ def write_tables(out: Path, rows: list[dict], comparisons: list[dict], meta: dic
 
 
 def _label(r: dict) -> str:
-    return f"ESSOP {r['rows']}x{r['cols']} BL{r['bl']}\n{r['sharing']}"
+    source = f" {r['rng']}" if r.get("rng", "lfsr") != "lfsr" else ""
+    return f"ESSOP {r['rows']}x{r['cols']} BL{r['bl']}\n{r['sharing']}{source}"
 
 
 def _bars(axes, essop: list[dict], base: dict | None) -> None:

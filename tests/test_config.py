@@ -21,6 +21,24 @@ from essop.config import EssopConfig
     ({"q": 12, "lfsr_width": 10, "lfsr_seed_x": 1, "lfsr_seed_d": 2}, ValueError,
      "q (12) must not exceed lfsr_width (10)"),
     ({"lfsr_steps": 17}, ValueError, "lfsr_steps must be in [1, 16], not 17"),
+    # A step count sharing a factor with 2**w - 1 visits only part of the period (65535 = 3 * 5 * 17 * 257).
+    ({"lfsr_steps": 3}, ValueError,
+     "lfsr_steps (3) shares the factor 3 with the LFSR period 2**16 - 1 = 65535: the stepped generator would "
+     "visit only 1/3 of its states; use a step count coprime with 65535 (left unset, the step rule gives 8)"),
+    ({"lfsr_steps": 10, "q": 10}, ValueError,
+     "lfsr_steps (10) shares the factor 5 with the LFSR period 2**16 - 1 = 65535: the stepped generator would "
+     "visit only 1/5 of its states; use a step count coprime with 65535 (left unset, the step rule gives 11)"),
+    ({"lfsr_steps": 6, "q": 4, "lfsr_width": 6, "lfsr_seed_x": 1, "lfsr_seed_d": 2}, ValueError,
+     "lfsr_steps (6) shares the factor 3 with the LFSR period 2**6 - 1 = 63: the stepped generator would "
+     "visit only 1/3 of its states; use a step count coprime with 63 (left unset, the step rule gives 4)"),
+    # (w, q) = (6, 6): no step count in [6, 6] is coprime with 63, the rule gives 8, and 8 may be given.
+    ({"lfsr_steps": 9, "q": 6, "lfsr_width": 6, "lfsr_seed_x": 1, "lfsr_seed_d": 2}, ValueError,
+     "lfsr_steps must be in [1, 8], not 9"),
+    ({"rng": "halton"}, ValueError, "rng must be one of 'lfsr', 'sobol', not 'halton'"),
+    ({"rng": None}, TypeError, "rng must be a str, not None"),
+    ({"rng_shift": 1}, TypeError, "rng_shift must be a bool, not 1"),
+    ({"rng_shift_seed": 0}, ValueError, "rng_shift_seed must be in [1, 131071], not 0"),
+    ({"rng_shift_seed": 128, "q": 3}, ValueError, "rng_shift_seed must be in [1, 127], not 128"),
     ({"lfsr_seed_x": 0}, ValueError, "lfsr_seed_x must be in [1, 65535], not 0"),
     ({"lfsr_seed_d": 1 << 16}, ValueError, "lfsr_seed_d must be in [1, 65535], not 65536"),
     ({"lfsr_restart": 1}, TypeError, "lfsr_restart must be a bool, not 1"),
@@ -45,7 +63,10 @@ def test_derived_facts():
     cfg = EssopConfig(bl=64, acc_depth=5, scaling="block", q=6)
     assert cfg.bl_log2 == 6
     assert cfg.count_width == (64 * 5).bit_length() + 1
-    assert cfg.steps_per_cycle == 6
+    # q = 6 shares the factor 3 with 2**16 - 1: the step rule takes the next coprime count, 7.
+    assert cfg.steps_per_cycle == 7
+    assert EssopConfig(q=8).steps_per_cycle == 8 and EssopConfig(q=6, lfsr_steps=1).steps_per_cycle == 1
+    assert EssopConfig(q=6, lfsr_width=6, lfsr_seed_x=1, lfsr_seed_d=2, lfsr_steps=8).steps_per_cycle == 8
     assert cfg.n_generators == 2
     assert EssopConfig(rows=3, cols=4, sharing="per_element").n_generators == 7
     assert len(EssopConfig(rows=3, cols=4, sharing="per_element").lfsr_seeds_d) == 3
@@ -62,6 +83,25 @@ def test_cell_counter_widths():
     up = EssopConfig(cell="upcount", scaling="block")
     assert up.count_width == EssopConfig().count_width
     assert up.name.endswith("_upcount") and "upcount" not in EssopConfig().name
+
+
+def test_random_source_facts():
+    """Periods, direction words, per-element digital shifts and the per-pair shift register's parameters."""
+    lfsr, sobol = EssopConfig(), EssopConfig(rng="sobol", q=6, sharing="per_element", rows=3, cols=5)
+    assert lfsr.rng_period == 65535 and sobol.rng_period == 64
+    assert lfsr.rng_words_x == (0,) and EssopConfig(sharing="per_element", rows=2).rng_words_d == (0, 0)
+    assert sobol.rng_words_x == (0, 32, 16, 48, 8) and sobol.rng_words_d == (0, 32, 16)
+    assert EssopConfig(rng="sobol").rng_words_x == (0,)
+    assert sobol.sobol_directions_x == (32, 16, 8, 4, 2, 1)
+    assert sobol.sobol_directions_d == (32, 48, 40, 60, 34, 51)        # m = 1, 3, 5, 15, 17, 51
+    # The shift register: width >= 2q coprime with lfsr_width (periods without a common factor), 2q fresh bits.
+    assert (lfsr.rng_shift_width, lfsr.rng_shift_steps) == (17, 16)
+    assert (sobol.rng_shift_width, sobol.rng_shift_steps) == (13, 12)
+    assert EssopConfig(q=6, lfsr_width=13, lfsr_seed_x=1, lfsr_seed_d=2).rng_shift_width == 12
+    assert EssopConfig(q=16).rng_shift_width == 32                     # no width in [32, 32] coprime with 16
+    assert EssopConfig(q=1, lfsr_width=3, lfsr_seed_x=1, lfsr_seed_d=2).rng_shift_width == 4
+    assert EssopConfig(rng="sobol", rng_shift=True, rng_shift_seed=5).name.endswith("_sobol_shift_z5")
+    assert EssopConfig().name == "essop_16x16_bl16_q8_shared_w16_d1_per_pair_fp16"
 
 
 def test_element_width_follows_the_output_format():

@@ -21,6 +21,7 @@ ALLOWED = {
     "synth": {"golden", "hdl"},
     "training": {"golden", "hdl"},
     "app": {"golden", "hdl", "sim", "synth", "training"},
+    "formal": {"hdl"},
 }
 ROOMS = set(ALLOWED) - {CORE}
 

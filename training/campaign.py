@@ -57,7 +57,7 @@ REPORT_FILES = ("log.csv", "log.json", "config.json", "summary.json")
 #: How many of a failed row's last stderr lines the campaign shows.
 FAILED_TAIL = 15
 #: The columns of table.md, in order.
-TABLE_COLUMNS = ("row", "mode", "scaling", "sharing", "BL", "epochs (done/total)", "final test acc (%)",
+TABLE_COLUMNS = ("row", "mode", "scaling", "sharing", "source", "BL", "epochs (done/total)", "final test acc (%)",
                  "best test acc (%)", "gap to fp32 (pp)", "wall (min)", "device", "status")
 
 
@@ -161,6 +161,8 @@ class Plan:
     mode: str
     scaling: str
     sharing: str
+    source: str
+    """The random-number source: 'lfsr' or 'sobol', '+shift' with the per-pair shift."""
     bl: int
     epochs: int
 
@@ -197,7 +199,8 @@ def plan_rows(protocol: Protocol, runs_dir: Path, environment: dict, parse_train
             raise ValueError(f"{where}: {exc}") from None
         if args.epochs is None:
             raise ValueError(f"{where}: no \"epochs\" (in \"train\" or the row): every row needs its length")
-        plans.append(Plan(row.name, folder, argv, args.mode, args.scaling, cfg.sharing, cfg.bl, args.epochs))
+        plans.append(Plan(row.name, folder, argv, args.mode, args.scaling, cfg.sharing,
+                          _source(cfg.rng, cfg.rng_shift), cfg.bl, args.epochs))
     return plans
 
 
@@ -410,6 +413,7 @@ class TableRow:
     mode: str
     scaling: str | None
     sharing: str | None
+    source: str | None
     bl: int | None
     epochs_done: int
     epochs: int
@@ -437,16 +441,22 @@ def _copy_run_files(folder: Path, copy: Path) -> None:
             (copy / name).unlink(missing_ok=True)
 
 
-def _setup(plan: Plan, config: dict | None) -> tuple[str, str | None, str | None, int | None]:
-    """(mode, scaling, sharing, BL) of a row: what its run recorded, else what the protocol says; None where
-    it does not apply (fp32 has no ESSOP update; expected mode has no bitstreams)."""
+def _source(rng: str, shift: bool) -> str:
+    return rng + ("+shift" if shift else "")
+
+
+def _setup(plan: Plan, config: dict | None) -> tuple[str, str | None, str | None, str | None, int | None]:
+    """(mode, scaling, sharing, source, BL) of a row: what its run recorded, else what the protocol says; None
+    where it does not apply (fp32 has no ESSOP update; expected mode has no bitstreams). A run recorded before
+    configurations had a source used the LFSRs."""
     options = (config or {}).get("options", {})
     essop = options.get("essop", {})
     mode = options.get("mode", plan.mode)
     scaling = None if mode == "fp32" else options.get("scaling", plan.scaling)
     if mode != "essop":
-        return mode, scaling, None, None
-    return mode, scaling, essop.get("sharing", plan.sharing), essop.get("bl", plan.bl)
+        return mode, scaling, None, None, None
+    source = _source(essop.get("rng", "lfsr"), essop.get("rng_shift", False)) if essop else plan.source
+    return mode, scaling, essop.get("sharing", plan.sharing), source, essop.get("bl", plan.bl)
 
 
 def _table_row(plan: Plan, copy: Path) -> TableRow:
@@ -457,8 +467,8 @@ def _table_row(plan: Plan, copy: Path) -> TableRow:
     if here and state.history:
         _copy_run_files(plan.folder, copy)
     h = state.history
-    mode, scaling, sharing, bl = _setup(plan, state.config)
-    return TableRow(row=plan.name, mode=mode, scaling=scaling, sharing=sharing, bl=bl,
+    mode, scaling, sharing, source, bl = _setup(plan, state.config)
+    return TableRow(row=plan.name, mode=mode, scaling=scaling, sharing=sharing, source=source, bl=bl,
                     epochs_done=len(h), epochs=state.epochs,
                     final_test_acc=100 * h[-1]["test_acc"] if h else None,
                     best_test_acc=100 * max(r["test_acc"] for r in h) if h else None, gap_pp=None,
@@ -487,7 +497,7 @@ def _markdown(protocol: Protocol, rows: list[TableRow], fp32: dict | None) -> st
               f"`{shlex.join(_flags(protocol.train))}`.", "",
               "| " + " | ".join(TABLE_COLUMNS) + " |", "|" + "---|" * len(TABLE_COLUMNS)]
     for r in rows:
-        cells = (r.row, r.mode, _cell(r.scaling), _cell(r.sharing), _cell(r.bl), f"{r.epochs_done}/{r.epochs}",
+        cells = (r.row, r.mode, _cell(r.scaling), _cell(r.sharing), _cell(r.source), _cell(r.bl), f"{r.epochs_done}/{r.epochs}",
                  _cell(r.final_test_acc, ".2f"), _cell(r.best_test_acc, ".2f"), _cell(r.gap_pp, "+.2f"),
                  _cell(r.wall_min, ".1f"), _cell(r.device), r.status)
         lines.append("| " + " | ".join(map(str, cells)) + " |")
@@ -535,21 +545,22 @@ def _plot_accuracy(protocol: Protocol, rows: list[TableRow], path: Path) -> None
 
 
 def _plot_gap(protocol: Protocol, rows: list[TableRow], fp32: dict | None, path: Path) -> None:
-    """Final gap to fp32 against BL, one line per (scaling, sharing) through the mean over its rows at each BL
+    """Final gap to fp32 against BL, one line per (scaling, sharing, source) through the mean over its rows at each BL
     (every row is also a dot), over the band the fp32 rows themselves span around their mean."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    groups: dict[tuple[str, str], dict[int, list[float]]] = {}
+    groups: dict[tuple[str, str, str], dict[int, list[float]]] = {}
     for r in rows:
         if r.mode == "essop" and r.status == "done" and r.gap_pp is not None:
-            groups.setdefault((r.scaling, r.sharing), {}).setdefault(r.bl, []).append(r.gap_pp)
+            groups.setdefault((r.scaling, r.sharing, r.source), {}).setdefault(r.bl, []).append(r.gap_pp)
     if fp32 is not None:
         ax.axhspan(fp32["min_test_acc"] - fp32["mean_test_acc"], fp32["max_test_acc"] - fp32["mean_test_acc"],
                    color="0.8", label=f"fp32 spread ({fp32['rows']} rows)")
         ax.axhline(0.0, color="0.4", linewidth=0.8)
-    for (scaling, sharing), by_bl in sorted(groups.items()):
+    for (scaling, sharing, source), by_bl in sorted(groups.items()):
         bls = sorted(by_bl)
-        line, = ax.plot(bls, [sum(by_bl[b]) / len(by_bl[b]) for b in bls], marker="o", label=f"{scaling}, {sharing}")
+        line, = ax.plot(bls, [sum(by_bl[b]) / len(by_bl[b]) for b in bls], marker="o",
+                        label=f"{scaling}, {sharing}, {source}")
         for b in bls:
             ax.plot([b] * len(by_bl[b]), by_bl[b], ".", color=line.get_color())
     if groups:

@@ -6,8 +6,9 @@ docs/training.md). `segment_counts(cfg, x, d, order, seg, start_pair)` returns, 
 
     C_s[i, j] = sum over pairs p of segment s and cycles t of sign * D_i(p, t) * X_j(p, t)
 
-(docs/spec.md sections 2-5), where pair p uses the LFSR cycles (start_pair + p) * BL .. + BL - 1 (run-on) or
-0 .. BL - 1 (restart). Each side is a `Pairs`: the FP16 patterns of a map read through one base address per
+(docs/spec.md sections 2-5), where pair p uses the random numbers of cycles (start_pair + p) * BL .. + BL - 1
+(run-on) or 0 .. BL - 1 (restart) of the configured source, as tabulated by random_tables from
+essop.golden.random_sources (LFSR or Sobol; per-element offsets or XOR words; per-pair shift words). Each side is a `Pairs`: the FP16 patterns of a map read through one base address per
 pair and one offset per element (an im2col that is never built), the exponent of every pair and the pattern
 of its largest magnitude. `essop_counts` is the one-group form the golden model's tests use.
 
@@ -27,7 +28,8 @@ import torch
 
 from essop.config import EXP_PORT_MAX, EXP_PORT_MIN, EssopConfig
 from essop.training.fp16_tensors import as_bits, magnitude_patterns, magnitudes, signed_magnitudes
-from essop.training.random_tables import check_table_width, cycle_table, generator_cycle_offsets, lfsr_table
+from essop.training.random_tables import (base_table, check_table_width, cycle_table, generator_offsets,
+                                          generator_words, pair_words)
 
 __all__ = [
     "segment_counts", "essop_counts", "Pairs", "resolve_backend", "native_supports", "exact_products", "BACKENDS"
@@ -85,9 +87,10 @@ def _check_exp(name: str, v: Any) -> int:
 
 # ---- backends --------------------------------------------------------------------------------------------
 def native_supports(cfg: EssopConfig) -> bool:
-    """The native kernel reads per_element generators as offsets into one cycle table, which needs
-    gcd(steps_per_cycle, 2**w - 1) = 1 (generator_cycle_offsets)."""
-    return cfg.sharing == "shared" or generator_cycle_offsets(cfg, 1) is not None
+    """The native kernel reads per_element generators as offsets into one cycle table (LFSR: that needs
+    gcd(steps_per_cycle, 2**w - 1) = 1, which EssopConfig guarantees) or as XOR words (Sobol): every valid
+    configuration."""
+    return isinstance(cfg, EssopConfig)
 
 
 def resolve_backend(backend: str, device: torch.device, cfg: EssopConfig) -> str:
@@ -101,9 +104,7 @@ def resolve_backend(backend: str, device: torch.device, cfg: EssopConfig) -> str
         from essop.training import native
         return "native" if native.available("simd")[0] else "torch"
     if backend.startswith("native") and not native_ok:
-        raise ValueError(f"the native kernel runs on the CPU with shared sharing, or per_element with "
-                         f"gcd(steps_per_cycle, 2**w - 1) = 1; not {device.type} / {cfg.sharing} / "
-                         f"steps {cfg.steps_per_cycle}")
+        raise ValueError(f"the native kernel runs on the CPU, not {device.type}")
     return backend
 
 
@@ -120,17 +121,21 @@ def segment_counts(cfg: EssopConfig, x: Pairs, d: Pairs, order: torch.Tensor, se
         from essop.training import native
         variant = "scalar" if backend == "native-scalar" else native.ACTIVE
         n, m = x.length, d.length
-        gx = gd = None
+        lcfg = cfg.replace(rows=m, cols=n)       # the generators of an array of this side's lengths
+        gx = gd = wx = wd = None
         if cfg.sharing == "per_element":
-            gx, gd = generator_cycle_offsets(cfg, n), generator_cycle_offsets(cfg, m)
+            gx, gd = generator_offsets(lcfg, "x"), generator_offsets(lcfg, "d")
+            wx, wd = generator_words(lcfg, "x"), generator_words(lcfg, "d")
+        P = x.base.numel()
+        px, pd = pair_words(cfg, "x", start_pair, P), pair_words(cfg, "d", start_pair, P)
         tx, td = cycle_table(cfg, "x"), cycle_table(cfg, "d")
         # A chunk's bit words stay in the per-core cache: about 256 KiB of X and D words per thread.
         words_per_pair = max(cfg.bl, 64) / 64 if cfg.sharing == "per_element" else cfg.bl / 64
         chunk = int(max(16, min(1024, (1 << 18) / (8 * max(words_per_pair, 1 / 64) * (2 * n + 2 * m)))))
         return native.segment_counts(
-            native.Side(x.map16, x.base, x.off, x.exp, x.vmax16, gx, tx),
-            native.Side(d.map16, d.base, d.off, d.exp, d.vmax16, gd, td),
-            order, seg, start_pair, (1 << cfg.lfsr_width) - 1, cfg.bl, cfg.q, cfg.lfsr_restart,
+            native.Side(x.map16, x.base, x.off, x.exp, x.vmax16, gx, tx, wx, px),
+            native.Side(d.map16, d.base, d.off, d.exp, d.vmax16, gd, td, wd, pd),
+            order, seg, start_pair, cfg.rng_period, cfg.bl, cfg.q, cfg.lfsr_restart,
             chunk_pairs=4096 if expected else chunk, variant=variant, expected=expected)
     if expected:
         return _segment_products_torch(cfg, x, d, order, seg)
@@ -207,17 +212,23 @@ def _segment_counts_torch(cfg, x: Pairs, d: Pairs, order, seg, start_pair, chunk
     device = x.map16.device
     if chunk_rows is None:
         chunk_rows = CUDA_CHUNK_ROWS if device.type == "cuda" else DEFAULT_CHUNK_ROWS
-    BL, q, S = cfg.bl, cfg.q, cfg.steps_per_cycle
-    period = (1 << cfg.lfsr_width) - 1
+    BL, q = cfg.bl, cfg.q
+    period = cfg.rng_period
     n, m = x.length, d.length
-    tx, td = lfsr_table(cfg, "x", device), lfsr_table(cfg, "d", device)
+    tx, td = base_table(cfg, "x", device), base_table(cfg, "d", device)
+    P = x.base.numel()
+    px, pd = pair_words(cfg, "x", start_pair, P, device), pair_words(cfg, "d", start_pair, P, device)
     cyc = torch.arange(BL, dtype=torch.int64, device=device)
     seg_list = seg.tolist()
     out = torch.zeros(len(seg_list) - 1, m, n, dtype=torch.int64, device=device)
     per_element = cfg.sharing == "per_element"
     if per_element:
-        ox = torch.arange(n, dtype=torch.int64, device=device) * cfg.phase_stride
-        od = torch.arange(m, dtype=torch.int64, device=device) * cfg.phase_stride
+        lcfg = cfg.replace(rows=m, cols=n)
+        ox, od = generator_offsets(lcfg, "x", device), generator_offsets(lcfg, "d", device)
+        zero = torch.zeros((), dtype=torch.int64, device=device)
+        wx, wd = generator_words(lcfg, "x", device), generator_words(lcfg, "d", device)
+        wx = zero if wx is None else wx
+        wd = zero if wd is None else wd
         step = max(1, chunk_rows // (BL * max(8, n, m) // 8))
     else:
         step = max(1, chunk_rows // BL)
@@ -225,21 +236,23 @@ def _segment_counts_torch(cfg, x: Pairs, d: Pairs, order, seg, start_pair, chunk
         pairs_s = order[seg_list[s]:seg_list[s + 1]]
         for c0 in range(0, pairs_s.numel(), step):
             pc = pairs_s[c0:c0 + step]
-            # Cycle index of every (pair, cycle); the single-shift table position is cycle * S (+ phase).
+            # Cycle index of every (pair, cycle) into the base tables, and the pairs' XOR words.
             t = cyc.expand(pc.numel(), BL) if cfg.lfsr_restart else (start_pair + pc)[:, None] * BL + cyc
-            pos = (t * S) % period
+            pos = t % period
+            sx = 0 if px is None else px[pc][:, None]                             # [K, 1]
+            sd = 0 if pd is None else pd[pc][:, None]
             ex, ed = x.exp[pc], d.exp[pc]
             if per_element:
                 sa = signed_magnitudes(x.rows(pc), ex[:, None], q)              # [K, n]
                 sb = signed_magnitudes(d.rows(pc), ed[:, None], q)
-                Rx = tx[(pos[:, :, None] + ox) % period]                          # [K, BL, n]
-                Rd = td[(pos[:, :, None] + od) % period]
+                Rx = tx[(pos[:, :, None] + ox) % period] ^ wx ^ (sx if px is None else sx[:, :, None])
+                Rd = td[(pos[:, :, None] + od) % period] ^ wd ^ (sd if pd is None else sd[:, :, None])
                 X = _stream(Rx, sa[:, None, :]).reshape(-1, n)
                 D = _stream(Rd, sb[:, None, :]).reshape(-1, m)
             else:
                 amax = magnitudes(x.vmax16[pc], ex, q)[0]
                 bmax = magnitudes(d.vmax16[pc], ed, q)[0]
-                Rx, Rd = tx[pos], td[pos]                                          # [K, BL]
+                Rx, Rd = tx[pos] ^ sx, td[pos] ^ sd                                # [K, BL]
                 keep = (Rx < amax[:, None]) & (Rd < bmax[:, None])
                 pi, ci = keep.nonzero(as_tuple=True)
                 if pi.numel() == 0:

@@ -2,7 +2,8 @@
 
 For one or more minibatches of a network on CIFAR-10 (at initialisation, or from `--checkpoint`), one FP32
 forward and backward pass records every ESSOP layer's input and output gradient; then, for every requested
-configuration (mode x BL x scaling x sharing), every layer's weight gradient is formed from those same pairs
+configuration (mode x BL x scaling x sharing x random-number source), every layer's weight gradient is formed
+from those same pairs
 (layers.essop_weight_grad, the function training uses) and compared with autograd's FP32 gradient:
 
 - cosine: <g, g_fp32> / (|g| |g_fp32|);
@@ -37,7 +38,7 @@ from essop.training.layers import (EssopConv2d, EssopUpdate, _ConvGeometry, _gro
 
 __all__ = ["Point", "grid", "record_pairs", "measure", "markdown", "plot", "FIELDS"]
 
-FIELDS = ("config", "mode", "scaling", "sharing", "bl", "batch", "layer", "cosine", "rel_err", "quant_share",
+FIELDS = ("config", "mode", "scaling", "sharing", "rng", "bl", "batch", "layer", "cosine", "rel_err", "quant_share",
           "zero_frac", "saturated")
 
 
@@ -47,22 +48,25 @@ class Point:
     scaling: str
     sharing: str
     bl: int
+    rng: str = "lfsr"
 
     @property
     def label(self) -> str:
         if self.mode == "expected":
             return f"expected {self.scaling}"
-        return f"essop {self.scaling} {self.sharing} BL {self.bl}"
+        return f"essop {self.scaling} {self.sharing} BL {self.bl}" + ("" if self.rng == "lfsr" else f" {self.rng}")
 
 
-def grid(modes, bls, scalings, sharings) -> list[Point]:
-    """Every requested configuration; the expected mode once per scaling (it has no BL or sharing)."""
+def grid(modes, bls, scalings, sharings, rngs=("lfsr",)) -> list[Point]:
+    """Every requested configuration; the expected mode once per scaling (it has no BL, sharing or random
+    numbers)."""
     points = []
     for scaling in scalings:
         if "expected" in modes:
             points.append(Point("expected", scaling, "shared", bls[0]))
         if "essop" in modes:
-            points += [Point("essop", scaling, sh, bl) for sh, bl in itertools.product(sharings, bls)]
+            points += [Point("essop", scaling, sh, bl, rng)
+                       for rng, sh, bl in itertools.product(rngs, sharings, bls)]
     return points
 
 
@@ -122,7 +126,7 @@ def measure(model, batches, points: list[Point], base: EssopConfig, progress=Non
     for b, (x, y) in enumerate(batches):
         recorded = record_pairs(model, x, y)
         for point in points:
-            cfg = base.replace(bl=point.bl, sharing=point.sharing)
+            cfg = base.replace(bl=point.bl, sharing=point.sharing, rng=point.rng)
             for name, layer, xin, dout, g32 in recorded:
                 def grad(mode):
                     layer.essop_update = EssopUpdate(mode, cfg, point.scaling)
@@ -137,6 +141,7 @@ def measure(model, batches, points: list[Point], base: EssopConfig, progress=Non
                 zero_frac, saturated = _zero_fraction(layer, cfg, point.scaling, xin, dout)
                 rows.append({"config": point.label, "mode": point.mode, "scaling": point.scaling,
                              "sharing": point.sharing if point.mode == "essop" else "-",
+                             "rng": (point.rng + ("+shift" if cfg.rng_shift else "")) if point.mode == "essop" else "-",
                              "bl": point.bl if point.mode == "essop" else "-", "batch": b, "layer": name,
                              "cosine": float(F.cosine_similarity(g.flatten(), ref.flatten(), dim=0)),
                              "rel_err": float((g - ref).norm() / ref.norm()),

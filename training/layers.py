@@ -60,7 +60,7 @@ class EssopUpdate:
     `backend` picks the counting kernel (counts.BACKENDS; "auto": native on CPU, torch on CUDA)."""
 
     def __init__(self, mode: str = "essop", cfg: EssopConfig | None = None, scaling: str = "per_pair",
-                 backend: str = "auto"):
+                 backend: str = "auto", faults=None):
         if not isinstance(mode, str):
             raise TypeError(f"mode must be a str, not {mode!r}")
         if mode not in MODES:
@@ -73,7 +73,18 @@ class EssopUpdate:
             raise ValueError(f"scaling must be one of {', '.join(map(repr, SCALINGS))}, not {scaling!r}")
         if backend not in counts.BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(map(repr, counts.BACKENDS))}, not {backend!r}")
+        if faults is not None:
+            from essop.training.faults import FaultSpec
+            if not isinstance(faults, FaultSpec):
+                raise TypeError(f"faults must be a FaultSpec, not {faults!r}")
+            if mode != "essop":
+                raise ValueError(f"faults are injected into the essop mode's bitstreams, not mode {mode!r} "
+                                 f"(an FP32 run takes them with training.faults.attach_fp32_faults)")
+            if backend.startswith("native"):
+                raise ValueError(f"the native kernel does not inject faults: use backend 'torch' or 'auto', "
+                                 f"not {backend!r}")
         self.mode, self.cfg, self.scaling, self.backend = mode, cfg, scaling, backend
+        self.faults = faults
 
     def layer_config(self, rows: int, cols: int, pairs: int) -> EssopConfig:
         """The virtual array of one layer: per_pair groups of one pair, or block groups of many."""
@@ -188,7 +199,8 @@ def essop_weight_grad(layer: nn.Module, x_map: torch.Tensor, delta_map: torch.Te
     upd: EssopUpdate = layer.essop_update
     name = getattr(layer, "essop_name", type(layer).__name__)
     x_map, delta_map = x_map.detach(), delta_map.detach()
-    backend = counts.resolve_backend(upd.backend, x_map.device, upd.cfg)
+    faulty = getattr(upd, "faults", None) is not None
+    backend = counts.resolve_backend("torch" if faulty else upd.backend, x_map.device, upd.cfg)
     # [max|x|, max|delta|]; NaN propagates through the max, Inf stays Inf.
     maxes = torch.stack([fp16_tensors.absmax(x_map, backend), fp16_tensors.absmax(delta_map, backend)]).to(x_map.device)
     B = delta_map.shape[0]
@@ -223,15 +235,27 @@ def essop_weight_grad(layer: nn.Module, x_map: torch.Tensor, delta_map: torch.Te
     block_max = torch.stack([fp16_tensors.fp16_patterns(maxes[:1], sx)[0], fp16_tensors.fp16_patterns(maxes[1:], sd)[0]])
     x_pairs.exp = _group_exponents(upd.scaling, x_pairs.vmax16, B, block_max[0])
     d_pairs.exp = _group_exponents(upd.scaling, d_pairs.vmax16, B, block_max[1])
-    # Pairs that can count, grouped by exponent sum (stable, so each segment keeps the pair order).
-    active = ((x_pairs.vmax16 != 0) & (d_pairs.vmax16 != 0)).nonzero().flatten()
+    # Pairs that can count, grouped by exponent sum (stable, so each segment keeps the pair order). Under
+    # faults every pair can count: a flipped bit can make a zero magnitude or a comparator bit nonzero.
+    if faulty:
+        active = torch.arange(P_local, device=device)
+    else:
+        active = ((x_pairs.vmax16 != 0) & (d_pairs.vmax16 != 0)).nonzero().flatten()
     ksum, perm = torch.sort((x_pairs.exp + d_pairs.exp)[active], stable=True)
     order = active[perm]
     keys, sizes = torch.unique_consecutive(ksum, return_counts=True)
     seg = torch.cat([torch.zeros(1, dtype=torch.int64, device=device), sizes.cumsum(0)])
     keys = [int(k) for k in keys.tolist()]
     expected = upd.mode == "expected"
-    totals = counts.segment_counts(cfg, x_pairs, d_pairs, order, seg, start + offset, backend, expected=expected)
+    if faulty:
+        from essop.training import faults
+        if _distributed():
+            raise ValueError("fault injection runs in one process, not data-parallel")
+        plan = faults.layer_plan(upd.faults, cfg, P_local, name, start)
+        totals = faults.faulty_segment_counts(cfg, x_pairs, d_pairs, order, seg, start, plan)
+    else:
+        totals = counts.segment_counts(cfg, x_pairs, d_pairs, order, seg, start + offset, backend,
+                                       expected=expected)
     drop = (2 * cfg.q if expected else cfg.bl_log2 + cfg.lr_shift) + sx + sd
     if _distributed():
         totals, keys = _allreduce_segments(totals, keys)

@@ -71,8 +71,8 @@ def library(variant: str = "simd") -> ctypes.CDLL:
         os.replace(tmp, target)
     lib = ctypes.CDLL(str(target))
     p, i64, i32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int32
-    lib.essop_segment_counts.argtypes = [p, i64, p, p, p, p, i64, p, p,
-                                         p, i64, p, p, p, p, i64, p, p,
+    lib.essop_segment_counts.argtypes = [p, i64, p, p, p, p, i64, p, p, p, p,
+                                         p, i64, p, p, p, p, i64, p, p, p, p,
                                          p, p, i64, i64, i64, i32, i32, i32, i32, i32, p, i32, i32]
     lib.essop_segment_counts.restype = ctypes.c_int
     lib.essop_simd.restype = ctypes.c_int
@@ -109,15 +109,23 @@ def _ptr(t: torch.Tensor | None):
     return None if t is None else ctypes.c_void_p(t.data_ptr())
 
 
+def _as_u16(t: torch.Tensor) -> torch.Tensor:
+    """Values in [0, 2**16) as int16 tensors holding their uint16 bit patterns."""
+    t = t.to(torch.int32)
+    return torch.where(t >= 1 << 15, t - (1 << 16), t).to(torch.int16).contiguous()
+
+
 class Side:
     """One side of a layer's pairs as the kernel reads it (all CPU tensors, contiguous):
     map uint16-valued int16/int32 FP16 patterns, base int64 [P], off int64 [len], exp int32 [P],
     vmax FP16 patterns [P] of the largest |element| of each pair, gen int64 [len] (per_element) or None,
     table: the cycle table (uint8 when q <= 8 else int16 holding uint16 values), at least period + max(BL, 64)
-    entries."""
+    entries; gword: per_element, each generator's constant XOR word [len] (or None: all 0); pword: each pair's
+    XOR word [P] (or None: all 0). Words are q-bit values (essop.golden.random_sources)."""
 
     def __init__(self, map16: torch.Tensor, base: torch.Tensor, off: torch.Tensor, exp: torch.Tensor,
-                 vmax16: torch.Tensor, gen: torch.Tensor | None, table: torch.Tensor):
+                 vmax16: torch.Tensor, gen: torch.Tensor | None, table: torch.Tensor,
+                 gword: torch.Tensor | None = None, pword: torch.Tensor | None = None):
         self.map = map16.reshape(-1).contiguous()
         self.base = base.to(torch.int64).contiguous()
         self.off = off.to(torch.int64).contiguous()
@@ -125,6 +133,10 @@ class Side:
         self.vmax = vmax16.contiguous()
         self.gen = None if gen is None else gen.to(torch.int64).contiguous()
         self.table = table.contiguous()
+        self.gword = None if gword is None else _as_u16(gword)
+        self.pword = None if pword is None else _as_u16(pword)
+        if self.gword is not None and self.gen is None:
+            raise ValueError("generator words need per_element generators (gen)")
         for name in ("map", "vmax"):
             if getattr(self, name).dtype not in (torch.int16, torch.uint16):
                 raise TypeError(f"{name} must hold 16-bit FP16 patterns, not {getattr(self, name).dtype}")
@@ -135,7 +147,7 @@ class Side:
 
     def args(self):
         return [_ptr(self.map), self.map.numel(), _ptr(self.base), _ptr(self.off), _ptr(self.exp), _ptr(self.vmax),
-                self.off.numel(), _ptr(self.gen), _ptr(self.table)]
+                self.off.numel(), _ptr(self.gen), _ptr(self.table), _ptr(self.gword), _ptr(self.pword)]
 
 
 def segment_counts(x: Side, d: Side, order: torch.Tensor, seg: torch.Tensor, start_pair: int, period: int,

@@ -89,11 +89,25 @@ def test_sweep_command_writes_table_and_plot(tmp_path, capsys):
     assert main(["sweep", "--bl", "2", "4", "--rows", "2", "--cols", "2", "--columns", "estimator",
                  "--draws", "20", "--out", str(out), "--build-dir", str(tmp_path / "b")]) == 0
     lines = (out / "sweep.csv").read_text().splitlines()
-    assert lines[0].startswith("BL,sharing,rows,cols,q,config,RMSE (SC),RMSE vs FP64")
-    assert [line.split(",")[:2] for line in lines[1:]] == [["2", "per_element"], ["4", "per_element"],
-                                                           ["2", "shared"], ["4", "shared"]]
+    # The first column names each point's random-number source (--rng, default lfsr).
+    assert lines[0].startswith("source,BL,sharing,rows,cols,q,config,RMSE (SC),RMSE vs FP64")
+    assert [line.split(",")[1:3] for line in lines[1:]] == [["2", "per_element"], ["4", "per_element"],
+                                                            ["2", "shared"], ["4", "shared"]]
+    assert {line.split(",")[0] for line in lines[1:]} == {"lfsr"}
     assert (out / "sweep.md").read_text().startswith("# ESSOP BL sweep")
     assert (out / "sweep.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_sweep_takes_several_sources(tmp_path):
+    """--rng lfsr sobol: one row per (source, sharing, BL), the source in its own column, configurations named."""
+    out = tmp_path / "sweep"
+    assert main(["sweep", "--bl", "4", "--rows", "2", "--cols", "2", "--columns", "estimator", "--rng", "lfsr",
+                 "sobol", "--rng-shift", "--draws", "20", "--out", str(out), "--build-dir", str(tmp_path / "b")]) == 0
+    lines = [line.split(",") for line in (out / "sweep.csv").read_text().splitlines()[1:]]
+    assert [(v[0], v[2]) for v in lines] == [("lfsr+shift", "per_element"), ("lfsr+shift", "shared"),
+                                             ("sobol+shift", "per_element"), ("sobol+shift", "shared")]
+    assert all(v[6].endswith("_sobol_shift") == (v[0] == "sobol+shift") for v in lines)
+    assert main(["sweep", "--bl", "4", "--rng", "halton", "--out", str(tmp_path)]) == 2
 
 
 def test_sweep_and_stats_reject_a_bad_bl(tmp_path, capsys):
@@ -112,6 +126,12 @@ def test_stats_command_writes_docs_ready_tables(tmp_path):
     for stem in ("bl", "slopes", "restart", "steps"):
         assert (out / f"{stem}.csv").exists() and (out / f"{stem}.md").exists()
     assert "| shared | 4..16 |" in text
+    # Every source, its slope, the exact fixed-input bias and the plot.
+    for source in ("lfsr", "sobol", "sobol+shift"):
+        assert f"| {source} | shared | 4..16 |" in text and f"| {source} | per_element | 4..16 |" in text
+        assert f"| {source}, shared |" in text and f"| {source}, per_element |" in text
+    assert "| lfsr, w = 20 |" in text and "one 16-bit register" in text
+    assert (out / "fixed_bias.csv").exists() and (out / "rmse_vs_bl.png").read_bytes()[:4] == b"\x89PNG"
 
 
 @pytest.mark.cocotb

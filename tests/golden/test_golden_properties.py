@@ -9,10 +9,11 @@ from fractions import Fraction
 import numpy as np
 from hypothesis import given, settings, strategies as st
 
-from essop.config import EXP_PORT_MAX, EXP_PORT_MIN, EssopConfig, OUTPUT_FORMATS, SCALING_MODES, SHARING_MODES
+from essop.config import (EXP_PORT_MAX, EXP_PORT_MIN, EssopConfig, OUTPUT_FORMATS, RNG_SOURCES, SCALING_MODES,
+                          SHARING_MODES)
 from essop.golden import fp16
 from essop.golden.array import EssopArrayModel, counts_reference
-from essop.golden.lfsr import random_numbers
+from essop.golden.random_sources import random_numbers
 
 finite_patterns = st.integers(0, 0x7BFF) | st.integers(0x8000, 0xFBFF)
 
@@ -60,7 +61,8 @@ def small_groups(draw):
     cfg = EssopConfig(rows=draw(st.integers(1, 5)), cols=draw(st.integers(1, 5)), bl=draw(st.sampled_from([2, 4, 16, 64])),
                       q=draw(st.integers(1, 8)), sharing=draw(st.sampled_from(SHARING_MODES)), lfsr_width=9,
                       lfsr_seed_x=draw(st.integers(1, 511)), lfsr_seed_d=draw(st.integers(1, 511)),
-                      lfsr_restart=draw(st.booleans()), acc_depth=8, scaling="block", output_format="count")
+                      lfsr_restart=draw(st.booleans()), acc_depth=8, scaling="block", output_format="count",
+                      rng=draw(st.sampled_from(RNG_SOURCES)), rng_shift=draw(st.booleans()))
     P = draw(st.integers(1, 4))
     x = np.array(draw(st.lists(finite_patterns, min_size=P * cfg.cols, max_size=P * cfg.cols)), np.uint16)
     d = np.array(draw(st.lists(finite_patterns, min_size=P * cfg.rows, max_size=P * cfg.rows)), np.uint16)
@@ -109,14 +111,29 @@ def test_random_numbers_over_a_period_have_the_exact_distribution(width, data):
     assert np.array_equal(hist, want)
 
 
+@settings(max_examples=30, deadline=None)
+@given(q=st.integers(1, 12), data=st.data())
+def test_sobol_numbers_over_a_period_take_every_value_once(q, data):
+    """A Sobol generator's 2**q cycles of a period (any start, any per-element or per-pair shift held fixed)
+    put every q-bit value on the comparators exactly once."""
+    cfg = EssopConfig(q=q, rng="sobol", bl=2, sharing=data.draw(st.sampled_from(SHARING_MODES)), rows=3, cols=2)
+    for side in ("x", "d"):
+        R = random_numbers(cfg, side, 1 << q, data.draw(st.integers(0, 1 << 20)))
+        assert all(np.array_equal(np.sort(r), np.arange(1 << q)) for r in R)
+
+
 @st.composite
 def valid_configs(draw):
     scaling = draw(st.sampled_from(SCALING_MODES))
+    width = draw(st.integers(12, 20))
+    q = draw(st.integers(1, 12))
     return EssopConfig(
         rows=draw(st.integers(1, 64)), cols=draw(st.integers(1, 64)), bl=draw(st.sampled_from([2 ** k for k in range(1, 11)])),
-        q=draw(st.integers(1, 12)), sharing=draw(st.sampled_from(SHARING_MODES)), lfsr_width=draw(st.integers(12, 20)),
-        lfsr_steps=draw(st.none() | st.integers(1, 12)), lfsr_seed_x=draw(st.integers(1, 4095)),
-        lfsr_seed_d=draw(st.integers(1, 4095)), lfsr_restart=draw(st.booleans()),
+        q=q, sharing=draw(st.sampled_from(SHARING_MODES)), lfsr_width=width,
+        lfsr_steps=draw(st.none() | st.integers(1, 12).filter(lambda s: math.gcd(s, (1 << width) - 1) == 1)),
+        lfsr_seed_x=draw(st.integers(1, 4095)), lfsr_seed_d=draw(st.integers(1, 4095)),
+        lfsr_restart=draw(st.booleans()), rng=draw(st.sampled_from(RNG_SOURCES)), rng_shift=draw(st.booleans()),
+        rng_shift_seed=draw(st.integers(1, (1 << max(2 * q, 3)) - 1)),
         acc_depth=1 if scaling == "per_pair" else draw(st.integers(1, 100)), scaling=scaling,
         lr_shift=draw(st.integers(-32, 32)), output_format=draw(st.sampled_from(OUTPUT_FORMATS)))
 
@@ -136,5 +153,5 @@ def test_configuration_round_trips_through_json_dict_and_flags(cfg):
         if isinstance(value, bool):
             argv.append(flag if value else "--no-" + flag[2:])
         elif value is not None:
-            argv += [flag, hex(value) if name.startswith("lfsr_seed") else str(value)]
+            argv += [flag, hex(value) if "seed" in name else str(value)]
     assert config_from_args(parser.parse_args(argv)) == cfg

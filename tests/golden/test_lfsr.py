@@ -4,7 +4,8 @@ import pytest
 
 from essop import lfsr_params
 from essop.config import EssopConfig
-from essop.golden.lfsr import Lfsr, random_numbers
+from essop.golden.lfsr import Lfsr
+from essop.golden.random_sources import random_numbers
 
 
 @pytest.mark.parametrize("width", [4, 7, 10, 13])

@@ -3,7 +3,11 @@ enough draws that a correct model passes with overwhelming probability and a bro
 - unbiased: the mean signed error against E[C] (q-bit magnitudes) is within BIAS_BOUND_SE standard errors
   of zero, in both sharing modes;
 - the RMSE falls like 1/sqrt(BL): the log-log slope over BL = 4..64 is -0.5 within 0.08;
-- run-on generators average errors over an accumulation group, restarting ones do not (repeated input)."""
+- run-on generators average errors over an accumulation group, restarting ones do not (repeated input);
+- Sobol bitstreams: the RMSE falls like 1/BL (slope <= -0.8 over BL = 4..256), with the per-pair shift the
+  estimator stays unbiased;
+- the exact fixed-input bias over a joint period: the documented bounds per source (docs/statistics.md), and
+  the shortcut (XOR convolution) that computes it with the per-pair shift equals counting every cycle."""
 from __future__ import annotations
 
 import numpy as np
@@ -64,3 +68,63 @@ def test_restart_counts_equal_the_golden_model_with_those_seeds(sharing):
 
 def test_loglog_slope_of_exact_power_law():
     assert stats.loglog_slope([4, 16, 64], [1 / 2, 1 / 4, 1 / 8]) == pytest.approx(-0.5)
+
+
+@pytest.mark.parametrize("sharing", ["shared", "per_element"])
+def test_sobol_rmse_falls_like_one_over_bl(sharing):
+    bls = (4, 8, 16, 32, 64, 128, 256)
+    cfg = BASE.replace(rng="sobol", sharing=sharing)
+    rmse = [stats.summarize(stats.draw_errors(cfg.replace(bl=bl), 300, seed=14))["RMSE (SC)"] for bl in bls]
+    assert -1.05 < stats.loglog_slope(bls, rmse) <= -0.8
+    lfsr = stats.summarize(stats.draw_errors(BASE.replace(bl=64, sharing=sharing), 300, seed=14))["RMSE (SC)"]
+    assert rmse[4] < 0.4 * lfsr          # at BL 64 already well below the LFSR's 1/sqrt(BL)
+
+
+@pytest.mark.parametrize("sharing", ["shared", "per_element"])
+def test_sobol_with_per_pair_shift_is_unbiased(sharing):
+    err = stats.draw_errors(BASE.replace(bl=16, sharing=sharing, rng="sobol", rng_shift=True), 1200, seed=15)
+    s = stats.summarize(err)
+    assert abs(s["bias (SC)"]) < stats.BIAS_BOUND_SE * s["SE (SC)"], s
+    assert stats.BIAS_BOUND_SE * s["SE (SC)"] < 0.05 * s["RMSE (SC)"]
+
+
+def test_fixed_input_bias_bounds_per_source():
+    """The exact long-run bias of fixed (a, b), q = 8, w = 16 (docs/statistics.md, docs/spec.md section 5): the
+    default LFSR pair up to 2.7e-3 of full scale (the pairing of two m-sequences, not their 2**-16
+    non-uniformity), unshifted Sobol up to 1.1e-2 (a (0, 8, 2)-net of 256 points), either source with the
+    per-pair shift below 1e-7; one register split between the sides is exact to 2**-16."""
+    cfg = EssopConfig()
+    lfsr = stats.fixed_input_bias(cfg)
+    assert 2.5e-3 < lfsr["max |bias|"] < 2.7e-3 and 1.0e-3 < lfsr["RMS bias"] < 1.2e-3
+    assert lfsr["cycles"] == 65535
+    sobol = stats.fixed_input_bias(cfg.replace(rng="sobol"))
+    assert 1e-2 < sobol["max |bias|"] < 1.1e-2 and sobol["cycles"] == 256
+    for c in (cfg.replace(rng_shift=True), cfg.replace(rng="sobol", rng_shift=True)):
+        assert stats.fixed_input_bias(c)["max |bias|"] < 1e-7
+    rows = {r["design"]: r for r in stats.fixed_bias_table(cfg, sources=("lfsr",), wider=())}
+    split = next(r for name, r in rows.items() if "one 16-bit register" in name)
+    assert split["max |bias|"] <= 1.0 / 65535 + 1e-12
+
+
+@pytest.mark.parametrize("rng", ["lfsr", "sobol"])
+@pytest.mark.parametrize("bl", [4, 32])
+def test_fixed_input_bias_shortcut_equals_counting_every_cycle(rng, bl):
+    """With the per-pair shift, joint_histogram convolves one period with the shift words' histogram; counting
+    all lcm(period, BL * P_s) cycles one by one gives the same histogram (scaled by the ratio of lengths)."""
+    from essop.golden.random_sources import joint_period, random_numbers
+    cfg = EssopConfig(q=4, bl=bl, lfsr_width=6, lfsr_seed_x=5, lfsr_seed_d=9, rng=rng, rng_shift=True,
+                      rng_shift_seed=3, sharing="per_element", rows=2, cols=3)
+    hist, total = stats.joint_histogram(cfg, gx=2, gd=1)
+    every = joint_period(cfg)
+    brute = stats.stream_histogram(lambda c0, n: (random_numbers(cfg, "x", n, c0, generators=[2])[0],
+                                                  random_numbers(cfg, "d", n, c0, generators=[1])[0]), every, 4)
+    assert every % total == 0 or total % every == 0
+    assert np.array_equal(hist * every, brute * total)
+    assert hist.sum() == total
+
+
+def test_bias_summary_of_every_pair_once_is_zero():
+    q = 3
+    grid = np.ones(1 << (2 * q), dtype=np.int64)
+    r = stats.bias_summary(grid, 1 << (2 * q), q)
+    assert r["max |bias|"] == 0 and r["RMS bias"] == 0

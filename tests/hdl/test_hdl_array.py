@@ -40,8 +40,14 @@ CONFIGS = {
                                         output_format="count"),
     "2x7 block acc3 fp16 q5 w9 lr": EssopConfig(rows=2, cols=7, bl=16, acc_depth=3, scaling="block", q=5,
                                                 lfsr_width=9, lfsr_seed_x=0x1AB, lfsr_seed_d=0x0F3, lr_shift=-3),
-    "3x2 restart steps3 bl2": EssopConfig(rows=3, cols=2, bl=2, lfsr_restart=True, lfsr_steps=3, q=4,
+    # (Was lfsr_steps=3, which shares the factor 3 with 2**6 - 1 and is refused now; 5 is coprime.)
+    "3x2 restart steps5 bl2": EssopConfig(rows=3, cols=2, bl=2, lfsr_restart=True, lfsr_steps=5, q=4,
                                           lfsr_width=6, lfsr_seed_x=0x2B, lfsr_seed_d=0x11),
+    "3x5 sobol count": EssopConfig(rows=3, cols=5, bl=8, rng="sobol", output_format="count"),
+    "4x3 sobol per_element shift block acc3": EssopConfig(rows=4, cols=3, bl=4, q=6, rng="sobol", rng_shift=True,
+                                                          sharing="per_element", acc_depth=3, scaling="block"),
+    "2x3 lfsr shift restart count": EssopConfig(rows=2, cols=3, bl=8, rng_shift=True, lfsr_restart=True,
+                                                output_format="count"),
     "1x4 per_element block acc2": EssopConfig(rows=1, cols=4, bl=4, sharing="per_element", acc_depth=2,
                                               scaling="block", lr_shift=4),
     # The corners of EssopConfig: widest counters, q = lfsr_width, longest bitstream, largest up-scale...

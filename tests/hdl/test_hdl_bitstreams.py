@@ -2,7 +2,8 @@
 """BitstreamGenerators give the golden model's bitstreams — X_j(t) = R_x,j(t) < a_j, D_i(t) = R_d,i(t) < b_i
 from the golden LFSR sequences, shared or per element, running on across pairs or restarted — bit for bit, on
 bitstream cycles only (idle and held cycles advance nothing); each pair has cycles_per_pair bitstream cycles,
-first and last marked, starting `latency` cycles after it is offered; it builds cfg.n_generators LFSRs."""
+first and last marked, starting `latency` cycles after it is offered; it builds cfg.n_generators LFSRs, or one
+Sobol counter; Sobol sources (shared, per-element digital shifts) and the per-pair shift as well."""
 import numpy as np
 import pytest
 from amaranth.hdl import Fragment
@@ -10,9 +11,10 @@ from amaranth.sim import Simulator
 
 from essop.config import EssopConfig
 from essop.golden import fp16 as ref_fp16
-from essop.golden.lfsr import random_numbers
+from essop.golden.random_sources import random_numbers
 from essop.hdl.bitstreams import BitstreamGenerators
 from essop.hdl.lfsr import Lfsr
+from essop.hdl.random_sources import SobolGenerator
 from hdl_harness import make_stream, pack, unpack
 
 SEED = 20261126
@@ -101,13 +103,25 @@ CONFIGS = {
     "shared": EssopConfig(rows=3, cols=5, bl=8),
     "per_element": EssopConfig(rows=5, cols=3, bl=8, sharing="per_element"),
     "per_element restart": EssopConfig(rows=3, cols=5, bl=8, sharing="per_element", lfsr_restart=True),
-    "restart steps3 q4 w6 bl2": EssopConfig(rows=3, cols=2, bl=2, lfsr_restart=True, lfsr_steps=3, q=4,
+    # (Was lfsr_steps=3: 3 divides 2**6 - 1 = 63, which EssopConfig now refuses; 5 is coprime, still != q.)
+    "restart steps5 q4 w6 bl2": EssopConfig(rows=3, cols=2, bl=2, lfsr_restart=True, lfsr_steps=5, q=4,
                                             lfsr_width=6, lfsr_seed_x=0x2B, lfsr_seed_d=0x11),
     "q16 w16 bl32": EssopConfig(rows=1, cols=2, bl=32, q=16),
     "q1 w3 per_element": EssopConfig(rows=2, cols=1, bl=8, q=1, lfsr_width=3, lfsr_seed_x=5, lfsr_seed_d=3,
                                      sharing="per_element"),
     "steps1 w12 bl32": EssopConfig(rows=2, cols=2, bl=32, q=8, lfsr_steps=1, lfsr_width=12, lfsr_seed_x=0x5A5,
                                    lfsr_seed_d=0x3C3),
+    "default steps q6": EssopConfig(rows=2, cols=3, bl=16, q=6),          # the step rule: 7 shifts, not 6
+    "lfsr shift per_element": EssopConfig(rows=3, cols=2, bl=4, sharing="per_element", rng_shift=True),
+    "sobol shared": EssopConfig(rows=3, cols=5, bl=8, rng="sobol"),
+    "sobol per_element shift q6": EssopConfig(rows=5, cols=3, bl=4, q=6, sharing="per_element", rng="sobol",
+                                              rng_shift=True, rng_shift_seed=0x1ABC),
+    "sobol restart shift q3 bl2": EssopConfig(rows=2, cols=3, bl=2, q=3, rng="sobol", rng_shift=True,
+                                              lfsr_restart=True, sharing="per_element"),
+    "sobol q4 bl32 (BL > 2**q)": EssopConfig(rows=2, cols=2, bl=32, q=4, rng="sobol"),
+    "sobol q16 bl32": EssopConfig(rows=1, cols=2, bl=32, q=16, rng="sobol", rng_shift=True),
+    "sobol q1 per_element": EssopConfig(rows=2, cols=1, bl=8, q=1, lfsr_width=3, lfsr_seed_x=5, lfsr_seed_d=3,
+                                        sharing="per_element", rng="sobol", rng_shift=True),
 }
 
 
@@ -159,6 +173,24 @@ def test_lfsr_count(sharing, count):
     lfsrs = [sub.origins[0] for sub, *_ in frag.subfragments if isinstance(sub.origins[0], Lfsr)]
     assert len(lfsrs) == cfg.n_generators
     assert [g.seed for g in lfsrs] == list(cfg.lfsr_seeds_x + cfg.lfsr_seeds_d)
+    assert BitstreamGenerators(cfg).n_generators == count
+
+
+@pytest.mark.parametrize("sharing", ["shared", "per_element"])
+def test_sobol_builds_one_counter_and_the_shift_register(sharing):
+    """The Sobol source is one SobolGenerator (both sides' dimensions) and no LFSR, whatever the sharing; the
+    per-pair shift adds one LFSR of rng_shift_width bits seeded with rng_shift_seed."""
+    for shift in (False, True):
+        cfg = EssopConfig(rows=5, cols=3, sharing=sharing, rng="sobol", rng_shift=shift, rng_shift_seed=77)
+        dut = BitstreamGenerators(cfg)
+        frag = Fragment.get(dut, None)
+        subs = [sub.origins[0] for sub, *_ in frag.subfragments]
+        sobols = [g for g in subs if isinstance(g, SobolGenerator)]
+        lfsrs = [g for g in subs if isinstance(g, Lfsr)]
+        assert len(sobols) == 1 and sobols[0].directions == (cfg.sobol_directions_x, cfg.sobol_directions_d)
+        assert [(g.width, g.seed, g.steps) for g in lfsrs] == \
+            ([(cfg.rng_shift_width, 77, cfg.rng_shift_steps)] if shift else [])
+        assert dut.n_generators == 1 + shift
 
 
 def test_properties():

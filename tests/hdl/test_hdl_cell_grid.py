@@ -10,7 +10,7 @@ from amaranth.sim import Simulator
 from essop.config import EssopConfig
 from essop.golden import fp16 as ref_fp16
 from essop.golden.array import counts_reference
-from essop.golden.lfsr import random_numbers
+from essop.golden.random_sources import random_numbers
 from essop.hdl.cell_grid import CellGrid
 from hdl_harness import make_stream, pack
 

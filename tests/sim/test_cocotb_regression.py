@@ -29,6 +29,14 @@ CONFIGS = [
     EssopConfig(rows=3, cols=4, bl=16, q=8, cell="upcount"),
     EssopConfig(rows=2, cols=3, bl=8, q=6, sharing="per_element", scaling="block", output_format="count",
                 lfsr_restart=True, cell="upcount"),
+    # Random-number sources (spec section 4): Sobol shared; Sobol per element with the per-pair shift; Sobol
+    # with BL > 2**q, restart and block groups; the LFSR source with the per-pair shift.
+    EssopConfig(rows=2, cols=3, bl=8, q=8, rng="sobol"),
+    EssopConfig(rows=3, cols=4, bl=16, q=6, rng="sobol", sharing="per_element", rng_shift=True,
+                output_format="count"),
+    EssopConfig(rows=2, cols=2, bl=64, q=5, rng="sobol", rng_shift=True, lfsr_restart=True, acc_depth=3,
+                scaling="block"),
+    EssopConfig(rows=3, cols=2, bl=4, q=7, sharing="per_element", rng_shift=True, rng_shift_seed=0x2D1),
 ]
 
 
@@ -65,6 +73,18 @@ def test_scoreboard_detects_rtl_that_differs_from_the_reference():
     cfg = CONFIGS[1]
     other = cfg.replace(lfsr_seed_d=cfg.lfsr_seed_d ^ 1)
     r = run_cocotb(cfg, "icarus", BUILD_ROOT / "wrong_reference", pairs=4, reference_cfg=other)
+    assert not r.passed
+    assert r.rows_compared == r.rows_expected > 0
+    assert r.mismatches > 0
+
+
+@pytest.mark.cocotb
+def test_scoreboard_detects_a_sobol_array_scored_with_another_shift():
+    """A Sobol array with the per-pair shift, scored against the golden model with another shift seed: from the
+    second pair on the shift words differ, and so do rows."""
+    cfg = EssopConfig(rows=2, cols=3, bl=8, q=8, rng="sobol", rng_shift=True)
+    other = cfg.replace(rng_shift_seed=cfg.rng_shift_seed + 1)
+    r = run_cocotb(cfg, "icarus", BUILD_ROOT / "wrong_shift", pairs=8, reference_cfg=other)
     assert not r.passed
     assert r.rows_compared == r.rows_expected > 0
     assert r.mismatches > 0

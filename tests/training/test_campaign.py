@@ -87,10 +87,11 @@ def test_campaign_end_to_end(tmp_path):
     rows = _table_rows(md)
     assert [r[0] for r in rows] == list(ROWS)
     for r in rows:
-        assert r[5] == "2/2" and r[-1] == "done" and r[-2] == "cpu"
-        final, best, gap, wall = float(r[6]), float(r[7]), float(r[8]), float(r[9])
+        assert r[6] == "2/2" and r[-1] == "done" and r[-2] == "cpu"
+        final, best, gap, wall = float(r[7]), float(r[8]), float(r[9]), float(r[10])
         assert 0 <= final <= best <= 100 and wall >= 0 and abs(gap) <= 100
-    assert rows[0][1:5] == ["fp32", "-", "-", "-"] and rows[3][1:5] == ["essop", "block", "shared", "8"]
+    assert rows[0][1:6] == ["fp32", "-", "-", "-", "-"]
+    assert rows[3][1:6] == ["essop", "block", "shared", "lfsr", "8"]
     table = json.loads((report / "table.json").read_text())
     finals = {r["row"]: r["final_test_acc"] for r in table["rows"]}
     for r in table["rows"]:
@@ -211,3 +212,18 @@ def test_bad_protocol_is_one_line_and_exit_2(tmp_path, protocol, message):
     assert len(res.stderr.splitlines()) == 1 and res.stderr.startswith("essop campaign: error: "), res.stderr
     assert message in res.stderr, res.stderr
     assert not (tmp_path / "runs").exists() and not (tmp_path / "report").exists()
+
+
+def test_a_row_names_its_random_number_source(tmp_path):
+    # Rows that differ only in the source (LFSR, Sobol, Sobol with the per-pair shift) stay apart in the table.
+    protocol = tmp_path / "sources.json"
+    protocol.write_text(json.dumps({"name": "sources", "train": {"epochs": 1},
+                                    "rows": [{"name": "lfsr", "mode": "essop"},
+                                             {"name": "sobol", "mode": "essop", "rng": "sobol"},
+                                             {"name": "shifted", "mode": "essop", "rng": "sobol", "rng-shift": True},
+                                             {"name": "expected", "mode": "expected", "rng": "sobol"}]}))
+    res = _essop(*_campaign_args(tmp_path, protocol), "--report-only")
+    assert res.returncode == 0, res.stdout + res.stderr
+    rows = _table_rows((tmp_path / "report" / "sources" / "table.md").read_text())
+    assert [(r[0], r[4]) for r in rows] == [("lfsr", "lfsr"), ("sobol", "sobol"), ("shifted", "sobol+shift"),
+                                            ("expected", "-")]     # no bitstreams, no source

@@ -49,3 +49,19 @@ def test_command_writes_csv_markdown_and_plot(tmp_path):
     md = (tmp_path / "fid" / "fidelity.md").read_text()
     assert "| essop per_pair shared BL 8 |" in md and "| layer1.0.conv1 |" in md
     assert (tmp_path / "fid" / "fidelity.png").stat().st_size > 10_000
+
+
+def test_sobol_rows_with_rng(tmp_path):
+    """--rng lfsr sobol: a row per source (the Sobol ones named), each from its own configuration; the Sobol
+    gradient is closer to FP32 than the LFSR one at the same BL (its counts are nearly exact per block)."""
+    torch.manual_seed(0)
+    model = models.build("resnet8")
+    points = fidelity.grid(["essop"], [16], ["per_pair"], ["shared"], ["lfsr", "sobol"])
+    assert [p.label for p in points] == ["essop per_pair shared BL 16", "essop per_pair shared BL 16 sobol"]
+    rows = fidelity.measure(model, [_batch()], points, EssopConfig(rng_shift=True))
+    assert {r["rng"] for r in rows} == {"lfsr+shift", "sobol+shift"}
+    med = {p.label: sorted(r["cosine"] for r in rows if r["config"] == p.label)[5] for p in points}
+    assert med["essop per_pair shared BL 16 sobol"] > med["essop per_pair shared BL 16"]
+    parser = argparse.ArgumentParser()
+    training_commands.add_arguments("fidelity", parser)
+    assert parser.parse_args(["--rng", "lfsr", "sobol"]).rng == ["lfsr", "sobol"]

@@ -1,4 +1,5 @@
-"""Training kernel == golden model: counts identical, bit for bit, for every sharing mode, BL, run-on/restart."""
+"""Training kernel == golden model: counts identical, bit for bit, for every sharing mode, random-number source
+(LFSR, Sobol, with and without the per-pair shift), BL, run-on/restart."""
 import numpy as np
 import pytest
 import torch
@@ -31,17 +32,23 @@ def _cfg(m, n, P, **kw):
     return EssopConfig(rows=m, cols=n, acc_depth=P, scaling="block", output_format="count", **kw)
 
 
+#: Random-number sources: EssopConfig fields of each.
+SOURCES = {"lfsr": {}, "sobol": dict(rng="sobol"), "sobol+shift": dict(rng="sobol", rng_shift=True),
+           "lfsr+shift": dict(rng_shift=True, rng_shift_seed=0x1234)}
+
+
 @pytest.mark.parametrize("device,backend", PATHS)
 @pytest.mark.parametrize("sharing", ["shared", "per_element"])
 @pytest.mark.parametrize("restart", [False, True])
 @pytest.mark.parametrize("bl", [2, 8, 16, 64, 256])
 @pytest.mark.parametrize("layer", ["conv3x3", "linear"])
-def test_kernel_equals_golden_reference(device, backend, sharing, restart, bl, layer):
-    rng = np.random.default_rng([bl, restart, len(sharing), len(layer)])
+@pytest.mark.parametrize("source", ["lfsr", "sobol", "sobol+shift"])
+def test_kernel_equals_golden_reference(device, backend, sharing, restart, bl, layer, source):
+    rng = np.random.default_rng([bl, restart, len(sharing), len(layer)] + ([] if source == "lfsr" else [len(source)]))
     # conv3x3: Cin=3 (n = 27) -> Cout=8, pairs = 2 images x 5x5 positions; linear: 20 -> 10, 6 images.
     P, n, m = (50, 27, 8) if layer == "conv3x3" else (6, 20, 10)
     x, d = _layer_pairs(rng, P, n, m, relu=layer == "linear")
-    cfg = _cfg(m, n, P, bl=bl, sharing=sharing, lfsr_restart=restart)
+    cfg = _cfg(m, n, P, bl=bl, sharing=sharing, lfsr_restart=restart, **SOURCES[source])
     ex, ed = fp16.vector_exponent(x), fp16.vector_exponent(d)
     start = int(rng.integers(0, 200_000))
     ref, _ = counts_reference(cfg, x.view(np.uint16), d.view(np.uint16), ex, ed, start_pair=start)
@@ -53,12 +60,15 @@ def test_kernel_equals_golden_reference(device, backend, sharing, restart, bl, l
 
 @pytest.mark.parametrize("backend", ["native", "native-scalar", "torch"])
 @pytest.mark.parametrize("sharing", ["shared", "per_element"])
-@pytest.mark.parametrize("kw", [dict(bl=16), dict(bl=32, q=6, lfsr_width=11, lfsr_seed_x=0x2A5, lfsr_seed_d=0x13), dict(bl=8, q=10, lfsr_steps=3),
-                                dict(bl=4, q=4, lfsr_width=7, lfsr_seed_x=0x45, lfsr_seed_d=0x3, lfsr_restart=True)])
+@pytest.mark.parametrize("kw", [dict(bl=16), dict(bl=32, q=6, lfsr_width=11, lfsr_seed_x=0x2A5, lfsr_seed_d=0x13), dict(bl=8, q=10, lfsr_steps=7),
+                                dict(bl=4, q=4, lfsr_width=7, lfsr_seed_x=0x45, lfsr_seed_d=0x3, lfsr_restart=True),
+                                dict(bl=16, **SOURCES["lfsr+shift"]), dict(bl=8, q=10, **SOURCES["sobol+shift"]),
+                                dict(bl=64, q=5, **SOURCES["sobol"]), dict(bl=4, q=3, lfsr_restart=True, **SOURCES["sobol+shift"])])
 def test_kernel_equals_cycle_level_model_over_successive_groups(backend, sharing, kw):
     """Run-on across groups: the kernel started at the model's pair count gives the model's counts (q > 8
-    takes the native kernel's 16-bit lanes; lfsr_steps=3 with per_element has no generator offsets and
-    runs on the torch kernel whatever is asked)."""
+    takes the native kernel's 16-bit lanes; lfsr_steps=7 != q: per_element generator offsets are the phase
+    stride divided by the step count modulo the period). (lfsr_steps=3 was here: EssopConfig now refuses step
+    counts sharing a factor with 2**w - 1, tests/test_config.py.)"""
     rng = np.random.default_rng(len(sharing) + kw["bl"])
     m, n, depth = 5, 7, 6
     cfg = _cfg(m, n, depth, sharing=sharing, **kw)
@@ -121,8 +131,33 @@ def test_float_magnitude_path_equals_integer_barrel_shifter(s, E, q):
     assert (ref != 0).any()
 
 
+@pytest.mark.parametrize("source", list(SOURCES))
+@pytest.mark.parametrize("sharing", ["shared", "per_element"])
+def test_tables_rebuild_the_golden_random_numbers(source, sharing):
+    """random_tables' parts put together as the kernels do (cycle table + offset, XOR word, pair word) give
+    essop.golden.random_sources.random_numbers for every generator, cycle for cycle."""
+    from essop.golden.random_sources import random_numbers
+    cfg = EssopConfig(rows=3, cols=5, bl=8, q=7, sharing=sharing, **SOURCES[source])
+    start_pair, P = 40_000, 9
+    for side in ("x", "d"):
+        ref = random_numbers(cfg, side, P * cfg.bl, start_pair * cfg.bl)
+        tab = random_tables.cycle_table(cfg, side).to(torch.int64)
+        off = random_tables.generator_offsets(cfg, side)
+        words = random_tables.generator_words(cfg, side)
+        pw = random_tables.pair_words(cfg, side, start_pair, P)
+        c = torch.arange(start_pair * cfg.bl, (start_pair + P) * cfg.bl) % cfg.rng_period
+        got = tab[(c[None, :] + off[:, None]) % cfg.rng_period]
+        if words is not None:
+            got = got ^ words[:, None]
+        if pw is not None:
+            got = got ^ pw.repeat_interleave(cfg.bl)[None, :]
+        assert np.array_equal(got.numpy(), ref)
+        assert (words is not None) == (source.startswith("sobol") and sharing == "per_element")
+        assert (pw is not None) == source.endswith("shift")
+
+
 def test_lfsr_table_is_the_golden_sequence():
-    from essop.golden.lfsr import random_numbers
+    from essop.golden.random_sources import random_numbers
     for kw in (dict(), dict(lfsr_width=9, q=5, lfsr_seed_x=0x1F1, lfsr_seed_d=0x7), dict(lfsr_width=20, lfsr_steps=7)):
         cfg = EssopConfig(**kw)
         period = (1 << cfg.lfsr_width) - 1

@@ -12,7 +12,7 @@ from torch import nn
 from essop.config import EssopConfig
 from essop.golden import fp16
 from essop.golden.array import EssopArrayModel, counts_reference
-from essop.training import models
+from essop.training import models, native
 from essop.training.layers import (EssopConv2d, EssopLinear, EssopUpdate, attach, convert, essop_layers,
                                          exact_sum)
 from essop.training.counts import resolve_backend
@@ -77,11 +77,12 @@ def _conv_case(seed, signed_input, channels_last=False):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("scaling", ["per_pair", "per_sample", "block"])
-@pytest.mark.parametrize("sharing,signed_input,bl,channels_last", [
-    ("shared", False, 16, False), ("shared", True, 4, True), ("per_element", False, 4, True),
-    ("per_element", True, 16, False)])
-def test_conv_weight_grad_is_golden(backend, scaling, sharing, signed_input, bl, channels_last):
-    cfg = EssopConfig(bl=bl, sharing=sharing)
+@pytest.mark.parametrize("sharing,signed_input,bl,channels_last,source", [
+    ("shared", False, 16, False, {}), ("shared", True, 4, True, {}), ("per_element", False, 4, True, {}),
+    ("per_element", True, 16, False, {}), ("shared", False, 16, True, {"rng": "sobol"}),
+    ("per_element", True, 8, False, {"rng": "sobol", "rng_shift": True})], ids=str)
+def test_conv_weight_grad_is_golden(backend, scaling, sharing, signed_input, bl, channels_last, source):
+    cfg = EssopConfig(bl=bl, sharing=sharing, **source)
     conv, x, up = _conv_case(bl + signed_input, signed_input, channels_last)
     attach(conv, EssopUpdate("essop", cfg, scaling, backend))
     for step in range(2):                     # the second minibatch continues the LFSR sequence
@@ -185,10 +186,16 @@ def test_update_settings_are_checked():
 
 
 def test_native_backend_refuses_what_it_cannot_run():
-    cfg = EssopConfig(q=10, sharing="per_element")       # gcd(10, 2**16 - 1) = 5: no generator offsets
-    with pytest.raises(ValueError, match=r"^the native kernel runs on the CPU with shared sharing"):
-        resolve_backend("native", torch.device("cpu"), cfg)
-    assert resolve_backend("auto", torch.device("cpu"), cfg) == "torch"
+    """The native kernel runs on the CPU only. (It used to refuse per_element configurations whose step count
+    shared a factor with 2**w - 1, such as q = 10 with 10 shifts per cycle at w = 16; the step rule now gives
+    them 11 shifts, and EssopConfig refuses explicit step counts that share a factor, so it takes them all.)"""
+    cfg = EssopConfig(q=10, sharing="per_element")       # default steps 11, coprime with 2**16 - 1
+    with pytest.raises(ValueError, match=r"^the native kernel runs on the CPU, not cuda$"):
+        resolve_backend("native", torch.device("cuda"), cfg)
+    assert resolve_backend("auto", torch.device("cuda"), cfg) == "torch"
+    assert resolve_backend("auto", torch.device("cpu"), cfg) == ("native" if native.available("simd")[0] else "torch")
+    assert resolve_backend("auto", torch.device("cpu"), cfg.replace(rng="sobol", rng_shift=True)) == \
+        resolve_backend("auto", torch.device("cpu"), cfg)
 
 
 @pytest.mark.parametrize("name,convs", [("resnet8", 9), ("resnet20", 21), ("resnet32", 33), ("resnet56", 57)])

@@ -17,7 +17,10 @@
 //   fail either test are never formed (with block exponents most fail). Pairs without a surviving lane are
 //   never gathered.
 // - per_element: every lane is formed; generator k of a side is the side's cycle table read k's cycle
-//   offset later.
+//   offset later (LFSR source), XORed with k's constant word (Sobol source: a digital shift per element).
+// - rng_shift: every number of pair p is also XORed with the pair's word (one per side and pair), in shared
+//   mode before the survivor test. The tables, offsets and words are essop.golden.random_sources', tabulated by
+//   training/random_tables.py: R_k(p, t) = table[c(p, t) + offset_k] ^ word_k ^ pair_word(p).
 // - The magnitudes a_pj (spec section 3) are computed from the FP16 patterns of the zero-padded input map
 //   (a gather with one base address per pair and one offset per element: im2col without building it).
 #include <algorithm>
@@ -64,6 +67,8 @@ struct Side {
     int64_t len;            // n (x side) or m (delta side)
     const int64_t* gen;     // per_element: [len] cycle offset of element k's generator; nullptr: shared
     const void* table;      // R of cycle c for c in [0, period + max(BL, 64)): uint8 if q <= 8, else uint16
+    const uint16_t* gword;  // per_element: [len] constant XOR word of element k's generator; nullptr: none
+    const uint16_t* pword;  // [pairs] XOR word of each pair (rng_shift); nullptr: none
 };
 
 struct Job {
@@ -161,8 +166,9 @@ struct Worker {
             if (!A || !B) continue;
             int64_t c0 = cycle_base(J, p);
             int64_t ai = -1;
+            const T sx = J.x.pword ? (T)J.x.pword[p] : T(0), sd = J.d.pword ? (T)J.d.pword[p] : T(0);
             for (int t0 = 0; t0 < J.bl; t0 += kLanes) {
-                uint64_t live = survivors(tx + c0 + t0, td + c0 + t0, std::min(kLanes, J.bl - t0), A, B);
+                uint64_t live = survivors(tx + c0 + t0, td + c0 + t0, std::min(kLanes, J.bl - t0), A, B, sx, sd);
                 while (live) {
                     int t = __builtin_ctzll(live);
                     live &= live - 1;
@@ -177,27 +183,28 @@ struct Worker {
                     }
                     size_t l = (size_t)(nw - 1) * kLanes + fill++;
                     rel[l] = (uint8_t)(ai - wfirst.back());
-                    lrx[l] = tx[c0 + t0 + t];
-                    lrd[l] = td[c0 + t0 + t];
+                    lrx[l] = T(tx[c0 + t0 + t] ^ sx);
+                    lrd[l] = T(td[c0 + t0 + t] ^ sd);
                 }
             }
         }
     }
 
-    // Bit t set where R_x(t) < A and R_d(t) < B, for the `len` (<= 64) cycles starting at rx, rd.
-    static uint64_t survivors(const T* rx, const T* rd, int len, uint32_t A, uint32_t B) {
+    // Bit t set where R_x(t) ^ sx < A and R_d(t) ^ sd < B, for the `len` (<= 64) cycles starting at rx, rd.
+    static uint64_t survivors(const T* rx, const T* rd, int len, uint32_t A, uint32_t B, T sx, T sd) {
         uint64_t keep = 0;
 #if ESSOP_SIMD
         if constexpr (sizeof(T) == 1) {
             __mmask64 valid = len == 64 ? ~(__mmask64)0 : (((__mmask64)1 << len) - 1);
-            __m512i vx = _mm512_maskz_loadu_epi8(valid, rx), vd = _mm512_maskz_loadu_epi8(valid, rd);
+            __m512i vx = _mm512_xor_si512(_mm512_maskz_loadu_epi8(valid, rx), _mm512_set1_epi8((char)sx));
+            __m512i vd = _mm512_xor_si512(_mm512_maskz_loadu_epi8(valid, rd), _mm512_set1_epi8((char)sd));
             // A, B <= 255 here; R < A with A = 256 cannot occur because magnitudes are q <= 8 bits.
             keep = _mm512_mask_cmplt_epu8_mask(valid, vx, _mm512_set1_epi8((char)A)) &
                    _mm512_cmplt_epu8_mask(vd, _mm512_set1_epi8((char)B));
             return keep;
         }
 #endif
-        for (int t = 0; t < len; ++t) keep |= (uint64_t)(rx[t] < A && rd[t] < B) << t;
+        for (int t = 0; t < len; ++t) keep |= (uint64_t)(T(rx[t] ^ sx) < A && T(rd[t] ^ sd) < B) << t;
         return keep;
     }
 
@@ -303,9 +310,24 @@ struct Worker {
     // numbers of the word are one 64-entry slice of the cycle table.
     std::vector<int64_t> wcyc;
     std::vector<uint8_t> wrun;
+    std::vector<T> lsx, lsd;                  // per_element with pair words: [nw][64] each lane's pair word
+
+    void lane_pair_words(const uint16_t* pword, std::vector<T>& dst) {
+        dst.clear();
+        if (!pword) return;
+        int64_t na = (int64_t)act.size();
+        dst.assign((size_t)nw * kLanes, T(0));
+        for (int64_t w = 0; w < nw; ++w)
+            for (int l = 0; l < kLanes; ++l) {
+                int64_t a = pe_first(w) + (J.bl >= kLanes ? 0 : l / J.bl);
+                if (a < na) dst[(size_t)w * kLanes + l] = (T)pword[act[a]];
+            }
+    }
 
     void word_cycles() {
         int64_t na = (int64_t)act.size();
+        lane_pair_words(J.x.pword, lsx);
+        lane_pair_words(J.d.pword, lsd);
         wcyc.assign(nw, 0);
         wrun.assign(nw, 0);
         for (int64_t w = 0; w < nw; ++w) {
@@ -344,8 +366,8 @@ struct Worker {
     int64_t pe_first(int64_t w) const { return J.bl >= kLanes ? w / wpp : w * ppw; }
 
     void words_scalar(const std::vector<T>& mag, const std::vector<uint8_t>& sign, const T* table,
-                      const int64_t* gen, const T* lr, int64_t len, int64_t width,
-                      std::vector<uint64_t>& pos, std::vector<uint64_t>& negw) {
+                      const int64_t* gen, const uint16_t* gword, const std::vector<T>& lsig, const T* lr,
+                      int64_t len, int64_t width, std::vector<uint64_t>& pos, std::vector<uint64_t>& negw) {
         pos.assign((size_t)nw * width, 0);
         negw.assign((size_t)nw * width, 0);
         T r[kLanes];
@@ -363,6 +385,9 @@ struct Worker {
                 const T* rr;
                 if (per_element) {
                     lane_randoms(table, gen[k], w, r);
+                    const T gw = gword ? (T)gword[k] : T(0);
+                    const T* sg = lsig.empty() ? nullptr : lsig.data() + (size_t)w * kLanes;
+                    for (int l = 0; l < kLanes; ++l) r[l] = T(r[l] ^ gw ^ (sg ? sg[l] : T(0)));
                     rr = r;
                 } else {
                     rr = lr + (size_t)w * kLanes;
@@ -383,8 +408,9 @@ struct Worker {
 
 #if ESSOP_SIMD
     void words_simd(const std::vector<T>& mag, const std::vector<uint8_t>& sign, const T* table,
-                    const int64_t* gen, const T* lr, int64_t len, int64_t width, bool want_sign,
-                    std::vector<uint64_t>& pos, std::vector<uint64_t>& negw) {
+                    const int64_t* gen, const uint16_t* gword, const std::vector<T>& lsig, const T* lr,
+                    int64_t len, int64_t width, bool want_sign, std::vector<uint64_t>& pos,
+                    std::vector<uint64_t>& negw) {
         static_assert(sizeof(T) == 1, "the vector path handles q <= 8");
         pos.assign((size_t)nw * width, 0);
         if (want_sign) negw.assign((size_t)nw * width, 0);
@@ -396,10 +422,12 @@ struct Worker {
             __m512i relv = per_element ? _mm512_load_si512(pe_rel)
                                        : _mm512_loadu_si512(rel.data() + (size_t)w * kLanes);
             __m512i rv = per_element ? _mm512_setzero_si512() : _mm512_loadu_si512(lr + (size_t)w * kLanes);
+            const __m512i sv = lsig.empty() ? _mm512_setzero_si512() : _mm512_loadu_si512(lsig.data() + (size_t)w * kLanes);
             for (int64_t k = 0; k < len; ++k) {
                 if (per_element) {
                     lane_randoms(table, gen[k], w, reinterpret_cast<T*>(r));
-                    rv = _mm512_load_si512(r);
+                    rv = _mm512_xor_si512(_mm512_load_si512(r), sv);
+                    if (gword) rv = _mm512_xor_si512(rv, _mm512_set1_epi8((char)gword[k]));
                 }
                 __m512i av = _mm512_loadu_si512(mag.data() + (size_t)k * stride + first);
                 __mmask64 hit = _mm512_cmplt_epu8_mask(rv, _mm512_permutexvar_epi8(relv, av));
@@ -415,17 +443,17 @@ struct Worker {
     }
 #endif
 
-    void words(const std::vector<T>& mag, const std::vector<uint8_t>& sign, const T* table, const int64_t* gen,
-               const T* lr, int64_t len, int64_t width, bool want_sign, std::vector<uint64_t>& pos,
-               std::vector<uint64_t>& negw) {
+    void words(const std::vector<T>& mag, const std::vector<uint8_t>& sign, const T* table, const Side& s,
+               const std::vector<T>& lsig, const T* lr, int64_t len, int64_t width, bool want_sign,
+               std::vector<uint64_t>& pos, std::vector<uint64_t>& negw) {
 #if ESSOP_SIMD
         if constexpr (sizeof(T) == 1) {
-            words_simd(mag, sign, table, gen, lr, len, width, want_sign, pos, negw);
+            words_simd(mag, sign, table, s.gen, s.gword, lsig, lr, len, width, want_sign, pos, negw);
             return;
         }
 #endif
         (void)want_sign;
-        words_scalar(mag, sign, table, gen, lr, len, width, pos, negw);
+        words_scalar(mag, sign, table, s.gen, s.gword, lsig, lr, len, width, pos, negw);
     }
 
     // ---- popcount contraction ------------------------------------------------------------------------
@@ -588,8 +616,8 @@ struct Worker {
         bool neg_d = false;
         { PROFILE(1); gather(J.x, at, sxt, signed_x); gather(J.d, bt, sdt, neg_d); }
         { PROFILE(2);
-        words(at, sxt, tx, J.x.gen, lrx.data(), n, n8, signed_x, X, Xn);
-        words(bt, sdt, td, J.d.gen, lrd.data(), m, m4, true, Dp, Dn); }
+        words(at, sxt, tx, J.x, lsx, lrx.data(), n, n8, signed_x, X, Xn);
+        words(bt, sdt, td, J.d, lsd, lrd.data(), m, m4, true, Dp, Dn); }
         { PROFILE(3); contract(); }
     }
 };
@@ -750,17 +778,20 @@ int essop_simd(void) { return ESSOP_SIMD; }
 // negative code for arguments this build cannot take.
 int essop_segment_counts(
     const uint16_t* x_map, int64_t x_len, const int64_t* x_base, const int64_t* x_off, const int32_t* x_exp,
-    const uint16_t* x_vmax, int64_t n, const int64_t* x_gen, const void* x_table,
+    const uint16_t* x_vmax, int64_t n, const int64_t* x_gen, const void* x_table, const uint16_t* x_gword,
+    const uint16_t* x_pword,
     const uint16_t* d_map, int64_t d_len, const int64_t* d_base, const int64_t* d_off, const int32_t* d_exp,
-    const uint16_t* d_vmax, int64_t m, const int64_t* d_gen, const void* d_table,
+    const uint16_t* d_vmax, int64_t m, const int64_t* d_gen, const void* d_table, const uint16_t* d_gword,
+    const uint16_t* d_pword,
     const int64_t* order, const int64_t* seg, int64_t n_seg, int64_t start_pair, int64_t period,
     int32_t bl, int32_t q, int32_t restart, int32_t threads, int32_t chunk_pairs, int64_t* out,
     int32_t gather32, int32_t expected) {
     if (n < 1 || m < 1 || n_seg < 0 || bl < 2 || (bl & (bl - 1)) || q < 1 || q > 16 || chunk_pairs < 1 ||
-        period < 1 || ((x_gen == nullptr) != (d_gen == nullptr)))
+        period < 1 || ((x_gen == nullptr) != (d_gen == nullptr)) || ((x_pword == nullptr) != (d_pword == nullptr)) ||
+        (x_gword && !x_gen) || (d_gword && !d_gen))
         return -1;
-    Job J{{x_map, x_len, x_base, x_off, x_exp, x_vmax, n, x_gen, x_table},
-          {d_map, d_len, d_base, d_off, d_exp, d_vmax, m, d_gen, d_table},
+    Job J{{x_map, x_len, x_base, x_off, x_exp, x_vmax, n, x_gen, x_table, x_gword, x_pword},
+          {d_map, d_len, d_base, d_off, d_exp, d_vmax, m, d_gen, d_table, d_gword, d_pword},
           order, seg, n_seg, start_pair, period, bl, q, restart, threads, chunk_pairs, out, gather32, expected};
     if (q <= 8) run<uint8_t>(J); else run<uint16_t>(J);
     return 0;
