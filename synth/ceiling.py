@@ -50,7 +50,7 @@ def grid_stimulus(cfg: EssopConfig, pairs: int, seed: int = 0) -> list[tuple]:
     BL stream cycles per pair, then ``rows`` read-out shifts, as the array drives its grid (per_pair scaling;
     pair k's bitstream cycles are LFSR cycles k*BL .. k*BL + BL - 1)."""
     from essop.golden import fp16
-    from essop.golden.lfsr import random_numbers
+    from essop.golden.random_sources import random_numbers
     from essop.golden.workload import operands
 
     xs, ds = operands(np.random.default_rng(seed), pairs, cfg.rows, cfg.cols)

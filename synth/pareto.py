@@ -37,7 +37,8 @@ def read_accuracy(path: Path) -> dict[tuple, dict]:
     table = json.loads(Path(path).read_text())
     out = {"fp32": table.get("fp32", {})}
     for r in table["rows"]:
-        if r["mode"] != "essop":
+        # The hardware points are LFSR arrays: a row with another random-number source is another point.
+        if r["mode"] != "essop" or r.get("source", "lfsr") != "lfsr":
             continue
         done = r["status"] == "done" and r["gap_pp"] is not None
         out[(r["scaling"], r["sharing"], int(r["bl"]))] = {

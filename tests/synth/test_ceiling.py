@@ -7,7 +7,7 @@ import pytest
 
 from essop.config import EssopConfig
 from essop.golden import fp16
-from essop.golden.lfsr import random_numbers
+from essop.golden.random_sources import random_numbers
 from essop.golden.workload import operands
 from essop.synth import ceiling
 

@@ -49,6 +49,9 @@ def sources(tmp_path):
          "gap_pp": 0.0, "epochs_done": 15, "epochs": 15},
         {"row": "essop-per_pair-bl16", "mode": "essop", "scaling": "per_pair", "sharing": "shared", "bl": 16,
          "status": "done", "gap_pp": -1.25, "epochs_done": 15, "epochs": 15},
+        # The same (scaling, sharing, BL) with Sobol random numbers: not the LFSR arrays' accuracy.
+        {"row": "essop-per_pair-bl16-sobol", "mode": "essop", "scaling": "per_pair", "sharing": "shared",
+         "source": "sobol", "bl": 16, "status": "done", "gap_pp": -0.1, "epochs_done": 15, "epochs": 15},
         {"row": "essop-block-bl16", "mode": "essop", "scaling": "block", "sharing": "shared", "bl": 16,
          "status": "running", "gap_pp": -7.0, "epochs_done": 3, "epochs": 15},
         {"row": "expected-per_pair", "mode": "expected", "scaling": "per_pair", "sharing": None, "bl": None,
@@ -109,3 +112,9 @@ def test_main_writes_the_picture_and_table(sources, tmp_path):
                         "--out", str(out)]) == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "| per_pair shared BL16 |" in out.with_suffix(".md").read_text()
+
+
+def test_accuracy_of_lfsr_rows_only(sources):
+    acc, _, _ = sources
+    got = pareto.read_accuracy(acc)[("per_pair", "shared", 16)]
+    assert (got["row"], got["gap_pp"]) == ("essop-per_pair-bl16", -1.25)
