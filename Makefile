@@ -28,7 +28,7 @@ API_MODULES := essop.config essop.fp16_format essop.checks essop.lfsr_params ess
                essop.synth essop.formal
 API_DIR ?= build/api
 
-.PHONY: docs setup demo test test-fast formal verilog verify sweep stats train bench-train fidelity accuracy accuracy-report synth dse fpga clean
+.PHONY: docs setup demo test test-fast formal verilog verify sweep stats train bench-train fidelity accuracy accuracy-report synth dse ceiling pareto fpga clean
 
 $(VENV)/.installed: requirements.txt pyproject.toml scripts/setup.sh
 	bash scripts/setup.sh
@@ -91,6 +91,23 @@ synth: setup
 dse: setup
 	$(ESSOP) synth --lib $(DSE_LIBS) --rows $(DSE_ROWS) --bl $(DSE_BL) --sharing shared per_element --fp16-outer 0 \
 	  --workers $(WORKERS) $(if $(RAY_ADDRESS),--ray-address $(RAY_ADDRESS),) --out results/dse --build build/dse
+
+## The zero-periphery ceiling per BL (docs/hardware.md): a cell grid alone against the FP16 multiplier;
+## CEILING_ARGS adds e.g. --array-csv results/synth/synth.csv (smaller in-array cells count) or --cell kinds.
+ceiling: setup
+	$(PY) -m essop.synth.ceiling --out results/ceiling --build build/ceiling $(CEILING_ARGS)
+
+## Accuracy gap and gradient fidelity against area and energy efficiency (docs/pareto.png): the PARETO_ROWS x
+## PARETO_ROWS arrays of the campaign's configurations (cached after the first run), then the picture from the
+## campaign report as it stands; run again as rows land.
+PARETO_ROWS ?= 8
+pareto: setup
+	$(ESSOP) synth --rows $(PARETO_ROWS) --bl 8 16 32 64 --sharing shared --fp16-outer 0 --out results/pareto/per_pair --build build/synth
+	$(ESSOP) synth --rows $(PARETO_ROWS) --bl 16 64 --sharing shared --scaling block --fp16-outer 0 --out results/pareto/block --build build/synth
+	$(ESSOP) synth --rows $(PARETO_ROWS) --bl 16 --sharing per_element --fp16-outer 0 --out results/pareto/per_element --build build/synth
+	$(ESSOP) synth --rows $(PARETO_ROWS) --bl 8 16 32 64 --sharing shared --cell upcount --fp16-outer 0 --out results/pareto/upcount --build build/synth
+	$(PY) -m essop.synth.pareto --synth-csv results/pareto/per_pair/synth.csv results/pareto/block/synth.csv \
+	  results/pareto/per_element/synth.csv results/pareto/upcount/synth.csv --out docs/pareto.png
 
 fpga: setup
 	$(ESSOP) fpga $(if $(BOARD),--board $(BOARD),)

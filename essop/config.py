@@ -20,13 +20,14 @@ from essop.checks import check_choice as _check_choice, check_int as _check_int
 
 __all__ = [
     "EssopConfig", "SHARING_MODES", "RNG_SOURCES", "SCALING_MODES", "OUTPUT_FORMATS", "EXP_MIN", "EXP_MAX", "EXP_PORT_WIDTH",
-    "EXP_PORT_MIN", "EXP_PORT_MAX", "OUT_EXP_WIDTH", "MAX_DIM", "MAX_ACC_DEPTH"
+    "EXP_PORT_MIN", "EXP_PORT_MAX", "OUT_EXP_WIDTH", "MAX_DIM", "MAX_ACC_DEPTH", "CELL_KINDS"
 ]
 
 SHARING_MODES = ("shared", "per_element")
 RNG_SOURCES = ("lfsr", "sobol")
 SCALING_MODES = ("per_pair", "block")
 OUTPUT_FORMATS = ("fp16", "count")
+CELL_KINDS = ("updown", "upcount")
 
 #: Range of the shared exponent E (smallest integer with max|v| < 2**E) over finite FP16 vectors;
 #: an all-zero vector gets EXP_MIN. Block exponents supplied from outside may use the wider input range.
@@ -94,6 +95,11 @@ class EssopConfig:
     output_format: Literal["fp16", "count"] = "fp16"
     """'fp16': each result converted to IEEE binary16 (round to nearest even). 'count': the signed counts
     and the group's exponent E_x + E_d - L - lr_shift, for a host that scales them itself."""
+    cell: Literal["updown", "upcount"] = "updown"
+    """'updown': every cell is a signed up/down counter of count_width bits, counting down when the pair's
+    signs differ. 'upcount': an unsigned up-counter of L + 1 bits counts the AND products, and the pair's sign
+    (sign x_j XOR sign delta_i, held beside the grid) is applied at read-out: the same counts, a smaller cell.
+    Requires acc_depth 1 (one pair, so one sign, per group)."""
 
     def __post_init__(self) -> None:
         _check_int("rows", self.rows, 1, MAX_DIM)
@@ -132,6 +138,11 @@ class EssopConfig:
                 f"different exponents cannot be summed")
         _check_int("lr_shift", self.lr_shift, -32, 32)
         _check_choice("output_format", self.output_format, OUTPUT_FORMATS)
+        _check_choice("cell", self.cell, CELL_KINDS)
+        if self.cell == "upcount" and self.acc_depth != 1:
+            raise ValueError(
+                f"cell='upcount' requires acc_depth=1, not {self.acc_depth!r}: the pairs of a group can have "
+                f"different signs, and an up-counter cannot count down")
 
     # ---- derived facts -------------------------------------------------------------------------
     @property
@@ -151,6 +162,12 @@ class EssopConfig:
     def count_width(self) -> int:
         """Bits of each signed up/down counter: holds +-BL * acc_depth."""
         return (self.bl * self.acc_depth).bit_length() + 1
+
+    @property
+    def cell_count_width(self) -> int:
+        """Bits of each cell's counter: count_width (signed) for 'updown'; L + 1 (unsigned, holds BL) for
+        'upcount'."""
+        return self.count_width if self.cell == "updown" else self.bl.bit_length()
 
     # ---- port widths and ranges (spec section 9; EssopArray, the testbenches and synthesis read these) -----
     @property
@@ -323,4 +340,5 @@ class EssopConfig:
                 + ("_shift" if self.rng_shift else "")
                 + (f"_z{self.rng_shift_seed:x}" if self.rng_shift and self.rng_shift_seed != 1 else "")
                 + (f"_s{self.lfsr_steps}" if self.lfsr_steps is not None else "")
-                + (f"_k{self.lr_shift}" if self.lr_shift else ""))
+                + (f"_k{self.lr_shift}" if self.lr_shift else "")
+                + ("_upcount" if self.cell == "upcount" else ""))

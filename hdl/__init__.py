@@ -9,9 +9,8 @@ from essop.config import EssopConfig
 #: Module name of the generated top level, the same for every configuration.
 TOP_NAME = "essop_array"
 
-__all__ = ["TOP_NAME", "verilog", "array", "input_stage", "bitstreams", "cell_grid", "output_stage", "lfsr",
-           "random_sources", "cell",
-           "fp16_input", "count_to_fp16", "fp16_mul", "fp16_outer", "ip"]
+__all__ = ["TOP_NAME", "verilog", "array", "input_stage", "bitstreams", "cell_grid", "sign_readout", "output_stage",
+           "lfsr", "random_sources", "cell", "fp16_input", "count_to_fp16", "fp16_mul", "fp16_outer", "ip"]
 
 
 def verilog(cfg: EssopConfig, name: str = TOP_NAME) -> str:

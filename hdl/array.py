@@ -6,7 +6,9 @@
 InputStage (input_stage.py) decodes and scales the FP16 input into a double buffer, so that the next pair is
 taken while the current one streams; BitstreamGenerators (bitstreams.py) turn its magnitudes into bitstreams;
 CellGrid (cell_grid.py) counts their products; OutputStage (output_stage.py) reads the counts out row by row,
-converted, and pauses the bitstreams meanwhile. docs/rtl.md has the pipeline in detail. Every timing fact of
+converted, and pauses the bitstreams meanwhile. With up-counting cells (EssopConfig.cell = 'upcount') a
+SignReadout (sign_readout.py) between the grid and the output stage holds each pair's signs and applies them
+to row 0. docs/rtl.md has the pipeline in detail. Every timing fact of
 the array is a sum of its stages' own properties.
 
 A stage port that carries another value than the array's port of the same name would be renamed in simulation
@@ -24,6 +26,7 @@ from essop.hdl.bitstreams import BitstreamGenerators
 from essop.hdl.cell_grid import CellGrid
 from essop.hdl.input_stage import InputStage
 from essop.hdl.output_stage import OutputStage
+from essop.hdl.sign_readout import SignReadout
 
 __all__ = ["EssopArray"]
 
@@ -45,6 +48,7 @@ class EssopArray(wiring.Component):
         self._bitstreams = BitstreamGenerators(cfg, src_loc_at=1)
         self._grid = CellGrid(cfg, src_loc_at=1)
         self._output = OutputStage(cfg, src_loc_at=1)
+        self._signs = SignReadout(cfg, src_loc_at=1) if cfg.cell == "upcount" else None
         super().__init__({
             "i_valid": In(1),
             "i_ready": Out(1),
@@ -152,10 +156,22 @@ class EssopArray(wiring.Component):
             grid.i_en.eq(gen.o_en),
             grid.i_bit_x.eq(gen.o_bit_x),
             grid.i_bit_d.eq(gen.o_bit_d),
-            grid.i_sign_x.eq(inp.o_sign_x),
-            grid.i_sign_d.eq(inp.o_sign_d),
             grid.i_shift.eq(out.o_shift),
         ]
+        if self._signs is None:
+            m.d.comb += [grid.i_sign_x.eq(inp.o_sign_x), grid.i_sign_d.eq(inp.o_sign_d)]
+            counts = grid.o_counts
+        else:
+            # Not named cell_*: the held signs are periphery in the synthesis flow's area split.
+            m.submodules.sign_readout = signs = self._signs
+            m.d.comb += [
+                signs.i_en.eq(gen.o_en),
+                signs.i_shift.eq(out.o_shift),
+                signs.i_sign_x.eq(inp.o_sign_x),
+                signs.i_sign_d.eq(inp.o_sign_d),
+                [signs.i_mags[j].eq(grid.o_counts[j]) for j in range(self._cfg.cols)],
+            ]
+            counts = signs.o_counts
         m.d.comb += [
             out.i_first.eq(gen.o_first),
             out.i_nonfinite_x.eq(inp.o_nonfinite_x),
@@ -165,7 +181,7 @@ class EssopArray(wiring.Component):
             out.i_end.eq(inp.o_end),
             out.i_group_exp_x.eq(inp.o_exp_x),
             out.i_group_exp_d.eq(inp.o_exp_d),
-            [out.i_counts[j].eq(grid.o_counts[j]) for j in range(self._cfg.cols)],
+            [out.i_counts[j].eq(counts[j]) for j in range(self._cfg.cols)],
         ]
         # The array's output stream is the output stage's.
         m.d.comb += [

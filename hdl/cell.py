@@ -1,7 +1,9 @@
-"""Comparator and array cell (spec section 5).
+"""Comparator and array cells (spec section 5).
 
 A comparator turns a q-bit magnitude into a bitstream: bit = R < a. A cell multiplies two bitstreams with an
-AND gate and counts the product up, or down when the signs differ; there is no multiplier.
+AND gate and counts the product up, or down when the signs differ; there is no multiplier. The cheaper
+``UpCell`` (EssopConfig.cell = 'upcount') only counts up: with one pair per group the pair's sign is the same in
+every cycle, so it can be applied once, at read-out (essop.hdl.sign_readout).
 """
 
 from amaranth.hdl import Module, Mux, Signal, signed
@@ -10,7 +12,7 @@ from amaranth.lib.wiring import In, Out
 
 from essop.checks import check_int
 
-__all__ = ["Comparator", "Cell"]
+__all__ = ["Comparator", "Cell", "UpCell"]
 
 
 class Comparator(wiring.Component):
@@ -68,5 +70,37 @@ class Cell(wiring.Component):
             m.d.sync += count.eq(self.shift_in)
         with m.Elif(self.en & hit):
             m.d.sync += count.eq(Mux(down, count - 1, count + 1))
+        m.d.comb += self.count.eq(count)
+        return m
+
+
+class UpCell(wiring.Component):
+    """One unsigned up-counter of `count_width` bits: on a clock edge with ``en``, count += x AND d. With
+    ``shift`` it instead loads ``shift_in`` (read-out through row 0, as Cell). It never wraps as long as fewer
+    than 2**count_width products are counted (EssopConfig.cell_count_width holds BL)."""
+
+    def __init__(self, count_width):
+        check_int("count_width", count_width, 1, 64)
+        self._count_width = count_width
+        super().__init__({
+            "en": In(1),
+            "x": In(1),
+            "d": In(1),
+            "shift": In(1),
+            "shift_in": In(count_width),
+            "count": Out(count_width),
+        })
+
+    @property
+    def count_width(self) -> int:
+        return self._count_width
+
+    def elaborate(self, platform):
+        m = Module()
+        count = Signal(self._count_width)
+        with m.If(self.shift):
+            m.d.sync += count.eq(self.shift_in)
+        with m.Elif(self.en & self.x & self.d):
+            m.d.sync += count.eq(count + 1)
         m.d.comb += self.count.eq(count)
         return m

@@ -3,14 +3,18 @@
 Cell (i, j) counts X_j AND D_i, down when the signs differ. The grid is read out through row 0: each shift
 moves every counter row up by one and zeros into the last row, so after `rows` shifts the grid is cleared,
 with no separate clear path and one converter per column in the output stage.
+
+With EssopConfig.cell = 'upcount' the cells are unsigned up-counters (UpCell) and the grid has no sign inputs:
+its o_counts are magnitudes, signed by essop.hdl.sign_readout outside the grid (the signs are O(m + n)
+periphery, not part of any cell).
 """
 
-from amaranth.hdl import Module, signed
+from amaranth.hdl import Module, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from essop.config import EssopConfig
-from essop.hdl.cell import Cell
+from essop.hdl.cell import Cell, UpCell
 
 __all__ = ["CellGrid"]
 
@@ -20,7 +24,9 @@ class CellGrid(wiring.Component):
 
     On a clock edge with ``i_en`` every cell (i, j) counts ``i_bit_x[j] & i_bit_d[i]``, negated when
     ``i_sign_x[j] ^ i_sign_d[i]``. With ``i_shift`` every row instead loads the row below it (the last row
-    loads zeros); ``i_shift`` takes precedence. ``o_counts`` is row 0.
+    loads zeros); ``i_shift`` takes precedence. ``o_counts`` is row 0. With ``cfg.cell == 'upcount'``: no
+    ``i_sign_*`` ports, cells of ``cfg.cell_count_width`` unsigned bits that count up only, ``o_counts``
+    unsigned.
 
     ``src_loc_at``: as for Amaranth's own constructors (see InputStage).
     """
@@ -30,15 +36,13 @@ class CellGrid(wiring.Component):
             raise TypeError(f"cfg must be an EssopConfig, not {cfg!r}")
         self._cfg = cfg
         n, m = cfg.cols, cfg.rows
-        super().__init__({
-            "i_en": In(1),
-            "i_bit_x": In(n),
-            "i_bit_d": In(m),
-            "i_sign_x": In(n),
-            "i_sign_d": In(m),
-            "i_shift": In(1),
-            "o_counts": Out(signed(cfg.count_width)).array(n),
-        }, src_loc_at=1 + src_loc_at)
+        updown = cfg.cell == "updown"
+        ports = {"i_en": In(1), "i_bit_x": In(n), "i_bit_d": In(m)}
+        if updown:
+            ports |= {"i_sign_x": In(n), "i_sign_d": In(m)}
+        ports |= {"i_shift": In(1),
+                  "o_counts": Out((signed if updown else unsigned)(cfg.cell_count_width)).array(n)}
+        super().__init__(ports, src_loc_at=1 + src_loc_at)
 
     @property
     def config(self) -> EssopConfig:
@@ -55,18 +59,19 @@ class CellGrid(wiring.Component):
         n, rows = cfg.cols, cfg.rows
         m = Module()
         cells = [[None] * n for _ in range(rows)]
+        updown = cfg.cell == "updown"
         for i in range(rows):
             for j in range(n):
-                cell = Cell(cfg.count_width)
+                cell = Cell(cfg.cell_count_width) if updown else UpCell(cfg.cell_count_width)
                 m.submodules[f"cell_{i}_{j}"] = cell
                 m.d.comb += [
                     cell.en.eq(self.i_en),
                     cell.x.eq(self.i_bit_x[j]),
                     cell.d.eq(self.i_bit_d[i]),
-                    cell.sign_x.eq(self.i_sign_x[j]),
-                    cell.sign_d.eq(self.i_sign_d[i]),
                     cell.shift.eq(self.i_shift),
                 ]
+                if updown:
+                    m.d.comb += [cell.sign_x.eq(self.i_sign_x[j]), cell.sign_d.eq(self.i_sign_d[i])]
                 cells[i][j] = cell
         for i in range(rows):
             for j in range(n):

@@ -32,7 +32,7 @@ FIELDS = ["design", "library", "rows", "cols", "bl", "sharing", "stages", "area_
           "cycles_per_pair", "cycles_per_pair_acc1", "products_per_ns", "throughput_per_area",
           "energy_per_cycle_pj", "energy_per_product_fj", "energy_per_product_acc1_fj", "toggle_rate",
           "energy_per_product_global_fj", "net_activity_mean", "sequential_power_share", "flops_from_vcd",
-          "flop_check", "clock_floor_share", "energy_per_product_gated_est_fj", "gating_cells", "acc_depth", "scaling", "output_format", "rng", "cycles_per_pair_sched",
+          "flop_check", "clock_floor_share", "energy_per_product_gated_est_fj", "gating_cells", "acc_depth", "scaling", "output_format", "rng", "cell", "cycles_per_pair_sched",
           "products_per_s_per_um2_sched", "energy_per_product_sched_fj"]
 
 #: Vector pairs simulated to measure activity (ESSOP: each takes BL + m + 1 cycles; FP16: one cycle).
@@ -90,7 +90,7 @@ def essop_row(cfg: EssopConfig, lib: str, build_root, seed: int = 0) -> dict:
     row = _row("essop", res, cfg.rows, cfg.cols, cfg.bl, cfg.sharing, "", array.cycles_per_pair, acc1, cells)
     # The schedule this configuration runs: groups of acc_depth pairs, each group read out once.
     full = array.steady_state_cycles_per_group(cfg.acc_depth) / cfg.acc_depth
-    row |= {"acc_depth": cfg.acc_depth, "scaling": cfg.scaling, "output_format": cfg.output_format,
+    row |= {"acc_depth": cfg.acc_depth, "scaling": cfg.scaling, "output_format": cfg.output_format, "cell": cfg.cell,
             "rng": cfg.rng + ("+shift" if cfg.rng_shift else ""),
             "cycles_per_pair_sched": full,
             "products_per_s_per_um2_sched": row["throughput_per_area"] * cfg.bl / full,

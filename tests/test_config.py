@@ -48,6 +48,10 @@ from essop.config import EssopConfig
     ({"scaling": "layer"}, ValueError, "scaling must be one of 'per_pair', 'block', not 'layer'"),
     ({"lr_shift": 40}, ValueError, "lr_shift must be in [-32, 32], not 40"),
     ({"output_format": "fp32"}, ValueError, "output_format must be one of 'fp16', 'count', not 'fp32'"),
+    ({"cell": "down"}, ValueError, "cell must be one of 'updown', 'upcount', not 'down'"),
+    ({"cell": "upcount", "acc_depth": 4, "scaling": "block"}, ValueError,
+     "cell='upcount' requires acc_depth=1, not 4: the pairs of a group can have different signs, and an "
+     "up-counter cannot count down"),
 ])
 def test_invalid_configurations_raise_exact_messages(kwargs, exc, message):
     with pytest.raises(exc) as info:
@@ -66,6 +70,19 @@ def test_derived_facts():
     assert cfg.n_generators == 2
     assert EssopConfig(rows=3, cols=4, sharing="per_element").n_generators == 7
     assert len(EssopConfig(rows=3, cols=4, sharing="per_element").lfsr_seeds_d) == 3
+
+
+def test_cell_counter_widths():
+    # Up/down: signed, holds +-BL * acc_depth; up-count: unsigned, holds BL, one bit fewer.
+    for bl in (2, 16, 1024):
+        cfg = EssopConfig(bl=bl)
+        assert cfg.cell_count_width == cfg.count_width == cfg.bl_log2 + 2
+        assert cfg.replace(cell="upcount").cell_count_width == cfg.bl_log2 + 1
+        assert (1 << cfg.replace(cell="upcount").cell_count_width) - 1 >= bl
+    # The output counts stay signed count_width bits, and the name tells the two apart.
+    up = EssopConfig(cell="upcount", scaling="block")
+    assert up.count_width == EssopConfig().count_width
+    assert up.name.endswith("_upcount") and "upcount" not in EssopConfig().name
 
 
 def test_random_source_facts():

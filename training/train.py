@@ -130,6 +130,9 @@ def run_identity(options: dict) -> dict:
         d["model"] = f"resnet{6 * d.pop('blocks_per_stage') + 2}"
     if isinstance(d.get("essop"), EssopConfig):
         d["essop"] = d["essop"].to_dict()
+    elif isinstance(d.get("essop"), dict):
+        # A checkpoint written before a field was added to EssopConfig lacks it: compare with its default.
+        d["essop"] = EssopConfig.from_dict(d["essop"]).to_dict()
     return d
 
 

@@ -56,6 +56,13 @@ CONFIGS = {
     # ... and the narrowest: 1-bit magnitudes, a 3-bit LFSR per element, largest down-scale, block acc 1.
     "2x1 q1 w3 per_element": EssopConfig(rows=2, cols=1, bl=8, q=1, lfsr_width=3, lfsr_seed_x=5,
                                          lfsr_seed_d=3, sharing="per_element", lr_shift=32, scaling="block"),
+    # Up-counting cells, the sign applied at read-out: the same results as the up/down cells' in every case.
+    "1x1 upcount": EssopConfig(rows=1, cols=1, bl=4, cell="upcount"),
+    "4x5 upcount count": EssopConfig(rows=4, cols=5, bl=8, output_format="count", cell="upcount"),
+    "5x3 per_element upcount": EssopConfig(rows=5, cols=3, bl=16, sharing="per_element", cell="upcount"),
+    "3x2 block restart bl2 upcount count": EssopConfig(rows=3, cols=2, bl=2, scaling="block", lfsr_restart=True,
+                                                       output_format="count", q=4, cell="upcount"),
+    "2x3 q16 bl1024 upcount": EssopConfig(rows=2, cols=3, bl=1024, q=16, lr_shift=-32, cell="upcount"),
 }
 
 
@@ -68,6 +75,9 @@ def test_equals_golden_model(name):
     stream = make_stream(cfg, 4 if cfg.bl > 64 else 9, rng)
     groups, want, _, _ = check_against_model(cfg, *stream, idle=0.3, stall=0.3, seed=seed)
     assert any(np.any(w.counts != 0) for w in want)       # the case exercises the counters
+    if cfg.cell == "upcount":
+        # Both signs reach the output: the held signs, not only the magnitudes, are checked.
+        assert any(np.any(w.counts < 0) for w in want) and any(np.any(w.counts > 0) for w in want)
 
 
 def test_default_configuration():

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from essop.hdl.cell import Cell, Comparator
+from essop.hdl.cell import Cell, Comparator, UpCell
 
 SEED = 20261126
 
@@ -86,11 +86,64 @@ def test_cell_reaches_both_limits():
     assert got[lim - 1] == lim and got[-1] == -lim and got == ref_cell(up + down)
 
 
+def rtl_upcell(cw, steps):
+    dut = UpCell(cw)
+    out = []
+
+    async def bench(ctx):
+        for en, x, d, shift, shift_in in steps:
+            for port, v in zip((dut.en, dut.x, dut.d, dut.shift, dut.shift_in), (en, x, d, shift, shift_in)):
+                ctx.set(port, v)
+            await ctx.tick()
+            out.append(ctx.get(dut.count))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    return out
+
+
+def ref_upcell(steps):
+    count, out = 0, []
+    for en, x, d, shift, shift_in in steps:
+        if shift:
+            count = shift_in
+        elif en and x and d:
+            count += 1
+        out.append(count)
+    return out
+
+
+@pytest.mark.parametrize("cw", [1, 5, 11])
+def test_upcell_random_sequence(cw):
+    """The up-counter counts AND products only (no sign input); a shift load wins over en."""
+    rng = np.random.default_rng(SEED + 100 + cw)
+    lim = (1 << cw) - 1
+    steps, count = [], 0
+    for _ in range(600):
+        en, x, d = (int(v) for v in rng.integers(0, 2, 3))
+        shift = int(rng.random() < 0.03)
+        shift_in = int(rng.integers(0, lim + 1)) if shift else 0
+        if not shift and en and x and d and count == lim:
+            en = 0          # the array's sizing (BL products at most) keeps it from wrapping
+        count = shift_in if shift else count + (en & x & d)
+        steps.append((en, x, d, shift, shift_in))
+    assert rtl_upcell(cw, steps) == ref_upcell(steps)
+
+
+def test_upcell_reaches_its_limit():
+    cw = 5
+    got = rtl_upcell(cw, [(1, 1, 1, 0, 0)] * ((1 << cw) - 1))
+    assert got == list(range(1, 1 << cw))
+
+
 @pytest.mark.parametrize("cls,value,exc,msg", [
     (Comparator, 0, ValueError, "q must be in [1, 16], not 0"),
     (Comparator, "8", TypeError, "q must be an int, not '8'"),
     (Cell, 1, ValueError, "count_width must be in [2, 64], not 1"),
     (Cell, None, TypeError, "count_width must be an int, not None"),
+    (UpCell, 0, ValueError, "count_width must be in [1, 64], not 0"),
 ])
 def test_parameter_errors(cls, value, exc, msg):
     with pytest.raises(exc) as info:

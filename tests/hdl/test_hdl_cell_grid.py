@@ -50,8 +50,9 @@ def rtl_grid(cfg, streams, *, idle=0.0, seed=0):
     def bits(ctx, x, d, sx, sd):
         ctx.set(dut.i_bit_x, pack(x, 1))
         ctx.set(dut.i_bit_d, pack(d, 1))
-        ctx.set(dut.i_sign_x, pack(sx, 1))
-        ctx.set(dut.i_sign_d, pack(sd, 1))
+        if cfg.cell == "updown":    # an up-counting grid has no sign inputs
+            ctx.set(dut.i_sign_x, pack(sx, 1))
+            ctx.set(dut.i_sign_d, pack(sd, 1))
 
     def junk(ctx):
         bits(ctx, rng.integers(0, 2, n), rng.integers(0, 2, m), rng.integers(0, 2, n), rng.integers(0, 2, m))
@@ -185,3 +186,22 @@ def test_parameter_errors():
     with pytest.raises(TypeError) as info:
         CellGrid("16x16")
     assert str(info.value) == "cfg must be an EssopConfig, not '16x16'"
+
+
+@pytest.mark.parametrize("cfg", [
+    EssopConfig(rows=3, cols=5, bl=8, cell="upcount"),
+    EssopConfig(rows=4, cols=2, bl=16, sharing="per_element", scaling="block", cell="upcount"),
+], ids=lambda c: c.name)
+def test_upcount_grid_counts_magnitudes(cfg):
+    """Up-counting cells hold |count| of each one-pair group, unsigned and BL at most (the sign is applied
+    outside the grid, by SignReadout)."""
+    dut = CellGrid(cfg)
+    assert not hasattr(dut, "i_sign_x") and not dut.o_counts[0].shape().signed
+    assert dut.o_counts[0].shape().width == cfg.cell_count_width == cfg.bl_log2 + 1
+    rng = np.random.default_rng(SEED + 7)
+    groups = stream_groups(cfg, 6, rng)
+    got = rtl_grid(cfg, golden_groups(cfg, groups), idle=0.3, seed=SEED)
+    want = ref_grid(cfg, groups)
+    for k, (g, w) in enumerate(zip(got, want)):
+        assert np.array_equal(g, np.abs(w)), f"group {k}"
+    assert any(np.any(w < 0) for w in want) and any(np.any(w > 0) for w in want)

@@ -25,6 +25,10 @@ CONFIGS = [
     EssopConfig(rows=2, cols=2, bl=32, q=8, lfsr_restart=True, lfsr_steps=1, lr_shift=3, lfsr_width=12,
                 lfsr_seed_x=0x5A5, lfsr_seed_d=0x3C3),
     EssopConfig(rows=2, cols=4, bl=64, q=12, sharing="per_element", acc_depth=2, scaling="block", lr_shift=-2),
+    # Up-counting cells with the sign applied at read-out (EssopConfig.cell): the same rows as the golden model's.
+    EssopConfig(rows=3, cols=4, bl=16, q=8, cell="upcount"),
+    EssopConfig(rows=2, cols=3, bl=8, q=6, sharing="per_element", scaling="block", output_format="count",
+                lfsr_restart=True, cell="upcount"),
     # Random-number sources (spec section 4): Sobol shared; Sobol per element with the per-pair shift; Sobol
     # with BL > 2**q, restart and block groups; the LFSR source with the per-pair shift.
     EssopConfig(rows=2, cols=3, bl=8, q=8, rng="sobol"),

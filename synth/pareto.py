@@ -1,0 +1,223 @@
+"""Iso-accuracy picture: what each ESSOP configuration (BL, scaling, sharing) costs in accuracy against what it
+gains in area and energy efficiency over the FP16 multiplier.
+
+Three sources, each the committed output of its own tool, read as they are:
+
+- accuracy: the campaign report (``essop campaign ... --report-only`` writes ``docs/accuracy/<protocol>/
+  table.json``): each row's gap to the FP32 rows in percentage points, or its status while it is not done;
+- gradient fidelity: the default-grid table of ``docs/fidelity.md`` (``essop fidelity``): the median layer
+  cosine of the ESSOP weight gradient to the FP32 one, a proxy that exists before the training rows do;
+- hardware: ``synth.csv`` files of ``essop synth``: each array's products/s/um^2 and energy per product against
+  the FP16 multiplier row of the same file and library.
+
+A configuration is (scaling, sharing, BL) and, for the hardware only, the cell kind: the up-counting cell
+(EssopConfig.cell) gives the same counts bit for bit, so it takes the accuracy and fidelity of its up/down twin
+and differs only in its efficiency. The figure has two rows of panels, x = area efficiency and energy
+efficiency (ratio to the multiplier) in both: the top row's y is the accuracy gap (pp; rows not done are drawn
+on a "pending" strip with their status), the bottom row's y is 1 - median cosine (the proxy; lower is better).
+``make pareto`` rebuilds it; as campaign rows land, ``essop campaign ... --report-only`` then ``make pareto``.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import re
+from pathlib import Path
+
+__all__ = ["read_accuracy", "read_fidelity", "read_hardware", "points", "plot", "markdown", "main"]
+
+_FIDELITY_HEADER = "| configuration | median cosine |"
+_FIDELITY_ROW = re.compile(r"^\| essop (per_pair|block|per_sample) (shared|per_element) BL (\d+) \| ([0-9.]+) \|")
+
+
+def read_accuracy(path: Path) -> dict[tuple, dict]:
+    """(scaling, sharing, bl) -> {gap_pp (None until done), status, row} for every ESSOP row of a campaign
+    report; plus the FP32 reference's accuracy under the key 'fp32'."""
+    table = json.loads(Path(path).read_text())
+    out = {"fp32": table.get("fp32", {})}
+    for r in table["rows"]:
+        # The hardware points are LFSR arrays: a row with another random-number source is another point.
+        if r["mode"] != "essop" or r.get("source", "lfsr") != "lfsr":
+            continue
+        done = r["status"] == "done" and r["gap_pp"] is not None
+        out[(r["scaling"], r["sharing"], int(r["bl"]))] = {
+            "gap_pp": r["gap_pp"] if done else None, "status": r["status"], "row": r["row"],
+            "epochs_done": r["epochs_done"], "epochs": r["epochs"]}
+    return out
+
+
+def read_fidelity(path: Path) -> dict[tuple, float]:
+    """(scaling, sharing, bl) -> median cosine, from the first configuration table of docs/fidelity.md (the
+    default grid); the per-layer and later tables are other questions."""
+    out, inside = {}, False
+    for line in Path(path).read_text().splitlines():
+        if line.startswith(_FIDELITY_HEADER):
+            if out:
+                break
+            inside = True
+            continue
+        if inside:
+            if not line.startswith("|"):
+                break
+            m = _FIDELITY_ROW.match(line)
+            if m:
+                out[(m.group(1), m.group(2), int(m.group(3)))] = float(m.group(4))
+    if not out:
+        raise ValueError(f"{path}: no '{_FIDELITY_HEADER}' table with essop rows")
+    return out
+
+
+def read_hardware(paths) -> tuple[dict[tuple, dict], dict]:
+    """(scaling, sharing, bl, cell) -> the largest array of that configuration in the synth.csv files (the one
+    whose periphery is amortised best), with its efficiency ratios to the FP16 multiplier of its own file and
+    library; and that baseline row."""
+    best, base = {}, None
+    for p in paths:
+        with open(p, newline="") as f:
+            rows = list(csv.DictReader(f))
+        fp16 = {r["library"]: r for r in rows if r["design"] == "fp16_mul"}
+        for r in rows:
+            if r["design"] != "essop" or r["library"] not in fp16:
+                continue
+            b = fp16[r["library"]]
+            base = base or b
+            # synth.csv files written before the cell column existed hold up/down cells.
+            key = (r["scaling"], r["sharing"], int(r["bl"]), r.get("cell") or "updown")
+            h = {"rows": int(r["rows"]), "cols": int(r["cols"]), "library": r["library"],
+                 "area_eff": float(r["throughput_per_area"]) / float(b["throughput_per_area"]),
+                 "energy_eff": float(b["energy_per_product_fj"]) / float(r["energy_per_product_fj"])}
+            if key not in best or h["rows"] * h["cols"] > best[key]["rows"] * best[key]["cols"]:
+                best[key] = h
+    return best, base
+
+
+def points(accuracy: dict, fidelity: dict, hardware: dict) -> list[dict]:
+    """One point per configuration with hardware numbers; its accuracy (or status) and fidelity where known."""
+    out = []
+    for key in sorted(hardware):
+        scaling, sharing, bl, cell = key
+        # The cell kind does not change the counts: accuracy and fidelity are the configuration's.
+        acc = accuracy.get(key[:3])
+        out.append({"scaling": scaling, "sharing": sharing, "bl": bl, "cell": cell, **hardware[key],
+                    "gap_pp": acc["gap_pp"] if acc else None,
+                    "status": acc["status"] if acc else "not in the campaign",
+                    "median_cosine": fidelity.get(key[:3])})
+    return out
+
+
+def _label(p: dict) -> str:
+    return f"{p['scaling']} {p['sharing']} BL{p['bl']}" + (" upcount" if p["cell"] == "upcount" else "")
+
+
+def markdown(pts: list[dict]) -> str:
+    lines = ["| configuration | array | area eff. vs FP16 | energy eff. vs FP16 | accuracy gap to FP32 (pp) | "
+             "median gradient cosine (proxy) |", "|---|---|---|---|---|---|"]
+    for p in pts:
+        gap = f"{p['gap_pp']:+.2f}" if p["gap_pp"] is not None else p["status"]
+        cos = f"{p['median_cosine']:.3f}" if p["median_cosine"] is not None else "not measured"
+        lines.append(f"| {_label(p)} | {p['rows']}x{p['cols']} {p['library']} | {p['area_eff']:.3f}x | "
+                     f"{p['energy_eff']:.2f}x | {gap} | {cos} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(pts: list[dict], out: Path, title: str) -> Path:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    markers = {"per_pair": "o", "block": "s", "per_sample": "D"}
+    colors = {8: "tab:blue", 16: "tab:orange", 32: "tab:green", 64: "tab:red", 4: "tab:purple"}
+    fig, axes = plt.subplots(2, 2, figsize=(13, 9), sharex="col")
+    done = [p for p in pts if p["gap_pp"] is not None]
+    pending = [p for p in pts if p["gap_pp"] is None]
+    gaps = [p["gap_pp"] for p in done]
+    # Rows not done sit on a strip below the measured gaps, each labelled with its status.
+    strip = (min(gaps + [0.0]) - 1.0)
+    for col, (xkey, xlabel) in enumerate([("area_eff", "area efficiency vs FP16 multiplier (x)"),
+                                          ("energy_eff", "energy efficiency vs FP16 multiplier (x)")]):
+        ax_acc, ax_fid = axes[0, col], axes[1, col]
+        for p in pts:
+            style = dict(marker="^" if p["sharing"] == "per_element" else markers.get(p["scaling"], "o"),
+                         color=colors.get(p["bl"], "k"), markersize=9)
+            if p["cell"] == "upcount":
+                style |= dict(markeredgecolor="k", markeredgewidth=2)
+            # An up-counting point sits beside its labelled up/down twin at the same y: the legend names it.
+            text = p["cell"] != "upcount"
+            if p["gap_pp"] is not None:
+                ax_acc.plot(p[xkey], p["gap_pp"], linestyle="none", **style)
+                if text:
+                    ax_acc.annotate(_label(p), (p[xkey], p["gap_pp"]), fontsize=7, xytext=(5, 4),
+                                    textcoords="offset points")
+            else:
+                ax_acc.plot(p[xkey], strip, linestyle="none", markerfacecolor="none", **style)
+                if text:
+                    status = "" if p["status"] == "pending" else f": {p['status']}"
+                    ax_acc.annotate(_label(p) + status, (p[xkey], strip), fontsize=7, rotation=60,
+                                    xytext=(3, 5), textcoords="offset points")
+            if p["median_cosine"] is not None:
+                ax_fid.plot(p[xkey], 1 - p["median_cosine"], linestyle="none", **style)
+                if text:
+                    ax_fid.annotate(_label(p), (p[xkey], 1 - p["median_cosine"]), fontsize=7, xytext=(-5, 6),
+                                    textcoords="offset points", ha="right")
+        for ax in (ax_acc, ax_fid):
+            ax.axvline(1.0, color="k", linestyle=":", linewidth=1)
+            ax.set_xscale("log")
+            ax.xaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.xaxis.set_minor_formatter(NullFormatter())
+            ax.grid(True, which="both", alpha=0.3)
+            ax.margins(x=0.25)      # room for the labels written left of the leftmost points
+        ax_acc.axhline(0.0, color="k", linewidth=0.8)
+        ax_acc.axhspan(strip - 0.5, strip + 0.5, color="0.9", zorder=0)
+        ax_acc.text(0.01, 0.02, f"hollow, on the grey strip: no accuracy yet ({len(pending)} points; pending "
+                    f"unless a status is given)",
+                    transform=ax_acc.transAxes, fontsize=8)
+        ax_acc.set_ylabel("accuracy gap to FP32 (pp, final test acc.; higher is better)")
+        ax_fid.set_ylabel("1 - median layer gradient cosine to FP32\n(proxy, lower is better)")
+        ax_fid.set_xlabel(xlabel + " (dotted: break-even)")
+        ax_acc.set_title(f"accuracy gap against {xlabel.split(' vs')[0]}", fontsize=10)
+        ax_fid.set_title(f"gradient-fidelity proxy against {xlabel.split(' vs')[0]}", fontsize=10)
+    handles = [plt.Line2D([], [], marker="o", color=c, linestyle="none", label=f"BL {b}")
+               for b, c in sorted(colors.items()) if any(p["bl"] == b for p in pts)]
+    handles += [plt.Line2D([], [], marker=m, color="0.3", linestyle="none", label=lab)
+                for lab, m in [("per_pair shared", "o"), ("block shared", "s"), ("per_element", "^")]]
+    if any(p["cell"] == "upcount" for p in pts):
+        handles.append(plt.Line2D([], [], marker="o", color="0.7", markeredgecolor="k", markeredgewidth=2,
+                                  linestyle="none", label="up-counting cells (same accuracy)"))
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout(rect=(0, 0.04, 1, 0.95))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m essop.synth.pareto", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--accuracy", type=Path, default=Path("docs/accuracy/r32-e15/table.json"))
+    ap.add_argument("--fidelity", type=Path, default=Path("docs/fidelity.md"))
+    ap.add_argument("--synth-csv", type=Path, nargs="+", required=True)
+    ap.add_argument("--out", type=Path, default=Path("docs/pareto.png"))
+    args = ap.parse_args(argv)
+    acc = read_accuracy(args.accuracy)
+    hardware, base = read_hardware(args.synth_csv)
+    if not hardware:
+        ap.error("no ESSOP row with an FP16 multiplier row of the same library in the synth.csv files")
+    pts = points(acc, read_fidelity(args.fidelity), hardware)
+    fp32 = acc["fp32"]
+    sizes = sorted({f"{p['rows']}x{p['cols']}" for p in pts})
+    title = (f"ESSOP configurations: accuracy gap ({args.accuracy.parent.name}, FP32 {fp32.get('mean_test_acc')} % "
+             f"over {fp32.get('rows')} row(s)) and gradient fidelity (docs/fidelity.md)\nagainst efficiency of "
+             f"{', '.join(sizes)} arrays vs the FP16 multiplier ({base['stages']} stages), {base['library']}")
+    plot(pts, args.out, title)
+    text = markdown(pts)
+    args.out.with_suffix(".md").write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,120 @@
+"""essop.synth.pareto: each configuration's hardware ratios come from its own synth.csv row and baseline, its
+accuracy gap from the campaign report (pending rows stay pending), its fidelity from the default-grid table
+only; the picture is written."""
+import csv
+import json
+
+import pytest
+
+from essop.synth import pareto
+from essop.synth.compare import FIELDS
+
+FIDELITY_MD = """# Gradient fidelity
+
+| configuration | median cosine | min cosine |
+|---|---|---|
+| expected per_pair | 0.989 | 0.963 |
+| essop per_pair shared BL 8 | 0.697 | 0.558 |
+| essop per_pair shared BL 16 | 0.812 | 0.678 |
+| essop block shared BL 16 | 0.319 | 0.146 |
+
+Another grid, a trained checkpoint: not the default grid.
+
+| configuration | median cosine | min cosine |
+|---|---|---|
+| essop per_pair shared BL 16 | 0.111 | 0.1 |
+"""
+
+
+def _row(design, bl="", rows=1, sharing="", scaling="", tpa=1.0, energy=1.0, library="nangate15", cell=""):
+    r = {f: "" for f in FIELDS}
+    r.update(design=design, library=library, rows=rows, cols=rows, bl=bl, sharing=sharing, scaling=scaling,
+             stages=6 if design == "fp16_mul" else "", throughput_per_area=tpa, energy_per_product_fj=energy,
+             cell=cell or ("updown" if design == "essop" else ""))
+    return r
+
+
+def _csv(path, rows):
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=FIELDS)
+        w.writeheader()
+        w.writerows(rows)
+    return path
+
+
+@pytest.fixture
+def sources(tmp_path):
+    table = {"fp32": {"rows": 1, "mean_test_acc": 85.0}, "rows": [
+        {"row": "fp32-s0", "mode": "fp32", "scaling": None, "sharing": None, "bl": None, "status": "done",
+         "gap_pp": 0.0, "epochs_done": 15, "epochs": 15},
+        {"row": "essop-per_pair-bl16", "mode": "essop", "scaling": "per_pair", "sharing": "shared", "bl": 16,
+         "status": "done", "gap_pp": -1.25, "epochs_done": 15, "epochs": 15},
+        # The same (scaling, sharing, BL) with Sobol random numbers: not the LFSR arrays' accuracy.
+        {"row": "essop-per_pair-bl16-sobol", "mode": "essop", "scaling": "per_pair", "sharing": "shared",
+         "source": "sobol", "bl": 16, "status": "done", "gap_pp": -0.1, "epochs_done": 15, "epochs": 15},
+        {"row": "essop-block-bl16", "mode": "essop", "scaling": "block", "sharing": "shared", "bl": 16,
+         "status": "running", "gap_pp": -7.0, "epochs_done": 3, "epochs": 15},
+        {"row": "expected-per_pair", "mode": "expected", "scaling": "per_pair", "sharing": None, "bl": None,
+         "status": "pending", "gap_pp": None, "epochs_done": 0, "epochs": 15}]}
+    acc = tmp_path / "table.json"
+    acc.write_text(json.dumps(table))
+    fid = tmp_path / "fidelity.md"
+    fid.write_text(FIDELITY_MD)
+    a = _csv(tmp_path / "a.csv", [_row("fp16_mul", tpa=10.0, energy=1800.0),
+                                  _row("essop", 16, 8, "shared", "per_pair", tpa=5.0, energy=900.0),
+                                  _row("essop", 8, 8, "shared", "per_pair", tpa=10.0, energy=450.0)])
+    # A second file with its own baseline and a larger array of one configuration: that array is used, against
+    # this file's baseline.
+    b = _csv(tmp_path / "b.csv", [_row("fp16_mul", tpa=20.0, energy=1000.0),
+                                  _row("essop", 16, 16, "shared", "per_pair", tpa=10.0, energy=250.0),
+                                  _row("essop", 16, 8, "shared", "block", tpa=8.0, energy=500.0),
+                                  _row("essop", 16, 8, "shared", "per_pair", tpa=16.0, energy=200.0,
+                                       cell="upcount")])
+    return acc, fid, [a, b]
+
+
+def test_points_join_the_three_sources(sources):
+    acc, fid, csvs = sources
+    hw, base = pareto.read_hardware(csvs)
+    both = pareto.points(pareto.read_accuracy(acc), pareto.read_fidelity(fid), hw)
+    up = [p for p in both if p["cell"] == "upcount"]
+    pts = {(p["scaling"], p["bl"]): p for p in both if p["cell"] == "updown"}
+    assert set(pts) == {("per_pair", 16), ("per_pair", 8), ("block", 16)}
+    # The up-counting twin: its own efficiency, the configuration's accuracy and fidelity (same counts).
+    assert len(up) == 1 and (up[0]["rows"], up[0]["area_eff"], up[0]["energy_eff"]) == (8, 0.8, 5.0)
+    assert (up[0]["gap_pp"], up[0]["median_cosine"]) == (-1.25, 0.812)
+    p16 = pts["per_pair", 16]
+    assert (p16["rows"], p16["area_eff"], p16["energy_eff"]) == (16, 0.5, 4.0)
+    assert p16["gap_pp"] == -1.25 and p16["status"] == "done"
+    assert p16["median_cosine"] == 0.812               # the default grid, not the later table's 0.111
+    # A row still running has no gap yet, whatever its latest epoch says.
+    assert pts["block", 16]["gap_pp"] is None and pts["block", 16]["status"] == "running"
+    assert pts["block", 16]["median_cosine"] == 0.319
+    assert pts["per_pair", 8]["status"] == "not in the campaign"
+    assert pts["per_pair", 8]["area_eff"] == 1.0 and pts["per_pair", 8]["energy_eff"] == 4.0
+    assert "| per_pair shared BL16 upcount | 8x8 nangate15 | 0.800x | 5.00x | -1.25 | 0.812 |" in pareto.markdown(up)
+    text = pareto.markdown(list(pts.values()))
+    assert "| per_pair shared BL16 | 16x16 nangate15 | 0.500x | 4.00x | -1.25 | 0.812 |" in text
+    assert "| block shared BL16 | 8x8 nangate15 | 0.400x | 2.00x | running | 0.319 |" in text
+
+
+def test_fidelity_without_its_table_is_refused(tmp_path):
+    p = tmp_path / "f.md"
+    p.write_text("# nothing here\n")
+    with pytest.raises(ValueError, match="no '| configuration | median cosine |' table"):
+        pareto.read_fidelity(p)
+
+
+def test_main_writes_the_picture_and_table(sources, tmp_path):
+    acc, fid, csvs = sources
+    out = tmp_path / "pareto.png"
+    assert pareto.main(["--accuracy", str(acc), "--fidelity", str(fid), "--synth-csv", *map(str, csvs),
+                        "--out", str(out)]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "| per_pair shared BL16 |" in out.with_suffix(".md").read_text()
+
+
+def test_accuracy_of_lfsr_rows_only(sources):
+    acc, _, _ = sources
+    got = pareto.read_accuracy(acc)[("per_pair", "shared", 16)]
+    assert (got["row"], got["gap_pp"]) == ("essop-per_pair-bl16", -1.25)
