@@ -135,16 +135,11 @@ def _run_point(cfg_json: str, build_dir: str, seed: int, options: dict, names: l
     cfg = EssopConfig.from_json(cfg_json)
     point = SweepPoint(cfg, Path(build_dir), seed, options)
     table = providers()
-    row: dict[str, Any] = {"source": source_label(cfg), "BL": cfg.bl, "sharing": cfg.sharing, "rows": cfg.rows,
+    row: dict[str, Any] = {"source": cfg.rng_label, "BL": cfg.bl, "sharing": cfg.sharing, "rows": cfg.rows,
                            "cols": cfg.cols, "q": cfg.q, "config": cfg.name}
     for name in names:
         row.update(table[name].func(point))
     return row
-
-
-def source_label(cfg: EssopConfig) -> str:
-    """The random-number source of a point: 'lfsr' or 'sobol', '+shift' with the per-pair shift."""
-    return cfg.rng + ("+shift" if cfg.rng_shift else "")
 
 
 def points(base: EssopConfig, bls, sharings=("shared", "per_element"), rngs=None) -> list[EssopConfig]:

@@ -19,12 +19,17 @@ from essop import fp16_format, lfsr_params, sobol_params
 from essop.checks import check_choice as _check_choice, check_int as _check_int
 
 __all__ = [
-    "EssopConfig", "SHARING_MODES", "RNG_SOURCES", "SCALING_MODES", "OUTPUT_FORMATS", "EXP_MIN", "EXP_MAX", "EXP_PORT_WIDTH",
+    "EssopConfig", "SHARING_MODES", "RNG_SOURCES", "rng_label", "SCALING_MODES", "OUTPUT_FORMATS", "EXP_MIN", "EXP_MAX", "EXP_PORT_WIDTH",
     "EXP_PORT_MIN", "EXP_PORT_MAX", "OUT_EXP_WIDTH", "MAX_DIM", "MAX_ACC_DEPTH", "CELL_KINDS"
 ]
 
 SHARING_MODES = ("shared", "per_element")
 RNG_SOURCES = ("lfsr", "sobol")
+
+
+def rng_label(rng: str, rng_shift: bool) -> str:
+    """A random-number source as tables name it: 'lfsr' or 'sobol', '+shift' with the per-pair shift."""
+    return rng + ("+shift" if rng_shift else "")
 SCALING_MODES = ("per_pair", "block")
 OUTPUT_FORMATS = ("fp16", "count")
 CELL_KINDS = ("updown", "upcount")
@@ -329,6 +334,11 @@ class EssopConfig:
     def replace(self, **changes: Any) -> "EssopConfig":
         """A copy with some fields changed (validated like a new one)."""
         return dataclasses.replace(self, **changes)
+
+    @property
+    def rng_label(self) -> str:
+        """This configuration's random-number source as tables name it (`rng_label`)."""
+        return rng_label(self.rng, self.rng_shift)
 
     @property
     def name(self) -> str:

@@ -91,7 +91,7 @@ def essop_row(cfg: EssopConfig, lib: str, build_root, seed: int = 0) -> dict:
     # The schedule this configuration runs: groups of acc_depth pairs, each group read out once.
     full = array.steady_state_cycles_per_group(cfg.acc_depth) / cfg.acc_depth
     row |= {"acc_depth": cfg.acc_depth, "scaling": cfg.scaling, "output_format": cfg.output_format, "cell": cfg.cell,
-            "rng": cfg.rng + ("+shift" if cfg.rng_shift else ""),
+            "rng": cfg.rng_label,
             "cycles_per_pair_sched": full,
             "products_per_s_per_um2_sched": row["throughput_per_area"] * cfg.bl / full,
             "energy_per_product_sched_fj": res.energy_per_cycle_j * full / (cfg.rows * cfg.cols) * 1e15}

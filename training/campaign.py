@@ -39,6 +39,8 @@ from pathlib import Path
 from queue import SimpleQueue
 from typing import Callable
 
+from essop.config import rng_label
+
 #: The top-level keys of a protocol file.
 PROTOCOL_KEYS = ("name", "description", "train", "rows")
 #: `essop train` options the campaign sets for every row itself (where its run folder is, that it continues,
@@ -200,7 +202,7 @@ def plan_rows(protocol: Protocol, runs_dir: Path, environment: dict, parse_train
         if args.epochs is None:
             raise ValueError(f"{where}: no \"epochs\" (in \"train\" or the row): every row needs its length")
         plans.append(Plan(row.name, folder, argv, args.mode, args.scaling, cfg.sharing,
-                          _source(cfg.rng, cfg.rng_shift), cfg.bl, args.epochs))
+                          cfg.rng_label, cfg.bl, args.epochs))
     return plans
 
 
@@ -441,10 +443,6 @@ def _copy_run_files(folder: Path, copy: Path) -> None:
             (copy / name).unlink(missing_ok=True)
 
 
-def _source(rng: str, shift: bool) -> str:
-    return rng + ("+shift" if shift else "")
-
-
 def _setup(plan: Plan, config: dict | None) -> tuple[str, str | None, str | None, str | None, int | None]:
     """(mode, scaling, sharing, source, BL) of a row: what its run recorded, else what the protocol says; None
     where it does not apply (fp32 has no ESSOP update; expected mode has no bitstreams). A run recorded before
@@ -455,7 +453,7 @@ def _setup(plan: Plan, config: dict | None) -> tuple[str, str | None, str | None
     scaling = None if mode == "fp32" else options.get("scaling", plan.scaling)
     if mode != "essop":
         return mode, scaling, None, None, None
-    source = _source(essop.get("rng", "lfsr"), essop.get("rng_shift", False)) if essop else plan.source
+    source = rng_label(essop.get("rng", "lfsr"), essop.get("rng_shift", False)) if essop else plan.source
     return mode, scaling, essop.get("sharing", plan.sharing), source, essop.get("bl", plan.bl)
 
 

@@ -31,7 +31,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from essop.config import EssopConfig
+from essop.config import EssopConfig, rng_label
 from essop.training import fp16_tensors
 from essop.training.layers import (EssopConv2d, EssopUpdate, _ConvGeometry, _group_exponents, _map_pairs,
                                          _prescale, essop_layers, essop_weight_grad)
@@ -141,7 +141,7 @@ def measure(model, batches, points: list[Point], base: EssopConfig, progress=Non
                 zero_frac, saturated = _zero_fraction(layer, cfg, point.scaling, xin, dout)
                 rows.append({"config": point.label, "mode": point.mode, "scaling": point.scaling,
                              "sharing": point.sharing if point.mode == "essop" else "-",
-                             "rng": (point.rng + ("+shift" if cfg.rng_shift else "")) if point.mode == "essop" else "-",
+                             "rng": rng_label(point.rng, cfg.rng_shift) if point.mode == "essop" else "-",
                              "bl": point.bl if point.mode == "essop" else "-", "batch": b, "layer": name,
                              "cosine": float(F.cosine_similarity(g.flatten(), ref.flatten(), dim=0)),
                              "rel_err": float((g - ref).norm() / ref.norm()),
