@@ -73,14 +73,7 @@ except ImportError:     # pragma: no cover - cocotb is a pinned dependency
     cocotb = None
 
 
-def _get(handle) -> int:
-    v = handle.value
-    return v.to_unsigned() if hasattr(v, "to_unsigned") else int(v)
-
-
-def _get_signed(handle) -> int:
-    v = handle.value
-    return v.to_signed() if hasattr(v, "to_signed") else int(v)
+from essop.sim.tb_essop import _get, _get_signed   # noqa: E402 - the array testbench's signal readers
 
 
 if cocotb is not None:
