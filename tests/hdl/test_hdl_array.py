@@ -63,6 +63,19 @@ CONFIGS = {
     "3x2 block restart bl2 upcount count": EssopConfig(rows=3, cols=2, bl=2, scaling="block", lfsr_restart=True,
                                                        output_format="count", q=4, cell="upcount"),
     "2x3 q16 bl1024 upcount": EssopConfig(rows=2, cols=3, bl=1024, q=16, lr_shift=-32, cell="upcount"),
+    # The shadow bank (readout='shadow'): the same results while the next pair counts. Rows > BL (the read-out
+    # is the longer), rows < BL, one row, block groups, both cells, both formats.
+    "5x3 bl4 shadow": EssopConfig(rows=5, cols=3, bl=4, readout="shadow"),
+    "3x4 bl8 per_element shadow count": EssopConfig(rows=3, cols=4, bl=8, sharing="per_element",
+                                                    output_format="count", readout="shadow"),
+    "1x3 bl2 shadow": EssopConfig(rows=1, cols=3, bl=2, readout="shadow"),
+    "4x3 block acc3 shadow count": EssopConfig(rows=4, cols=3, bl=4, acc_depth=3, scaling="block",
+                                               output_format="count", readout="shadow"),
+    "2x7 block acc3 sobol shift shadow": EssopConfig(rows=2, cols=7, bl=8, acc_depth=3, scaling="block",
+                                                     rng="sobol", rng_shift=True, readout="shadow"),
+    "6x3 bl2 upcount shadow": EssopConfig(rows=6, cols=3, bl=2, cell="upcount", readout="shadow"),
+    "3x5 bl16 upcount shadow count": EssopConfig(rows=3, cols=5, bl=16, cell="upcount", output_format="count",
+                                                 readout="shadow"),
 }
 
 
@@ -87,7 +100,8 @@ def test_default_configuration():
     check_against_model(cfg, *make_stream(cfg, 4, rng, special_rate=0.01), idle=0.2, stall=0.2, seed=SEED)
 
 
-@pytest.mark.parametrize("name", ["3x5 count", "5x3 per_element", "2x7 block acc3 fp16 q5 w9 lr"])
+@pytest.mark.parametrize("name", ["3x5 count", "5x3 per_element", "2x7 block acc3 fp16 q5 w9 lr",
+                                  "5x3 bl4 shadow", "2x7 block acc3 sobol shift shadow"])
 def test_special_values(name):
     cfg = CONFIGS[name]
     seed = SEED + 1 + sum(map(ord, name))
