@@ -6,7 +6,8 @@
 InputStage (input_stage.py) decodes and scales the FP16 input into a double buffer, so that the next pair is
 taken while the current one streams; BitstreamGenerators (bitstreams.py) turn its magnitudes into bitstreams;
 CellGrid (cell_grid.py) counts their products; OutputStage (output_stage.py) reads the counts out row by row,
-converted, and pauses the bitstreams meanwhile. With up-counting cells (EssopConfig.cell = 'upcount') a
+converted, and pauses the bitstreams meanwhile, or with EssopConfig.readout = 'shadow' only for the cycle in
+which the grid's shadow bank takes them, reading them out of the bank while the next group counts. With up-counting cells (EssopConfig.cell = 'upcount') a
 SignReadout (sign_readout.py) between the grid and the output stage holds each pair's signs and applies them
 to row 0. docs/rtl.md has the pipeline in detail. Every timing fact of
 the array is a sum of its stages' own properties.
