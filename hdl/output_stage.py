@@ -94,13 +94,13 @@ class OutputStage(wiring.Component):
         return 1 if self._cfg.readout == "shift" else 2
 
     @property
-    def capture_hold(self) -> int:
+    def capture_hold(self) -> int | None:
         """Shadow bank: cycles the bitstreams are held per group when the bank is free: 1, the capture cycle,
         in which the counters clear. None with readout 'shift' (the bitstreams wait for the whole read-out)."""
         return 1 if self._cfg.readout == "shadow" else None
 
     @property
-    def capture_interval(self) -> int:
+    def capture_interval(self) -> int | None:
         """Shadow bank: least cycles between two groups' captures with ``o_ready`` high: rows + 1, the bank is
         free once its last row is in the output register, one cycle (the capture) plus one row per cycle after
         the previous capture. None with readout 'shift'."""
