@@ -20,7 +20,7 @@ from essop.checks import check_choice as _check_choice, check_int as _check_int
 
 __all__ = [
     "EssopConfig", "SHARING_MODES", "RNG_SOURCES", "rng_label", "SCALING_MODES", "OUTPUT_FORMATS", "EXP_MIN", "EXP_MAX", "EXP_PORT_WIDTH",
-    "EXP_PORT_MIN", "EXP_PORT_MAX", "OUT_EXP_WIDTH", "MAX_DIM", "MAX_ACC_DEPTH", "CELL_KINDS"
+    "EXP_PORT_MIN", "EXP_PORT_MAX", "OUT_EXP_WIDTH", "MAX_DIM", "MAX_ACC_DEPTH", "CELL_KINDS", "READOUT_MODES"
 ]
 
 SHARING_MODES = ("shared", "per_element")
@@ -33,6 +33,7 @@ def rng_label(rng: str, rng_shift: bool) -> str:
 SCALING_MODES = ("per_pair", "block")
 OUTPUT_FORMATS = ("fp16", "count")
 CELL_KINDS = ("updown", "upcount")
+READOUT_MODES = ("shift", "shadow")
 
 #: Range of the shared exponent E (smallest integer with max|v| < 2**E) over finite FP16 vectors;
 #: an all-zero vector gets EXP_MIN. Block exponents supplied from outside may use the wider input range.
@@ -105,6 +106,12 @@ class EssopConfig:
     signs differ. 'upcount': an unsigned up-counter of L + 1 bits counts the AND products, and the pair's sign
     (sign x_j XOR sign delta_i, held beside the grid) is applied at read-out: the same counts, a smaller cell.
     Requires acc_depth 1 (one pair, so one sign, per group)."""
+    readout: Literal["shift", "shadow"] = "shift"
+    """'shift': a group's counts are shifted out of the counters through row 0, and the bitstreams pause until
+    the last row is taken (BL * pairs + rows + 1 cycles per group). 'shadow': one shadow register per cell
+    takes the counts in the cycle after the group's last bitstream cycle, while the counters clear, and is
+    shifted out while the counters count the next group (max(BL * pairs + 1, rows + 1) cycles per group), for
+    m * n more flip-flops."""
 
     def __post_init__(self) -> None:
         _check_int("rows", self.rows, 1, MAX_DIM)
@@ -148,6 +155,7 @@ class EssopConfig:
             raise ValueError(
                 f"cell='upcount' requires acc_depth=1, not {self.acc_depth!r}: the pairs of a group can have "
                 f"different signs, and an up-counter cannot count down")
+        _check_choice("readout", self.readout, READOUT_MODES)
 
     # ---- derived facts -------------------------------------------------------------------------
     @property
@@ -351,4 +359,5 @@ class EssopConfig:
                 + (f"_z{self.rng_shift_seed:x}" if self.rng_shift and self.rng_shift_seed != 1 else "")
                 + (f"_s{self.lfsr_steps}" if self.lfsr_steps is not None else "")
                 + (f"_k{self.lr_shift}" if self.lr_shift else "")
-                + ("_upcount" if self.cell == "upcount" else ""))
+                + ("_upcount" if self.cell == "upcount" else "")
+                + ("_shadow" if self.readout == "shadow" else ""))

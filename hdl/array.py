@@ -6,7 +6,8 @@
 InputStage (input_stage.py) decodes and scales the FP16 input into a double buffer, so that the next pair is
 taken while the current one streams; BitstreamGenerators (bitstreams.py) turn its magnitudes into bitstreams;
 CellGrid (cell_grid.py) counts their products; OutputStage (output_stage.py) reads the counts out row by row,
-converted, and pauses the bitstreams meanwhile. With up-counting cells (EssopConfig.cell = 'upcount') a
+converted, and pauses the bitstreams meanwhile, or with EssopConfig.readout = 'shadow' only for the cycle in
+which the grid's shadow bank takes them, reading them out of the bank while the next group counts. With up-counting cells (EssopConfig.cell = 'upcount') a
 SignReadout (sign_readout.py) between the grid and the output stage holds each pair's signs and applies them
 to row 0. docs/rtl.md has the pipeline in detail. Every timing fact of
 the array is a sum of its stages' own properties.
@@ -108,19 +109,28 @@ class EssopArray(wiring.Component):
 
     @property
     def cycles_per_group_output(self) -> int:
-        """Output beats per group (one row each) when o_ready stays high; bitstreams pause meanwhile."""
+        """Output beats per group (one row each) when o_ready stays high; with readout 'shift' the bitstreams
+        pause meanwhile."""
         return self._output.beats_per_group
 
     @property
-    def output_to_stream_gap(self) -> int:
+    def output_to_stream_gap(self) -> int | None:
         """Cycles from the last row's transfer to the next group's first bitstream cycle, if a pair waits
-        in the stream buffer: the output stage releases the hold, then the bitstream generators start."""
+        in the stream buffer: the output stage releases the hold, then the bitstream generators start. None
+        with readout 'shadow', where the bitstreams do not wait for the read-out."""
+        if self._cfg.readout == "shadow":
+            return None
         return self._output.release_latency + self._bitstreams.latency
 
     def steady_state_cycles_per_group(self, pairs: int) -> int:
         """Cycles between the starts of consecutive groups of `pairs` pairs when a pair is always waiting
-        and o_ready stays high: the bitstreams, the read-out and the idle cycles around it."""
+        and o_ready stays high. Readout 'shift': the bitstreams, the read-out and the idle cycles around it.
+        'shadow': the bitstreams and the capture cycle, or the shadow bank's capture interval where the
+        read-out is the longer (rows > pairs * BL). per_pair's extra exponent cycle in the input stage is
+        hidden behind the read-out or the capture cycle (InputStage.latency - 1 <= BL), so it never adds."""
         check_int("pairs", pairs, 1, self._cfg.acc_depth)
+        if self._cfg.readout == "shadow":
+            return max(pairs * self.cycles_per_pair + self._output.capture_hold, self._output.capture_interval)
         return (pairs * self.cycles_per_pair + (self.last_pair_to_output_latency - 1)
                 + self.cycles_per_group_output + (self.output_to_stream_gap - 1))
 
@@ -158,6 +168,8 @@ class EssopArray(wiring.Component):
             grid.i_bit_d.eq(gen.o_bit_d),
             grid.i_shift.eq(out.o_shift),
         ]
+        if self._cfg.readout == "shadow":
+            m.d.comb += grid.i_capture.eq(out.o_capture)
         if self._signs is None:
             m.d.comb += [grid.i_sign_x.eq(inp.o_sign_x), grid.i_sign_d.eq(inp.o_sign_d)]
             counts = grid.o_counts
@@ -171,6 +183,8 @@ class EssopArray(wiring.Component):
                 signs.i_sign_d.eq(inp.o_sign_d),
                 [signs.i_mags[j].eq(grid.o_counts[j]) for j in range(self._cfg.cols)],
             ]
+            if self._cfg.readout == "shadow":
+                m.d.comb += signs.i_capture.eq(out.o_capture)
             counts = signs.o_counts
         m.d.comb += [
             out.i_first.eq(gen.o_first),

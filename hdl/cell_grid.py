@@ -7,9 +7,15 @@ with no separate clear path and one converter per column in the output stage.
 With EssopConfig.cell = 'upcount' the cells are unsigned up-counters (UpCell) and the grid has no sign inputs:
 its o_counts are magnitudes, signed by essop.hdl.sign_readout outside the grid (the signs are O(m + n)
 periphery, not part of any cell).
+
+With EssopConfig.readout = 'shadow' the grid is read out through a shadow bank instead: one register per cell
+that takes the cell's count on ``i_capture`` (the cell clears in the same cycle, through its shift load with a
+zero shift-in) and shifts up through row 0 on ``i_shift`` while the cells count the next group. The shadow
+registers are inside the grid, so the synthesis flow's area split counts them as cells: there are m * n of them,
+and they grow with the array as the cells do.
 """
 
-from amaranth.hdl import Module, signed, unsigned
+from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -28,6 +34,10 @@ class CellGrid(wiring.Component):
     ``i_sign_*`` ports, cells of ``cfg.cell_count_width`` unsigned bits that count up only, ``o_counts``
     unsigned.
 
+    With ``cfg.readout == 'shadow'``: ``i_capture`` copies every count into its shadow register and clears the
+    cells (``i_capture`` takes precedence over ``i_en``); ``i_shift`` moves the shadow rows up one instead of the
+    counter rows; ``o_counts`` is shadow row 0.
+
     ``src_loc_at``: as for Amaranth's own constructors (see InputStage).
     """
 
@@ -40,6 +50,8 @@ class CellGrid(wiring.Component):
         ports = {"i_en": In(1), "i_bit_x": In(n), "i_bit_d": In(m)}
         if updown:
             ports |= {"i_sign_x": In(n), "i_sign_d": In(m)}
+        if cfg.readout == "shadow":
+            ports |= {"i_capture": In(1)}
         ports |= {"i_shift": In(1),
                   "o_counts": Out((signed if updown else unsigned)(cfg.cell_count_width)).array(n)}
         super().__init__(ports, src_loc_at=1 + src_loc_at)
@@ -68,14 +80,25 @@ class CellGrid(wiring.Component):
                     cell.en.eq(self.i_en),
                     cell.x.eq(self.i_bit_x[j]),
                     cell.d.eq(self.i_bit_d[i]),
-                    cell.shift.eq(self.i_shift),
+                    # With a shadow bank the cells' shift load (shift_in left 0) is their clear: no second
+                    # clear path in any cell.
+                    cell.shift.eq(self.i_shift if cfg.readout == "shift" else self.i_capture),
                 ]
                 if updown:
                     m.d.comb += [cell.sign_x.eq(self.i_sign_x[j]), cell.sign_d.eq(self.i_sign_d[i])]
                 cells[i][j] = cell
+        if cfg.readout == "shift":
+            for i in range(rows):
+                for j in range(n):
+                    m.d.comb += cells[i][j].shift_in.eq(cells[i + 1][j].count if i + 1 < rows else 0)
+            m.d.comb += [self.o_counts[j].eq(cells[0][j].count) for j in range(n)]
+            return m
+        shadow = [[Signal.like(cells[i][j].count, name=f"shadow_{i}_{j}") for j in range(n)] for i in range(rows)]
         for i in range(rows):
             for j in range(n):
-                m.d.comb += cells[i][j].shift_in.eq(cells[i + 1][j].count if i + 1 < rows else 0)
-        for j in range(n):
-            m.d.comb += self.o_counts[j].eq(cells[0][j].count)
+                with m.If(self.i_capture):
+                    m.d.sync += shadow[i][j].eq(cells[i][j].count)
+                with m.Elif(self.i_shift):
+                    m.d.sync += shadow[i][j].eq(shadow[i + 1][j] if i + 1 < rows else 0)
+        m.d.comb += [self.o_counts[j].eq(shadow[0][j]) for j in range(n)]
         return m

@@ -4,6 +4,8 @@ With one pair per group every product of cell (i, j) has the sign sign_x[j] XOR 
 count magnitudes and the sign can be applied once, as row i leaves the grid through row 0. The pair's signs
 come from the stream buffer only while the pair streams (the next pair may replace them during read-out), so
 they are held here: m + n flip-flops beside the grid instead of a sign path in each of its m * n cells.
+With a shadow bank (EssopConfig.readout = 'shadow') the signs are held twice: once for the pair counting, and
+once, captured with the counts, for the group in the bank, which is read out while the next pair counts.
 """
 
 from amaranth.hdl import Module, Mux, Signal, signed
@@ -22,6 +24,9 @@ class SignReadout(wiring.Component):
     row takes 0); otherwise, with ``i_en``, both sides load ``i_sign_x``, ``i_sign_d`` (``i_shift`` takes
     precedence, as in the cells). ``o_counts[j]`` = ``i_mags[j]``, negated when held sign_x[j] XOR held
     sign_d[0]: combinational, so the grid's latency is unchanged.
+
+    With ``cfg.readout == 'shadow'``: ``i_en`` loads a second pair of registers, and ``i_capture`` copies them
+    into the held signs (with the grid's shadow bank); ``i_shift`` shifts the held delta signs with the bank.
     """
 
     def __init__(self, cfg, *, src_loc_at=0):
@@ -33,6 +38,7 @@ class SignReadout(wiring.Component):
         n, m = cfg.cols, cfg.rows
         super().__init__({
             "i_en": In(1),
+            **({"i_capture": In(1)} if cfg.readout == "shadow" else {}),
             "i_shift": In(1),
             "i_sign_x": In(n),
             "i_sign_d": In(m),
@@ -49,10 +55,20 @@ class SignReadout(wiring.Component):
         m = Module()
         sign_x = Signal(cfg.cols, name="held_sign_x")
         sign_d = Signal(cfg.rows, name="held_sign_d")
-        with m.If(self.i_shift):
-            m.d.sync += sign_d.eq(sign_d >> 1)
-        with m.Elif(self.i_en):
-            m.d.sync += [sign_x.eq(self.i_sign_x), sign_d.eq(self.i_sign_d)]
+        if cfg.readout == "shift":
+            with m.If(self.i_shift):
+                m.d.sync += sign_d.eq(sign_d >> 1)
+            with m.Elif(self.i_en):
+                m.d.sync += [sign_x.eq(self.i_sign_x), sign_d.eq(self.i_sign_d)]
+        else:
+            count_x = Signal(cfg.cols, name="counting_sign_x")
+            count_d = Signal(cfg.rows, name="counting_sign_d")
+            with m.If(self.i_en):
+                m.d.sync += [count_x.eq(self.i_sign_x), count_d.eq(self.i_sign_d)]
+            with m.If(self.i_capture):
+                m.d.sync += [sign_x.eq(count_x), sign_d.eq(count_d)]
+            with m.Elif(self.i_shift):
+                m.d.sync += sign_d.eq(sign_d >> 1)
         for j in range(cfg.cols):
             mag = self.i_mags[j]
             m.d.comb += self.o_counts[j].eq(Mux(sign_x[j] ^ sign_d[0], -mag, mag))

@@ -7,7 +7,10 @@ Definitions (docs/hardware.md repeats them with the numbers):
   array is m*n of them; its area is m*n multipliers, which the flow checks on a 2 x 2 array).
 - throughput: products per second. FP16: one product per multiplier per cycle at its Fmax. ESSOP: m*n products
   per BL cycles at its Fmax (bitstream-bound: groups of many pairs, output drain amortised). With acc_depth = 1
-  every pair also drains m rows: ``cycles_per_pair_acc1`` = ``EssopArray.steady_state_cycles_per_group(1)``.
+  every pair also drains m rows: ``cycles_per_pair_acc1`` = ``EssopArray.steady_state_cycles_per_group(1)``
+  (readout 'shift': BL + m + 1; 'shadow': max(BL + 1, m + 1), the drain overlapping the next pair), and
+  ``cycles_per_pair_sched`` is the configuration's own schedule, steady_state_cycles_per_group(acc_depth) per
+  pair.
 - area efficiency: throughput / area (products/s/um^2). Energy efficiency: products per joule
   (1 / energy per product).
 - energy per product: energy per clock cycle (dynamic power at the measured activity x period, plus leakage
@@ -33,7 +36,7 @@ FIELDS = ["design", "library", "rows", "cols", "bl", "sharing", "stages", "area_
           "energy_per_cycle_pj", "energy_per_product_fj", "energy_per_product_acc1_fj", "toggle_rate",
           "energy_per_product_global_fj", "net_activity_mean", "sequential_power_share", "flops_from_vcd",
           "flop_check", "clock_floor_share", "energy_per_product_gated_est_fj", "gating_cells", "acc_depth", "scaling", "output_format", "rng", "cell", "cycles_per_pair_sched",
-          "products_per_s_per_um2_sched", "energy_per_product_sched_fj"]
+          "products_per_s_per_um2_sched", "energy_per_product_sched_fj", "readout"]
 
 #: Vector pairs simulated to measure activity (ESSOP: each takes BL + m + 1 cycles; FP16: one cycle).
 _ESSOP_PAIRS = 6
@@ -91,7 +94,7 @@ def essop_row(cfg: EssopConfig, lib: str, build_root, seed: int = 0) -> dict:
     # The schedule this configuration runs: groups of acc_depth pairs, each group read out once.
     full = array.steady_state_cycles_per_group(cfg.acc_depth) / cfg.acc_depth
     row |= {"acc_depth": cfg.acc_depth, "scaling": cfg.scaling, "output_format": cfg.output_format, "cell": cfg.cell,
-            "rng": cfg.rng_label,
+            "rng": cfg.rng_label, "readout": cfg.readout,
             "cycles_per_pair_sched": full,
             "products_per_s_per_um2_sched": row["throughput_per_area"] * cfg.bl / full,
             "energy_per_product_sched_fj": res.energy_per_cycle_j * full / (cfg.rows * cfg.cols) * 1e15}

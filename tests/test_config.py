@@ -52,6 +52,8 @@ from essop.config import EssopConfig
     ({"cell": "upcount", "acc_depth": 4, "scaling": "block"}, ValueError,
      "cell='upcount' requires acc_depth=1, not 4: the pairs of a group can have different signs, and an "
      "up-counter cannot count down"),
+    ({"readout": "double"}, ValueError, "readout must be one of 'shift', 'shadow', not 'double'"),
+    ({"readout": None}, TypeError, "readout must be a str, not None"),
 ])
 def test_invalid_configurations_raise_exact_messages(kwargs, exc, message):
     with pytest.raises(exc) as info:
@@ -83,6 +85,14 @@ def test_cell_counter_widths():
     up = EssopConfig(cell="upcount", scaling="block")
     assert up.count_width == EssopConfig().count_width
     assert up.name.endswith("_upcount") and "upcount" not in EssopConfig().name
+
+
+def test_readout_names_its_build():
+    """The shadow bank changes the RTL, so it has its own build and cache name; the default's is unchanged."""
+    shadow = EssopConfig(readout="shadow", cell="upcount")
+    assert shadow.name == EssopConfig(cell="upcount").name + "_shadow"
+    assert "shadow" not in EssopConfig().name
+    assert EssopConfig.from_json(shadow.to_json()) == shadow
 
 
 def test_random_source_facts():

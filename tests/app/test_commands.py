@@ -43,6 +43,7 @@ def test_generate_from_config_file_with_override(tmp_path):
     (["--bl", "12"], "bl must be a power of two, not 12"),
     (["--sharing", "both"], "sharing must be one of 'shared', 'per_element', not 'both'"),
     (["--acc-depth", "4"], "acc_depth > 1 (4) requires scaling='block'"),
+    (["--readout", "double"], "readout must be one of 'shift', 'shadow', not 'double'"),
 ])
 def test_generate_rejects_bad_values_with_the_config_message(tmp_path, capsys, argv, message):
     assert main(["generate", *argv, "-o", str(tmp_path / "x.v")]) == 2
@@ -164,6 +165,7 @@ def test_synth_takes_every_config_field_but_its_sweep_axes(capsys):
      "q (9) must not exceed lfsr_width (8)"),
     (["--acc-depth", "4"], "acc_depth > 1 (4) requires scaling='block'"),
     (["--bl", "16", "12"], "bl must be a power of two, not 12"),
+    (["--readout", "double"], "readout must be one of 'shift', 'shadow', not 'double'"),
 ])
 def test_synth_refuses_a_bad_configuration_before_synthesising(tmp_path, capsys, argv, message):
     assert main(["synth", *argv, "--out", str(tmp_path / "out"), "--build", str(tmp_path / "build")]) == 2

@@ -5,6 +5,7 @@ import re
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 from amaranth.hdl import Shape
 from amaranth.lib.wiring import In
 
@@ -63,6 +64,19 @@ CONFIGS = {
     "3x2 block restart bl2 upcount count": EssopConfig(rows=3, cols=2, bl=2, scaling="block", lfsr_restart=True,
                                                        output_format="count", q=4, cell="upcount"),
     "2x3 q16 bl1024 upcount": EssopConfig(rows=2, cols=3, bl=1024, q=16, lr_shift=-32, cell="upcount"),
+    # The shadow bank (readout='shadow'): the same results while the next pair counts. Rows > BL (the read-out
+    # is the longer), rows < BL, one row, block groups, both cells, both formats.
+    "5x3 bl4 shadow": EssopConfig(rows=5, cols=3, bl=4, readout="shadow"),
+    "3x4 bl8 per_element shadow count": EssopConfig(rows=3, cols=4, bl=8, sharing="per_element",
+                                                    output_format="count", readout="shadow"),
+    "1x3 bl2 shadow": EssopConfig(rows=1, cols=3, bl=2, readout="shadow"),
+    "4x3 block acc3 shadow count": EssopConfig(rows=4, cols=3, bl=4, acc_depth=3, scaling="block",
+                                               output_format="count", readout="shadow"),
+    "2x7 block acc3 sobol shift shadow": EssopConfig(rows=2, cols=7, bl=8, acc_depth=3, scaling="block",
+                                                     rng="sobol", rng_shift=True, readout="shadow"),
+    "6x3 bl2 upcount shadow": EssopConfig(rows=6, cols=3, bl=2, cell="upcount", readout="shadow"),
+    "3x5 bl16 upcount shadow count": EssopConfig(rows=3, cols=5, bl=16, cell="upcount", output_format="count",
+                                                 readout="shadow"),
 }
 
 
@@ -87,7 +101,8 @@ def test_default_configuration():
     check_against_model(cfg, *make_stream(cfg, 4, rng, special_rate=0.01), idle=0.2, stall=0.2, seed=SEED)
 
 
-@pytest.mark.parametrize("name", ["3x5 count", "5x3 per_element", "2x7 block acc3 fp16 q5 w9 lr"])
+@pytest.mark.parametrize("name", ["3x5 count", "5x3 per_element", "2x7 block acc3 fp16 q5 w9 lr",
+                                  "5x3 bl4 shadow", "2x7 block acc3 sobol shift shadow"])
 def test_special_values(name):
     cfg = CONFIGS[name]
     seed = SEED + 1 + sum(map(ord, name))
@@ -236,3 +251,64 @@ def test_parameter_errors(call, exc, msg):
     with pytest.raises(exc) as info:
         call()
     assert str(info.value) == msg
+
+
+# ---- the shadow bank (readout='shadow'): the read-out overlaps the next group's bitstreams ----------------------
+
+def _groups_of(pairs, count):
+    return (np.arange(pairs * count) % pairs) == pairs - 1
+
+
+@pytest.mark.parametrize("rows,cols,bl,pairs,cell", [
+    (3, 2, 4, 1, "updown"),     # rows < BL: BL + 1 per group
+    (6, 2, 4, 1, "updown"),     # rows > BL: the bank's capture interval, rows + 1
+    (4, 3, 4, 1, "upcount"),    # rows = BL: both bounds equal
+    (1, 3, 2, 1, "updown"),     # one row, the shortest bitstream
+    (16, 16, 16, 1, "updown"),  # the default size: 17 instead of 33
+    (3, 2, 4, 3, "updown"),     # block groups: P * BL + 1
+    (9, 2, 2, 2, "updown"),     # block groups with the read-out the longer
+])
+def test_shadow_timing(rows, cols, bl, pairs, cell):
+    """No idle input, no back-pressure: the first row of an idle array, the groups' period and the rows of a
+    group on consecutive cycles, each as the properties say."""
+    cfg = EssopConfig(rows=rows, cols=cols, bl=bl, cell=cell, acc_depth=pairs,
+                      scaling="block" if pairs > 1 else "per_pair", readout="shadow")
+    dut = EssopArray(cfg)
+    rng = np.random.default_rng(SEED + rows + bl + pairs)
+    xs, ds, _, exp_x, exp_d = make_stream(cfg, 5 * pairs, rng)
+    _, _, accepts, beats = check_against_model(cfg, xs, ds, _groups_of(pairs, 5), exp_x, exp_d)
+    first_group_end = accepts[0] + dut.input_to_stream_latency + pairs * cfg.bl - 1
+    assert beats[0] == first_group_end + dut.last_pair_to_output_latency
+    if pairs == 1:
+        assert beats[0] - accepts[0] == dut.input_to_first_output_latency
+    firsts = beats[::cfg.rows]
+    assert np.all(np.diff(firsts) == dut.steady_state_cycles_per_group(pairs))
+    assert dut.steady_state_cycles_per_group(pairs) == max(pairs * bl + 1, rows + 1)
+    for k in range(0, len(beats), cfg.rows):
+        assert beats[k:k + cfg.rows] == list(range(beats[k], beats[k] + cfg.rows))
+
+
+def test_shadow_properties_against_shift():
+    """The same array with and without the bank: one more cycle to the first row, and the read-out no longer
+    in the group period (16 x 16 BL 16: 17 cycles instead of 33)."""
+    shift, shadow = EssopArray(EssopConfig()), EssopArray(EssopConfig(readout="shadow"))
+    assert shadow.last_pair_to_output_latency == shift.last_pair_to_output_latency + 1
+    assert (shift.steady_state_cycles_per_group(1), shadow.steady_state_cycles_per_group(1)) == (33, 17)
+    assert shadow.output_to_stream_gap is None and shift.output_to_stream_gap == 1
+    assert shadow.cycles_per_pair == shift.cycles_per_pair == 16
+    assert EssopArray(EssopConfig(rows=64, cols=64, readout="shadow")).steady_state_cycles_per_group(1) == 65
+
+
+@settings(max_examples=12, deadline=None)
+@given(rows=st.integers(1, 7), cols=st.integers(1, 4), bl_log2=st.integers(1, 4), pairs=st.integers(1, 3),
+       upcount=st.booleans(), count=st.booleans(), seed=st.integers(0, 2**32 - 1))
+def test_shadow_equals_golden_model_property(rows, cols, bl_log2, pairs, upcount, count, seed):
+    """Any small shadow-bank array under random idle input and back-pressure: every group equal to the golden
+    model's (group ends from the stream, so groups of 1 to acc_depth pairs)."""
+    if upcount:
+        pairs = 1
+    cfg = EssopConfig(rows=rows, cols=cols, bl=1 << bl_log2, acc_depth=pairs,
+                      scaling="block" if pairs > 1 else "per_pair", cell="upcount" if upcount else "updown",
+                      output_format="count" if count else "fp16", readout="shadow")
+    rng = np.random.default_rng(seed)
+    check_against_model(cfg, *make_stream(cfg, 6, rng), idle=0.3, stall=0.4, seed=seed)

@@ -11,7 +11,7 @@ from essop.synth.compare import FIELDS, comparison
 matplotlib.use("Agg")
 
 #: Columns whose values are labels, not numbers.
-LABELS = {"design", "library", "sharing", "scaling", "output_format", "cell"}
+LABELS = {"design", "library", "sharing", "scaling", "output_format", "cell", "readout"}
 
 
 def row(design, bl="", sharing="", rows=1, stages="", scale=1.0):
