@@ -26,11 +26,13 @@ Another grid, a trained checkpoint: not the default grid.
 """
 
 
-def _row(design, bl="", rows=1, sharing="", scaling="", tpa=1.0, energy=1.0, library="nangate15", cell=""):
+def _row(design, bl="", rows=1, sharing="", scaling="", tpa=1.0, energy=1.0, library="nangate15", cell="",
+         readout=""):
     r = {f: "" for f in FIELDS}
     r.update(design=design, library=library, rows=rows, cols=rows, bl=bl, sharing=sharing, scaling=scaling,
              stages=6 if design == "fp16_mul" else "", throughput_per_area=tpa, energy_per_product_fj=energy,
-             cell=cell or ("updown" if design == "essop" else ""))
+             cell=cell or ("updown" if design == "essop" else ""),
+             readout=readout or ("shift" if design == "essop" else ""))
     return r
 
 
@@ -69,7 +71,10 @@ def sources(tmp_path):
                                   _row("essop", 16, 16, "shared", "per_pair", tpa=10.0, energy=250.0),
                                   _row("essop", 16, 8, "shared", "block", tpa=8.0, energy=500.0),
                                   _row("essop", 16, 8, "shared", "per_pair", tpa=16.0, energy=200.0,
-                                       cell="upcount")])
+                                       cell="upcount"),
+                                  # Larger, but a shadow read-out: not the shift array's point.
+                                  _row("essop", 16, 32, "shared", "per_pair", tpa=1.0, energy=9000.0,
+                                       readout="shadow")])
     return acc, fid, [a, b]
 
 
