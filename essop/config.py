@@ -105,6 +105,11 @@ class EssopConfig:
     signs differ. 'upcount': an unsigned up-counter of L + 1 bits counts the AND products, and the pair's sign
     (sign x_j XOR sign delta_i, held beside the grid) is applied at read-out: the same counts, a smaller cell.
     Requires acc_depth 1 (one pair, so one sign, per group)."""
+    clock_gating: bool = False
+    """Clock gating in the netlist: every flip-flop of a counter row shares one enable, i_shift OR (i_en AND
+    delta bit), since a row whose delta bit is 0 cannot change; synthesis (Yosys clockgate) turns each set of
+    flip-flops sharing an enable (essop.synth.yosys.GATE_MIN_BITS or more) into the library's integrated
+    clock-gating cell driving plain flip-flops. The same counts bit for bit; the RTL has no gated clock."""
 
     def __post_init__(self) -> None:
         _check_int("rows", self.rows, 1, MAX_DIM)
@@ -144,6 +149,8 @@ class EssopConfig:
         _check_int("lr_shift", self.lr_shift, -32, 32)
         _check_choice("output_format", self.output_format, OUTPUT_FORMATS)
         _check_choice("cell", self.cell, CELL_KINDS)
+        if not isinstance(self.clock_gating, bool):
+            raise TypeError(f"clock_gating must be a bool, not {self.clock_gating!r}")
         if self.cell == "upcount" and self.acc_depth != 1:
             raise ValueError(
                 f"cell='upcount' requires acc_depth=1, not {self.acc_depth!r}: the pairs of a group can have "
@@ -351,4 +358,5 @@ class EssopConfig:
                 + (f"_z{self.rng_shift_seed:x}" if self.rng_shift and self.rng_shift_seed != 1 else "")
                 + (f"_s{self.lfsr_steps}" if self.lfsr_steps is not None else "")
                 + (f"_k{self.lr_shift}" if self.lr_shift else "")
-                + ("_upcount" if self.cell == "upcount" else ""))
+                + ("_upcount" if self.cell == "upcount" else "")
+                + ("_cg" if self.clock_gating else ""))

@@ -28,6 +28,9 @@ class CellGrid(wiring.Component):
     ``i_sign_*`` ports, cells of ``cfg.cell_count_width`` unsigned bits that count up only, ``o_counts``
     unsigned.
 
+    With ``cfg.clock_gating`` each row's cells share one enable, ``i_shift | (i_en & i_bit_d[i])`` (the
+    cells' ``row_enable``), which Yosys' clockgate turns into one clock-gating cell per row.
+
     ``src_loc_at``: as for Amaranth's own constructors (see InputStage).
     """
 
@@ -60,12 +63,15 @@ class CellGrid(wiring.Component):
         m = Module()
         cells = [[None] * n for _ in range(rows)]
         updown = cfg.cell == "updown"
+        gated = cfg.clock_gating
         for i in range(rows):
+            row_en = self.i_shift | (self.i_en & self.i_bit_d[i]) if gated else self.i_en
             for j in range(n):
-                cell = Cell(cfg.cell_count_width) if updown else UpCell(cfg.cell_count_width)
+                kind = Cell if updown else UpCell
+                cell = kind(cfg.cell_count_width, row_enable=gated)
                 m.submodules[f"cell_{i}_{j}"] = cell
                 m.d.comb += [
-                    cell.en.eq(self.i_en),
+                    cell.en.eq(row_en),
                     cell.x.eq(self.i_bit_x[j]),
                     cell.d.eq(self.i_bit_d[i]),
                     cell.shift.eq(self.i_shift),
