@@ -63,6 +63,12 @@ CONFIGS = {
     "3x2 block restart bl2 upcount count": EssopConfig(rows=3, cols=2, bl=2, scaling="block", lfsr_restart=True,
                                                        output_format="count", q=4, cell="upcount"),
     "2x3 q16 bl1024 upcount": EssopConfig(rows=2, cols=3, bl=1024, q=16, lr_shift=-32, cell="upcount"),
+    # Clock gating (row enables in the RTL): the same results bit for bit, both cells, per pair and block.
+    "4x5 clock_gating": EssopConfig(rows=4, cols=5, bl=8, clock_gating=True),
+    "3x4 block acc3 count clock_gating": EssopConfig(rows=3, cols=4, bl=16, acc_depth=3, scaling="block",
+                                                     output_format="count", clock_gating=True),
+    "5x3 per_element upcount clock_gating": EssopConfig(rows=5, cols=3, bl=16, sharing="per_element",
+                                                        cell="upcount", clock_gating=True),
 }
 
 

@@ -117,6 +117,8 @@ def stream_groups(cfg, P, rng, special_rate=0.0):
     EssopConfig(rows=3, cols=5, bl=8),
     EssopConfig(rows=5, cols=3, bl=8, sharing="per_element"),
     EssopConfig(rows=4, cols=3, bl=16, acc_depth=3, scaling="block", q=5),
+    EssopConfig(rows=3, cols=5, bl=8, clock_gating=True),
+    EssopConfig(rows=4, cols=3, bl=16, acc_depth=3, scaling="block", q=5, clock_gating=True),
 ], ids=lambda c: c.name)
 def test_equals_golden_counts(cfg):
     rng = np.random.default_rng(SEED + cfg.rows * 10 + cfg.cols)
