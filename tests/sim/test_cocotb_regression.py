@@ -37,6 +37,11 @@ CONFIGS = [
     EssopConfig(rows=2, cols=2, bl=64, q=5, rng="sobol", rng_shift=True, lfsr_restart=True, acc_depth=3,
                 scaling="block"),
     EssopConfig(rows=3, cols=2, bl=4, q=7, sharing="per_element", rng_shift=True, rng_shift_seed=0x2D1),
+    # Clock gating (EssopConfig.clock_gating): the row-enable counters, up/down with block groups and
+    # up-counting per pair; the generated Verilog has plain enables, so both simulators run it as any other.
+    EssopConfig(rows=3, cols=4, bl=8, q=6, acc_depth=3, scaling="block", output_format="count",
+                clock_gating=True),
+    EssopConfig(rows=4, cols=3, bl=16, q=8, cell="upcount", clock_gating=True),
 ]
 
 
