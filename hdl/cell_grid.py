@@ -9,7 +9,7 @@ its o_counts are magnitudes, signed by essop.hdl.sign_readout outside the grid (
 periphery, not part of any cell).
 """
 
-from amaranth.hdl import Module, signed, unsigned
+from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -28,8 +28,12 @@ class CellGrid(wiring.Component):
     ``i_sign_*`` ports, cells of ``cfg.cell_count_width`` unsigned bits that count up only, ``o_counts``
     unsigned.
 
-    With ``cfg.clock_gating`` each row's cells share one enable, ``i_shift | (i_en & i_bit_d[i])`` (the
-    cells' ``row_enable``), which Yosys' clockgate turns into one clock-gating cell per row.
+    With ``cfg.clock_gating`` each row's cells share one enable (the cells' ``row_enable``), which Yosys'
+    clockgate turns into one clock-gating cell per row: ``i_en & i_bit_d[i]`` (a row whose delta bit is 0
+    cannot count), or ``i_shift`` while row i or the row below may hold a nonzero count. A one-bit flag per row,
+    ``row_live``, tracks that: set when the row counts, moved up with the rows on a shift, clear at reset. A
+    read-out thus clocks row i only for the shifts that bring a live row into it, about half of them, and not
+    at all a row that never counted.
 
     ``src_loc_at``: as for Amaranth's own constructors (see InputStage).
     """
@@ -64,8 +68,16 @@ class CellGrid(wiring.Component):
         cells = [[None] * n for _ in range(rows)]
         updown = cfg.cell == "updown"
         gated = cfg.clock_gating
+        row_live = Signal(rows + 1, name="row_live")     # bit rows: the zeros shifted into the last row
+        if gated:
+            for i in range(rows):
+                with m.If(self.i_shift):
+                    m.d.sync += row_live[i].eq(row_live[i + 1])
+                with m.Elif(self.i_en & self.i_bit_d[i]):
+                    m.d.sync += row_live[i].eq(1)
         for i in range(rows):
-            row_en = self.i_shift | (self.i_en & self.i_bit_d[i]) if gated else self.i_en
+            row_en = ((self.i_shift & (row_live[i] | row_live[i + 1])) | (self.i_en & self.i_bit_d[i]) if gated
+                      else self.i_en)
             for j in range(n):
                 kind = Cell if updown else UpCell
                 cell = kind(cfg.cell_count_width, row_enable=gated)

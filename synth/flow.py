@@ -154,7 +154,7 @@ def synthesize(component, top: str, lib: str | Library, build_dir, *, split: boo
     if vcd is not None and has_clock and lib.icg_cell:
         icg = (liberty.cell_library(libs, lib.icg_cell), lib.icg_cell, lib_cells[lib.icg_cell].gated_clock_pin)
     out = sta.run_sta(build, top, libs, period, toggle_rate, clock if has_clock else None,
-                      per_instance=vcd is not None, icg=icg)
+                      per_instance=vcd is not None, icg=icg, gated_clocks=n_icg > 0)
     min_period, power = sta.parse_checks(out, period), sta.parse_power(out)
     internal, switching, leakage = power["Total"]
     global_dynamic = internal + switching

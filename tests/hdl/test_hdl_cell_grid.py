@@ -207,3 +207,27 @@ def test_upcount_grid_counts_magnitudes(cfg):
     for k, (g, w) in enumerate(zip(got, want)):
         assert np.array_equal(g, np.abs(w)), f"group {k}"
     assert any(np.any(w < 0) for w in want) and any(np.any(w > 0) for w in want)
+
+
+@pytest.mark.parametrize("cell", ["updown", "upcount"])
+def test_clock_gating_rows_that_never_count(cell):
+    """Gated rows skip read-out shifts only while they and the row below hold zeros: rows 0 and 2 never
+    count (their delta bits stay 0) and must still carry rows 1 and 3 up; a group with only row 3 counting,
+    then an all-zero group, then a full one."""
+    cfg = EssopConfig(rows=4, cols=3, bl=8, cell=cell, clock_gating=True)
+    rng = np.random.default_rng(SEED + 7)
+    T = cfg.bl
+
+    def group(live_rows):
+        X = rng.integers(0, 2, (T, 3))
+        D = np.zeros((T, 4), dtype=int)
+        D[:, live_rows] = rng.integers(0, 2, (T, len(live_rows)))
+        D[0, live_rows] = 1
+        X[0] = 1
+        return X, D, np.zeros((T, 3), dtype=int), np.zeros((T, 4), dtype=int)
+
+    streams = [group([1, 3]), group([3]), group([]), group([0, 1, 2, 3])]
+    got = rtl_grid(cfg, streams, idle=0.2, seed=SEED)
+    for g, (X, D, _, _) in zip(got, streams):
+        assert np.array_equal(g, D.T @ X)
+    assert np.all(got[0][[0, 2]] == 0) and np.all(got[0][[1, 3]] > 0) and np.all(got[2] == 0)
