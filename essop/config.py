@@ -106,10 +106,11 @@ class EssopConfig:
     (sign x_j XOR sign delta_i, held beside the grid) is applied at read-out: the same counts, a smaller cell.
     Requires acc_depth 1 (one pair, so one sign, per group)."""
     clock_gating: bool = False
-    """Clock gating in the netlist: every flip-flop of a counter row shares one enable, i_shift OR (i_en AND
-    delta bit), since a row whose delta bit is 0 cannot change; synthesis (Yosys clockgate) turns each set of
-    flip-flops sharing an enable (essop.synth.yosys.GATE_MIN_BITS or more) into the library's integrated
-    clock-gating cell driving plain flip-flops. The same counts bit for bit; the RTL has no gated clock."""
+    """Clock gating in the netlist: all flip-flops of a counter row share one enable, high when the row counts
+    (its delta bit is 1: a row whose delta bit is 0 cannot change) or when a read-out shift moves a possibly
+    nonzero row into it (essop.hdl.cell_grid); synthesis (Yosys clockgate) turns each set of flip-flops sharing
+    an enable (essop.synth.yosys.GATE_MIN_BITS or more) into the library's integrated clock-gating cell driving
+    plain flip-flops. The same counts bit for bit; the RTL has no gated clock."""
 
     def __post_init__(self) -> None:
         _check_int("rows", self.rows, 1, MAX_DIM)
