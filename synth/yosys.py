@@ -23,8 +23,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-__all__ = ["YOSYS_VERSION", "SCRIPT", "GATE_MIN_BITS", "clockgate_command", "yosys_cmd", "yosys_version", "run_yosys", "subtree_totals",
-           "instance_areas", "vname"]
+__all__ = ["YOSYS_VERSION", "SCRIPT", "GATE_MIN_BITS", "clockgate_command", "yosys_cmd", "yosys_version",
+           "run_yosys", "subtree_totals", "instance_areas", "vname"]
 
 #: Yosys the numbers were produced with; the flow refuses another (results would not be comparable).
 YOSYS_VERSION = "0.70"
