@@ -112,6 +112,12 @@ class EssopConfig:
     takes the counts in the cycle after the group's last bitstream cycle, while the counters clear, and is
     shifted out while the counters count the next group (max(BL * pairs + 1, rows + 1) cycles per group), for
     m * n more flip-flops."""
+    clock_gating: bool = False
+    """Clock gating in the netlist: all flip-flops of a counter row share one enable, high when the row counts
+    (its delta bit is 1: a row whose delta bit is 0 cannot change) or when a read-out shift moves a possibly
+    nonzero row into it (essop.hdl.cell_grid); synthesis (Yosys clockgate) turns each set of flip-flops sharing
+    an enable (essop.synth.yosys.GATE_MIN_BITS or more) into the library's integrated clock-gating cell driving
+    plain flip-flops. The same counts bit for bit; the RTL has no gated clock."""
 
     def __post_init__(self) -> None:
         _check_int("rows", self.rows, 1, MAX_DIM)
@@ -151,6 +157,8 @@ class EssopConfig:
         _check_int("lr_shift", self.lr_shift, -32, 32)
         _check_choice("output_format", self.output_format, OUTPUT_FORMATS)
         _check_choice("cell", self.cell, CELL_KINDS)
+        if not isinstance(self.clock_gating, bool):
+            raise TypeError(f"clock_gating must be a bool, not {self.clock_gating!r}")
         if self.cell == "upcount" and self.acc_depth != 1:
             raise ValueError(
                 f"cell='upcount' requires acc_depth=1, not {self.acc_depth!r}: the pairs of a group can have "
@@ -360,4 +368,5 @@ class EssopConfig:
                 + (f"_s{self.lfsr_steps}" if self.lfsr_steps is not None else "")
                 + (f"_k{self.lr_shift}" if self.lr_shift else "")
                 + ("_upcount" if self.cell == "upcount" else "")
-                + ("_shadow" if self.readout == "shadow" else ""))
+                + ("_shadow" if self.readout == "shadow" else "")
+                + ("_cg" if self.clock_gating else ""))

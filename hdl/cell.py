@@ -41,11 +41,18 @@ class Cell(wiring.Component):
     reads its results out through row 0 and is left cleared after the last row. ``shift`` takes precedence.
     The counter never wraps as long as fewer than 2**(count_width - 1) products are counted; the array
     sizes count_width from BL * acc_depth for that.
+
+    ``row_enable`` (EssopConfig.clock_gating): ``en`` is instead the enable of the whole row, ``shift OR (en AND
+    d)``, and ``d`` is not used: the register updates exactly when ``en`` is high, so every flip-flop of a
+    row shares that one enable and synthesis can gate the row's clock with it. Same counts.
     """
 
-    def __init__(self, count_width):
+    def __init__(self, count_width, *, row_enable=False):
         check_int("count_width", count_width, 2, 64)
+        if not isinstance(row_enable, bool):
+            raise TypeError(f"row_enable must be a bool, not {row_enable!r}")
         self._count_width = count_width
+        self._row_enable = row_enable
         super().__init__({
             "en": In(1),
             "x": In(1),
@@ -64,8 +71,15 @@ class Cell(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         count = Signal(signed(self._count_width))
-        hit = self.x & self.d
         down = self.sign_x ^ self.sign_d
+        if self._row_enable:
+            # No enable of the cell's own (x AND d) for synthesis to find: the row's is the only one.
+            with m.If(self.en):
+                step = Mux(self.x, Mux(down, -1, 1), 0)
+                m.d.sync += count.eq(Mux(self.shift, self.shift_in, count + step))
+            m.d.comb += self.count.eq(count)
+            return m
+        hit = self.x & self.d
         with m.If(self.shift):
             m.d.sync += count.eq(self.shift_in)
         with m.Elif(self.en & hit):
@@ -77,11 +91,15 @@ class Cell(wiring.Component):
 class UpCell(wiring.Component):
     """One unsigned up-counter of `count_width` bits: on a clock edge with ``en``, count += x AND d. With
     ``shift`` it instead loads ``shift_in`` (read-out through row 0, as Cell). It never wraps as long as fewer
-    than 2**count_width products are counted (EssopConfig.cell_count_width holds BL)."""
+    than 2**count_width products are counted (EssopConfig.cell_count_width holds BL). ``row_enable``: as
+    Cell's (``en`` is the row's enable, ``d`` unused)."""
 
-    def __init__(self, count_width):
+    def __init__(self, count_width, *, row_enable=False):
         check_int("count_width", count_width, 1, 64)
+        if not isinstance(row_enable, bool):
+            raise TypeError(f"row_enable must be a bool, not {row_enable!r}")
         self._count_width = count_width
+        self._row_enable = row_enable
         super().__init__({
             "en": In(1),
             "x": In(1),
@@ -98,6 +116,11 @@ class UpCell(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         count = Signal(self._count_width)
+        if self._row_enable:
+            with m.If(self.en):
+                m.d.sync += count.eq(Mux(self.shift, self.shift_in, count + self.x))
+            m.d.comb += self.count.eq(count)
+            return m
         with m.If(self.shift):
             m.d.sync += count.eq(self.shift_in)
         with m.Elif(self.en & self.x & self.d):

@@ -38,6 +38,14 @@ class CellGrid(wiring.Component):
     cells (``i_capture`` takes precedence over ``i_en``); ``i_shift`` moves the shadow rows up one instead of the
     counter rows; ``o_counts`` is shadow row 0.
 
+    With ``cfg.clock_gating`` each row's cells share one enable (the cells' ``row_enable``), which Yosys'
+    clockgate turns into one clock-gating cell per row: ``i_en & i_bit_d[i]`` (a row whose delta bit is 0
+    cannot count), or ``i_shift`` while row i or the row below may hold a nonzero count. A one-bit flag per row,
+    ``row_live``, tracks that: set when the row counts, moved up with the rows on a shift, clear at reset. A
+    read-out thus clocks row i only for the shifts that bring a live row into it, about half of them, and not
+    at all a row that never counted. With a shadow bank the cells' load is the capture's clear instead, and
+    it clocks only the live rows (a row cleared by a capture is not live).
+
     ``src_loc_at``: as for Amaranth's own constructors (see InputStage).
     """
 
@@ -72,17 +80,32 @@ class CellGrid(wiring.Component):
         m = Module()
         cells = [[None] * n for _ in range(rows)]
         updown = cfg.cell == "updown"
+        gated = cfg.clock_gating
+        shadow_bank = cfg.readout == "shadow"
+        # The cells' load: the read-out shift, or with a shadow bank the capture's clear (shift_in left 0: no
+        # second clear path in any cell).
+        load = self.i_capture if shadow_bank else self.i_shift
+        row_live = Signal(rows + 1, name="row_live")     # bit rows: the zeros shifted into the last row
+        if gated:
+            for i in range(rows):
+                with m.If(load):
+                    m.d.sync += row_live[i].eq(0 if shadow_bank else row_live[i + 1])
+                with m.Elif(self.i_en & self.i_bit_d[i]):
+                    m.d.sync += row_live[i].eq(1)
         for i in range(rows):
+            # A load changes a row only if the row or what comes into it may be nonzero; the capture's clear
+            # brings in zeros.
+            load_changes = row_live[i] if shadow_bank else row_live[i] | row_live[i + 1]
+            row_en = (load & load_changes) | (self.i_en & self.i_bit_d[i]) if gated else self.i_en
             for j in range(n):
-                cell = Cell(cfg.cell_count_width) if updown else UpCell(cfg.cell_count_width)
+                kind = Cell if updown else UpCell
+                cell = kind(cfg.cell_count_width, row_enable=gated)
                 m.submodules[f"cell_{i}_{j}"] = cell
                 m.d.comb += [
-                    cell.en.eq(self.i_en),
+                    cell.en.eq(row_en),
                     cell.x.eq(self.i_bit_x[j]),
                     cell.d.eq(self.i_bit_d[i]),
-                    # With a shadow bank the cells' shift load (shift_in left 0) is their clear: no second
-                    # clear path in any cell.
-                    cell.shift.eq(self.i_shift if cfg.readout == "shift" else self.i_capture),
+                    cell.shift.eq(load),
                 ]
                 if updown:
                     m.d.comb += [cell.sign_x.eq(self.i_sign_x[j]), cell.sign_d.eq(self.i_sign_d[i])]

@@ -35,7 +35,8 @@ FIELDS = ["design", "library", "rows", "cols", "bl", "sharing", "stages", "area_
           "cycles_per_pair", "cycles_per_pair_acc1", "products_per_ns", "throughput_per_area",
           "energy_per_cycle_pj", "energy_per_product_fj", "energy_per_product_acc1_fj", "toggle_rate",
           "energy_per_product_global_fj", "net_activity_mean", "sequential_power_share", "flops_from_vcd",
-          "flop_check", "clock_floor_share", "energy_per_product_gated_est_fj", "gating_cells", "acc_depth", "scaling", "output_format", "rng", "cell", "cycles_per_pair_sched",
+          "flop_check", "clock_floor_share", "energy_per_product_gated_est_fj", "gating_cells", "acc_depth", "scaling", "output_format", "rng", "cell", "clock_gating",
+          "icg_cells", "icg_area_um2", "cycles_per_pair_sched",
           "products_per_s_per_um2_sched", "energy_per_product_sched_fj", "readout"]
 
 #: Vector pairs simulated to measure activity (ESSOP: each takes BL + m + 1 cycles; FP16: one cycle).
@@ -73,6 +74,8 @@ def _row(design, res, rows, cols, bl, sharing, stages, cycles_per_pair, cycles_a
         "energy_per_product_gated_est_fj": ((res.energy_per_cycle_j - res.activity["gating_saving_w"] * res.sta_period_s)
                                             * cycles_per_pair / products * 1e15 if res.activity else ""),
         "gating_cells": res.activity.get("gating_cells", ""),
+        # Synthesised clock gating (EssopConfig.clock_gating): the netlist's gating cells, counted in area_um2.
+        "icg_cells": res.n_icg, "icg_area_um2": res.icg_area_um2,
     }
 
 
@@ -87,14 +90,14 @@ def essop_row(cfg: EssopConfig, lib: str, build_root, seed: int = 0) -> dict:
     build = Path(build_root) / f"{lib}_{cfg.name}"
     rate = essop_activity(array, xs, ds, build / "activity.vcd")
     res = synthesize(EssopArray(cfg), "essop", lib, build, split=True, toggle_rate=rate,
-                     vcd=build / "activity.vcd")
+                     vcd=build / "activity.vcd", clock_gating=cfg.clock_gating)
     cells = sum(a for inst, a in res.area_by_instance.items() if inst.startswith("cell_"))
     acc1 = array.steady_state_cycles_per_group(1)
     row = _row("essop", res, cfg.rows, cfg.cols, cfg.bl, cfg.sharing, "", array.cycles_per_pair, acc1, cells)
     # The schedule this configuration runs: groups of acc_depth pairs, each group read out once.
     full = array.steady_state_cycles_per_group(cfg.acc_depth) / cfg.acc_depth
     row |= {"acc_depth": cfg.acc_depth, "scaling": cfg.scaling, "output_format": cfg.output_format, "cell": cfg.cell,
-            "rng": cfg.rng_label, "readout": cfg.readout,
+            "clock_gating": cfg.clock_gating, "rng": cfg.rng_label, "readout": cfg.readout,
             "cycles_per_pair_sched": full,
             "products_per_s_per_um2_sched": row["throughput_per_area"] * cfg.bl / full,
             "energy_per_product_sched_fj": res.energy_per_cycle_j * full / (cfg.rows * cfg.cols) * 1e15}

@@ -59,6 +59,9 @@ class SynthResult:
     """Design-wide mean toggle rate of the RTL's signal bits (the one-number activity model)."""
     power_dynamic_global_w: float = 0.0
     """Dynamic power with every net at ``toggle_rate`` (the one-number activity model), for comparison."""
+    n_icg: int = 0
+    """Integrated clock-gating cells in the flat netlist (clock gating on)."""
+    icg_area_um2: float = 0.0
     activity: dict = field(default_factory=dict)
     """Per-net activity facts (essop.synth.gatesim.simulate) when a VCD was given: mean net rate, flip-flops found in
     the VCD, the D/Q self-check, ...; empty when power is at the global ``toggle_rate``."""
@@ -83,7 +86,8 @@ class SynthResult:
 
 def synthesize(component, top: str, lib: str | Library, build_dir, *, split: bool = False,
                toggle_rate: float = 0.1, sta_period: float | None = None,
-               clock: str | None = "clk", vcd=None, vcd_period_fs: int | None = None) -> SynthResult:
+               clock: str | None = "clk", vcd=None, vcd_period_fs: int | None = None,
+               clock_gating: bool = False) -> SynthResult:
     """Synthesise ``component`` as module ``top``, time it and estimate its power.
 
     Timing, power and ``area_um2`` come from a flattened netlist mapped with ABC's buffering and gate sizing.
@@ -92,7 +96,10 @@ def synthesize(component, top: str, lib: str | Library, build_dir, *, split: boo
     logic).
     ``toggle_rate``: toggles per net per clock cycle (measured by essop.synth.activity). ``sta_period`` in
     library time units (default: 1 ns). ``clock`` None: a combinational design, timed from inputs to outputs
-    against a virtual clock. ``vcd``: the RTL simulation's VCD; with it, power is per net (stages 4 and 5)."""
+    against a virtual clock. ``vcd``: the RTL simulation's VCD; with it, power is per net (stages 4 and 5).
+    ``clock_gating``: the flat netlist's registers with enables get the library's clock-gating cells
+    (essop.synth.yosys.clockgate_command); the hierarchical area split is made without them and the gating
+    cells' area counts as the top's own ('<top>')."""
     lib = library(lib) if isinstance(lib, str) else lib
     build = Path(build_dir).resolve()
     build.mkdir(parents=True, exist_ok=True)
@@ -101,6 +108,13 @@ def synthesize(component, top: str, lib: str | Library, build_dir, *, split: boo
     units = libraries.units(libs)
     lib_cells = liberty.parse_liberty(libs)
     flop_cells = {name for name, c in lib_cells.items() if c.ff}
+    gating = ""
+    if clock_gating:
+        if not lib.icg_cell:
+            raise ValueError(f"library {lib.name!r} names no clock-gating cell; clock gating needs one")
+        icg_pins = lib_cells[lib.icg_cell]
+        gating = yosys.clockgate_command(lib.icg_cell, icg_pins.gate_enable_pin, icg_pins.gated_clock_pin,
+                                         icg_pins.gate_out_pin, icg_pins.gate_test_pin)
     design = build / "design.il"
     design.write_text(rtlil.convert(component, name=top))
     # Stage 2, Yosys: the hierarchical netlist (area per submodule instance), then the flat one.
@@ -116,12 +130,19 @@ def synthesize(component, top: str, lib: str | Library, build_dir, *, split: boo
         by_inst = yosys.instance_areas(hstat, instances, top)
     # The load is given in fF in the table; ABC takes it in the library's capacitance unit.
     cap_unit_ff = round(units.capacitance_f / 1e-15, 9)
-    stat = yosys.run_yosys(design, top, libs, build, flatten=True, buffer=(lib.buffer_cell, lib.load_ff / cap_unit_ff))
+    stat = yosys.run_yosys(design, top, libs, build, flatten=True, buffer=(lib.buffer_cell, lib.load_ff / cap_unit_ff),
+                           clockgate=gating)
     _, area, seq, n_cells, flops = yosys.subtree_totals(stat, top, flop_cells)
+    flat_cells = {ctype.lstrip("\\"): count for ctype, count in
+                  next(info for name, info in stat["modules"].items() if name.lstrip("\\") == top)
+                  ["num_cells_by_type"].items()}
+    icgs = {ctype: count for ctype, count in flat_cells.items() if ctype in lib_cells and lib_cells[ctype].clock_gating}
+    n_icg, icg_area = sum(icgs.values()), sum(count * lib_cells[ctype].area for ctype, count in icgs.items())
     if by_inst:
         # The two netlists differ a little (buffer trees, sizing, cross-boundary optimisation): give each
-        # instance its hierarchical share of the flat netlist's area.
-        scale = area / hier_area
+        # instance its hierarchical share of the flat netlist's area. A module boundary stops a row's cells
+        # sharing a gating cell, so the gating cells stay out of the split (in '<top>').
+        scale = (area - icg_area) / hier_area
         by_inst = {inst: a * scale for inst, a in by_inst.items()}
     by_inst["<top>"] = area - sum(by_inst.values())
     # Stage 3, OpenSTA: timing, power at the design-wide rate and, with a VCD, per instance at two rates.
@@ -133,7 +154,7 @@ def synthesize(component, top: str, lib: str | Library, build_dir, *, split: boo
     if vcd is not None and has_clock and lib.icg_cell:
         icg = (liberty.cell_library(libs, lib.icg_cell), lib.icg_cell, lib_cells[lib.icg_cell].gated_clock_pin)
     out = sta.run_sta(build, top, libs, period, toggle_rate, clock if has_clock else None,
-                      per_instance=vcd is not None, icg=icg)
+                      per_instance=vcd is not None, icg=icg, gated_clocks=n_icg > 0)
     min_period, power = sta.parse_checks(out, period), sta.parse_power(out)
     internal, switching, leakage = power["Total"]
     global_dynamic = internal + switching
@@ -158,6 +179,6 @@ def synthesize(component, top: str, lib: str | Library, build_dir, *, split: boo
         area_by_instance=by_inst, min_period_s=min_period * units.time_s,
         power_dynamic_w=internal + switching, power_leakage_w=leakage, sta_period_s=period * units.time_s,
         power_by_group={k: sum(v) for k, v in power.items()}, toggle_rate=toggle_rate,
-        power_dynamic_global_w=global_dynamic, activity=net_info)
+        power_dynamic_global_w=global_dynamic, activity=net_info, n_icg=n_icg, icg_area_um2=icg_area)
     (build / "result.json").write_text(json.dumps(result.to_dict(), indent=2))
     return result

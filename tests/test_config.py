@@ -42,6 +42,7 @@ from essop.config import EssopConfig
     ({"lfsr_seed_x": 0}, ValueError, "lfsr_seed_x must be in [1, 65535], not 0"),
     ({"lfsr_seed_d": 1 << 16}, ValueError, "lfsr_seed_d must be in [1, 65535], not 65536"),
     ({"lfsr_restart": 1}, TypeError, "lfsr_restart must be a bool, not 1"),
+    ({"clock_gating": "yes"}, TypeError, "clock_gating must be a bool, not 'yes'"),
     ({"acc_depth": 0}, ValueError, "acc_depth must be in [1, 16777216], not 0"),
     ({"acc_depth": 4}, ValueError,
      "acc_depth > 1 (4) requires scaling='block': counts of pairs with different exponents cannot be summed"),
@@ -93,6 +94,13 @@ def test_readout_names_its_build():
     assert shadow.name == EssopConfig(cell="upcount").name + "_shadow"
     assert "shadow" not in EssopConfig().name
     assert EssopConfig.from_json(shadow.to_json()) == shadow
+
+
+def test_clock_gating_is_named_and_serialised():
+    # Its own build folder and cache key: a gated netlist is another design.
+    gated = EssopConfig(cell="upcount", clock_gating=True)
+    assert gated.name.endswith("_upcount_cg") and "_cg" not in EssopConfig().name
+    assert EssopConfig.from_json(gated.to_json()) == gated and gated.to_dict()["clock_gating"] is True
 
 
 def test_random_source_facts():

@@ -41,6 +41,12 @@ class LibCell:
     """Value of ``clock_gating_integrated_cell`` (e.g. ``latch_posedge``): empty unless a clock-gating cell."""
     gated_clock_pin: str | None = None
     """The clock-gating cell's clock input (``clock_gate_clock_pin : true``)."""
+    gate_enable_pin: str | None = None
+    """The clock-gating cell's enable (``clock_gate_enable_pin``)."""
+    gate_test_pin: str | None = None
+    """The clock-gating cell's scan/test enable (``clock_gate_test_pin``), ORed with the enable; None: none."""
+    gate_out_pin: str | None = None
+    """The clock-gating cell's gated clock output (``clock_gate_out_pin``)."""
 
 
 @dataclass(frozen=True)
@@ -166,6 +172,12 @@ def parse_liberty(paths) -> dict[str, LibCell]:
                 cell.clock_pins.append(pin)
             elif re.match(r"clock_gate_clock_pin\s*:\s*\"?true", s):
                 cell.gated_clock_pin = pin
+            elif re.match(r"clock_gate_enable_pin\s*:\s*\"?true", s):
+                cell.gate_enable_pin = pin
+            elif re.match(r"clock_gate_test_pin\s*:\s*\"?true", s):
+                cell.gate_test_pin = pin
+            elif re.match(r"clock_gate_out_pin\s*:\s*\"?true", s):
+                cell.gate_out_pin = pin
     return cells
 
 

@@ -17,6 +17,13 @@ annotating every ``Q`` pin with 0 or 0.2 gives the same power). So:
 
 The toggle rate of a net is its number of changes between consecutive cycle samples / (cycles - 1): a
 zero-delay, glitch-free rate, at most 1 per cycle.
+
+Clock gating: an integrated clock-gating cell (Liberty ``clock_gating_integrated_cell``) passes the clock edge
+at the end of cycle t when its enable (OR its test enable) is high in cycle t: its latch holds the enable
+while the clock is high, so the sample just before the edge decides. A flip-flop clocked by its output
+captures D only in those cycles and holds otherwise; the self-check and the simulation of flip-flops missing
+from the VCD follow that rule, and ``clock_duty`` gives each gated flip-flop and each gating cell the
+fraction of cycles in which the gated clock pulses (the power stage scales clock-driven power by it).
 """
 from __future__ import annotations
 
@@ -47,6 +54,9 @@ class NetActivity:
     registers: dict[str, tuple[list[str], float]] = field(default_factory=dict)
     """Register name (Q net without its bit index) -> (its flip-flop instances, fraction of cycles in which
     any of its bits changes: the duty of an ideal clock-gating enable)."""
+    clock_duty: dict[str, float] = field(default_factory=dict)
+    """Clock-gating cell, and each flip-flop on a gated clock -> fraction of cycles its clock pulses (the gating
+    cell's enable duty); flip-flops on the ungated clock are not listed (duty 1)."""
 
     def mean(self) -> float:
         return float(np.mean(list(self.rate.values()))) if self.rate else 0.0
@@ -67,11 +77,14 @@ def net_activity(netlist: Netlist, cells: dict[str, LibCell], bits: dict[str, np
             found_in += 1
         else:
             values[p] = np.zeros(n, bool)
-    comb, flops = [], []
+    comb, flops, gates = [], [], []
     for inst in netlist.instances:
         lib = cells.get(inst[1])
         if lib is None:
             raise ValueError(f"cell type {inst[1]!r} of instance {inst[0]!r} is not in the Liberty files")
+        if lib.clock_gating:
+            gates.append(inst)
+            continue
         if lib.latch:
             # The designs are synchronous; a latch would need level-sensitive simulation, which this is not.
             raise ValueError(f"instance {inst[0]!r} is a latch ({inst[1]}); the gate-level simulation handles "
@@ -97,6 +110,21 @@ def net_activity(netlist: Netlist, cells: dict[str, LibCell], bits: dict[str, np
             else:
                 values[net] = ~state if func in ("IQN", "!IQ") else state
         found_q += state is not None
+    # Gated clock net -> its gating cell; flip-flop -> the gating cell on its clock pin (gated ones only).
+    gate_of_net = {}
+    for name, ctype, pins in gates:
+        lib = cells[ctype]
+        if pins.get(lib.gated_clock_pin) != clock:
+            raise ValueError(f"clock-gating cell {name!r} is not on the clock {clock!r}; only one level of clock "
+                             f"gating is simulated")
+        gate_of_net[pins.get(lib.gate_out_pin)] = name
+    gate_of_flop = {}
+    for name, ctype, pins in flops:
+        clk_net = next((pins[c] for c in cells[ctype].clock_pins if c in pins), clock)
+        if clk_net in gate_of_net:
+            gate_of_flop[name] = gate_of_net[clk_net]
+        elif clk_net != clock:
+            raise ValueError(f"flip-flop {name!r} is clocked by {clk_net!r}, neither the clock nor a gated clock")
     # topological order of the combinational cells
     drivers = {}
     for k, (_, ctype, pins) in enumerate(comb):
@@ -137,7 +165,23 @@ def net_activity(netlist: Netlist, cells: dict[str, LibCell], bits: dict[str, np
         for lhs, rhs in netlist.aliases:
             values[lhs] = values.get(rhs, values["1'h0"])
 
+    def enables() -> dict[str, np.ndarray]:
+        """Each gating cell's enable per cycle: its clock passes the edge at the end of the cycles where true."""
+        out = {}
+        for name, ctype, pins in gates:
+            lib = cells[ctype]
+            en = values.get(pins.get(lib.gate_enable_pin, "1'h0"), values["1'h0"])
+            if lib.gate_test_pin:
+                en = en | values.get(pins.get(lib.gate_test_pin, "1'h0"), values["1'h0"])
+            out[name] = en
+        return out
+
+    def captures(name: str, enable: dict[str, np.ndarray]) -> np.ndarray:
+        """The cycles at whose end flip-flop ``name`` takes its D."""
+        return enable[gate_of_flop[name]] if name in gate_of_flop else values["1'h1"]
+
     evaluate()
+    enable = enables()
     missing_nets = {net for net, _ in missing}
     # Flip-flops missing from the VCD: Q(t + 1) = D(t) from zero state, repeated until nothing changes.
     for _ in range(n if missing else 0):
@@ -149,7 +193,9 @@ def net_activity(netlist: Netlist, cells: dict[str, LibCell], bits: dict[str, np
                 if net not in missing_nets:
                     continue
                 d = values[pins[lib.next_state]] if lib.next_state in pins else values["1'h0"]
-                new = np.concatenate([[False], d[:-1]])
+                # Q(t + 1) = D of the last cycle <= t that captured (zero before the first).
+                last = np.maximum.accumulate(np.where(captures(name, enable), np.arange(n), -1))
+                new = np.concatenate([[False], np.where(last >= 0, d[np.maximum(last, 0)], False)[:-1]])
                 if func.strip() in ("IQN", "!IQ"):
                     new = ~new
                 if not np.array_equal(new, values[net]):
@@ -158,6 +204,7 @@ def net_activity(netlist: Netlist, cells: dict[str, LibCell], bits: dict[str, np
         if not changed:
             break
         evaluate()
+        enable = enables()
     agree = total = 0
     for name, ctype, pins in flops:
         lib = cells[ctype]
@@ -165,7 +212,9 @@ def net_activity(netlist: Netlist, cells: dict[str, LibCell], bits: dict[str, np
         if qpin is None or lib.next_state not in pins or pins[qpin] in missing_nets:
             continue
         d, q = values[pins[lib.next_state]], values[pins[qpin]]
-        agree += int(np.sum(d[:-1] == q[1:]))
+        # A gated flip-flop takes D only in its enabled cycles and holds Q in the others.
+        expect = np.where(captures(name, enable)[:-1], d[:-1], q[:-1])
+        agree += int(np.sum(expect == q[1:]))
         total += n - 1
     groups: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for name, ctype, pins in flops:
@@ -184,5 +233,7 @@ def net_activity(netlist: Netlist, cells: dict[str, LibCell], bits: dict[str, np
         if net.startswith("1'h") or net == clock:
             continue
         rate[net] = float(np.count_nonzero(v[1:] != v[:-1])) / (n - 1)
+    duty = {name: float(np.mean(en)) for name, en in enable.items()}
+    duty |= {name: duty[gate] for name, gate in gate_of_flop.items()}
     return NetActivity(rate, n, len(flops), found_q, agree / total if total else 1.0, found_in,
-                       len([p for p in netlist.inputs if p != clock]), registers)
+                       len([p for p in netlist.inputs if p != clock]), registers, duty)

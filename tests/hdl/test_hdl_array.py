@@ -77,6 +77,16 @@ CONFIGS = {
     "6x3 bl2 upcount shadow": EssopConfig(rows=6, cols=3, bl=2, cell="upcount", readout="shadow"),
     "3x5 bl16 upcount shadow count": EssopConfig(rows=3, cols=5, bl=16, cell="upcount", output_format="count",
                                                  readout="shadow"),
+    # Clock gating (row enables in the RTL): the same results bit for bit, both cells, per pair and block.
+    "4x5 clock_gating": EssopConfig(rows=4, cols=5, bl=8, clock_gating=True),
+    "3x4 block acc3 count clock_gating": EssopConfig(rows=3, cols=4, bl=16, acc_depth=3, scaling="block",
+                                                     output_format="count", clock_gating=True),
+    "5x3 per_element upcount clock_gating": EssopConfig(rows=5, cols=3, bl=16, sharing="per_element",
+                                                        cell="upcount", clock_gating=True),
+    # Both: gated counter rows cleared by the shadow bank's capture.
+    "5x3 bl4 shadow clock_gating": EssopConfig(rows=5, cols=3, bl=4, readout="shadow", clock_gating=True),
+    "3x5 bl16 upcount shadow clock_gating": EssopConfig(rows=3, cols=5, bl=16, cell="upcount", readout="shadow",
+                                                        clock_gating=True),
 }
 
 

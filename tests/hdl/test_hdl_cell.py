@@ -28,12 +28,14 @@ def test_comparator_every_pair(q):
     assert got == {(r, a): int(r < a) for r in range(1 << q) for a in range(1 << q)}
 
 
-def rtl_cell(cw, steps):
-    dut = Cell(cw)
+def rtl_cell(cw, steps, row_enable=False):
+    """With ``row_enable`` the cell's en gets the row's enable, shift OR (en AND d), as CellGrid drives it."""
+    dut = Cell(cw, row_enable=row_enable)
     out = []
 
     async def bench(ctx):
         for en, x, d, sx, sd, shift, shift_in in steps:
+            en = shift | (en & d) if row_enable else en
             for port, v in zip((dut.en, dut.x, dut.d, dut.sign_x, dut.sign_d, dut.shift, dut.shift_in),
                                (en, x, d, sx, sd, shift, shift_in)):
                 ctx.set(port, v)
@@ -58,8 +60,9 @@ def ref_cell(steps):
     return out
 
 
+@pytest.mark.parametrize("row_enable", [False, True])
 @pytest.mark.parametrize("cw", [2, 6, 36])
-def test_cell_random_sequence(cw):
+def test_cell_random_sequence(cw, row_enable):
     rng = np.random.default_rng(SEED + cw)
     lim = (1 << (cw - 1)) - 1
     steps, count = [], 0
@@ -74,7 +77,7 @@ def test_cell_random_sequence(cw):
             nxt = count
         count = nxt
         steps.append((en, x, d, sx, sd, shift, shift_in))
-    assert rtl_cell(cw, steps) == ref_cell(steps)
+    assert rtl_cell(cw, steps, row_enable) == ref_cell(steps)
 
 
 def test_cell_reaches_both_limits():
@@ -86,12 +89,13 @@ def test_cell_reaches_both_limits():
     assert got[lim - 1] == lim and got[-1] == -lim and got == ref_cell(up + down)
 
 
-def rtl_upcell(cw, steps):
-    dut = UpCell(cw)
+def rtl_upcell(cw, steps, row_enable=False):
+    dut = UpCell(cw, row_enable=row_enable)
     out = []
 
     async def bench(ctx):
         for en, x, d, shift, shift_in in steps:
+            en = shift | (en & d) if row_enable else en
             for port, v in zip((dut.en, dut.x, dut.d, dut.shift, dut.shift_in), (en, x, d, shift, shift_in)):
                 ctx.set(port, v)
             await ctx.tick()
@@ -115,8 +119,9 @@ def ref_upcell(steps):
     return out
 
 
+@pytest.mark.parametrize("row_enable", [False, True])
 @pytest.mark.parametrize("cw", [1, 5, 11])
-def test_upcell_random_sequence(cw):
+def test_upcell_random_sequence(cw, row_enable):
     """The up-counter counts AND products only (no sign input); a shift load wins over en."""
     rng = np.random.default_rng(SEED + 100 + cw)
     lim = (1 << cw) - 1
@@ -129,7 +134,7 @@ def test_upcell_random_sequence(cw):
             en = 0          # the array's sizing (BL products at most) keeps it from wrapping
         count = shift_in if shift else count + (en & x & d)
         steps.append((en, x, d, shift, shift_in))
-    assert rtl_upcell(cw, steps) == ref_upcell(steps)
+    assert rtl_upcell(cw, steps, row_enable) == ref_upcell(steps)
 
 
 def test_upcell_reaches_its_limit():
@@ -149,3 +154,10 @@ def test_parameter_errors(cls, value, exc, msg):
     with pytest.raises(exc) as info:
         cls(value)
     assert str(info.value) == msg
+
+
+@pytest.mark.parametrize("cls", [Cell, UpCell])
+def test_row_enable_must_be_a_bool(cls):
+    with pytest.raises(TypeError) as info:
+        cls(4, row_enable=1)
+    assert str(info.value) == "row_enable must be a bool, not 1"

@@ -117,6 +117,8 @@ def stream_groups(cfg, P, rng, special_rate=0.0):
     EssopConfig(rows=3, cols=5, bl=8),
     EssopConfig(rows=5, cols=3, bl=8, sharing="per_element"),
     EssopConfig(rows=4, cols=3, bl=16, acc_depth=3, scaling="block", q=5),
+    EssopConfig(rows=3, cols=5, bl=8, clock_gating=True),
+    EssopConfig(rows=4, cols=3, bl=16, acc_depth=3, scaling="block", q=5, clock_gating=True),
 ], ids=lambda c: c.name)
 def test_equals_golden_counts(cfg):
     rng = np.random.default_rng(SEED + cfg.rows * 10 + cfg.cols)
@@ -266,6 +268,9 @@ def rtl_shadow_grid(cfg, streams, *, seed=0):
     EssopConfig(rows=3, cols=5, bl=8, readout="shadow"),
     EssopConfig(rows=6, cols=2, bl=4, acc_depth=3, scaling="block", readout="shadow"),
     EssopConfig(rows=4, cols=3, bl=16, cell="upcount", readout="shadow"),
+    # Gated rows: only live rows are clocked by the capture's clear.
+    EssopConfig(rows=4, cols=3, bl=8, readout="shadow", clock_gating=True),
+    EssopConfig(rows=3, cols=4, bl=4, cell="upcount", readout="shadow", clock_gating=True),
 ], ids=lambda c: c.name)
 def test_shadow_bank_reads_out_while_the_next_group_counts(cfg):
     """Capture copies the counts into the bank and clears the counters (winning over i_en); the bank shifts out
@@ -279,3 +284,27 @@ def test_shadow_bank_reads_out_while_the_next_group_counts(cfg):
     assert len(got) == len(want)
     for k, (g, w) in enumerate(zip(got, want)):
         assert np.array_equal(g, w), f"group {k}"
+
+
+@pytest.mark.parametrize("cell", ["updown", "upcount"])
+def test_clock_gating_rows_that_never_count(cell):
+    """Gated rows skip read-out shifts only while they and the row below hold zeros: rows 0 and 2 never
+    count (their delta bits stay 0) and must still carry rows 1 and 3 up; a group with only row 3 counting,
+    then an all-zero group, then a full one."""
+    cfg = EssopConfig(rows=4, cols=3, bl=8, cell=cell, clock_gating=True)
+    rng = np.random.default_rng(SEED + 7)
+    T = cfg.bl
+
+    def group(live_rows):
+        X = rng.integers(0, 2, (T, 3))
+        D = np.zeros((T, 4), dtype=int)
+        D[:, live_rows] = rng.integers(0, 2, (T, len(live_rows)))
+        D[0, live_rows] = 1
+        X[0] = 1
+        return X, D, np.zeros((T, 3), dtype=int), np.zeros((T, 4), dtype=int)
+
+    streams = [group([1, 3]), group([3]), group([]), group([0, 1, 2, 3])]
+    got = rtl_grid(cfg, streams, idle=0.2, seed=SEED)
+    for g, (X, D, _, _) in zip(got, streams):
+        assert np.array_equal(g, D.T @ X)
+    assert np.all(got[0][[0, 2]] == 0) and np.all(got[0][[1, 3]] > 0) and np.all(got[2] == 0)

@@ -42,6 +42,13 @@ CONFIGS = [
     EssopConfig(rows=5, cols=3, bl=4, q=8, readout="shadow"),
     EssopConfig(rows=3, cols=2, bl=8, q=6, acc_depth=3, scaling="block", output_format="count", readout="shadow"),
     EssopConfig(rows=3, cols=4, bl=16, q=8, sharing="per_element", cell="upcount", readout="shadow"),
+    # Clock gating (EssopConfig.clock_gating): the row-enable counters, up/down with block groups and
+    # up-counting per pair; the generated Verilog has plain enables, so both simulators run it as any other.
+    EssopConfig(rows=3, cols=4, bl=8, q=6, acc_depth=3, scaling="block", output_format="count",
+                clock_gating=True),
+    EssopConfig(rows=4, cols=3, bl=16, q=8, cell="upcount", clock_gating=True),
+    # Both: the shadow bank's capture clears gated counter rows.
+    EssopConfig(rows=5, cols=3, bl=4, q=8, cell="upcount", readout="shadow", clock_gating=True),
 ]
 
 

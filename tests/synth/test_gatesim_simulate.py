@@ -91,3 +91,47 @@ def test_latch_is_refused():
     with pytest.raises(ValueError, match="instance 'l0' is a latch \\(LATCH\\); the gate-level simulation handles"):
         net_activity(nl, cells, {}, 2)
 
+
+
+#: An integrated clock-gating cell as the Liberty files describe one (NanGate 15 nm's pins).
+ICG = LibCell(inputs=["CLK", "E", "TE"], outputs={"Q": ""}, clock_gating="latch_posedge_precontrol",
+              gated_clock_pin="CLK", gate_enable_pin="E", gate_test_pin="TE", gate_out_pin="Q")
+
+
+def gated_counter_bit():
+    """A toggling flip-flop (D = !Q) on the clock gated by input `en` through an ICG (test enable tied low)."""
+    return Netlist("g", ["clk", "en"], [], [
+        ("icg", "ICG", {"CLK": "clk", "E": "en", "TE": "1'h0", "Q": "gclk"}),
+        ("ff0", "DFF", {"CK": "gclk", "D": "nq", "Q": "q"}),
+        ("inv", "INV", {"A": "q", "Y": "nq"})])
+
+
+def test_gated_flip_flop_captures_only_in_enabled_cycles():
+    cells = CELLS | {"ICG": ICG}
+    en = b(1, 0, 0, 1, 1, 0)
+    # Simulated from zero state: q changes after each enabled cycle only.
+    act = net_activity(gated_counter_bit(), cells, {"en": en}, 6)
+    assert act.rate["q"] == pytest.approx(3 / 5)
+    assert act.clock_duty == {"icg": 0.5, "ff0": 0.5}
+    # Sampled: a q that follows the gated clock passes the D/Q check, one that follows the clock does not.
+    held = net_activity(gated_counter_bit(), cells, {"en": en, "q": b(0, 1, 1, 1, 0, 1)}, 6)
+    assert held.mapping_check == 1.0 and held.flops_from_vcd == 1
+    free = net_activity(gated_counter_bit(), cells, {"en": en, "q": b(0, 1, 0, 1, 0, 1)}, 6)
+    assert free.mapping_check == pytest.approx(3 / 5)
+    # The test enable opens the gate as the enable does.
+    tested = Netlist("g", ["clk", "en"], [], [
+        ("icg", "ICG", {"CLK": "clk", "E": "1'h0", "TE": "en", "Q": "gclk"}),
+        ("ff0", "DFF", {"CK": "gclk", "D": "nq", "Q": "q"}), ("inv", "INV", {"A": "q", "Y": "nq"})])
+    assert net_activity(tested, cells, {"en": en}, 6).clock_duty["ff0"] == 0.5
+    # Ungated flip-flops have no duty entry (their clock runs every cycle).
+    assert net_activity(toggler(), CELLS, {"en": en}, 6).clock_duty == {}
+
+
+def test_only_one_level_of_clock_gating():
+    cells = CELLS | {"ICG": ICG}
+    chained = Netlist("c", ["clk", "en"], [], [
+        ("icg0", "ICG", {"CLK": "clk", "E": "en", "Q": "g0"}),
+        ("icg1", "ICG", {"CLK": "g0", "E": "en", "Q": "g1"})])
+    with pytest.raises(ValueError) as e:
+        net_activity(chained, cells, {"en": b(1, 0)}, 2)
+    assert str(e.value) == "clock-gating cell 'icg1' is not on the clock 'clk'; only one level of clock gating is simulated"

@@ -83,6 +83,9 @@ def test_library_table_matches_its_files(name, tmp_path, monkeypatch):
     assert cells[lib.buffer_cell].outputs and not cells[lib.buffer_cell].sequential
     icg = cells[lib.icg_cell]
     assert icg.clock_gating.startswith("latch_posedge") and icg.gated_clock_pin in icg.inputs
+    # The pins Yosys' clockgate and the gate-level simulation connect (sky130's dlclkp has no test enable).
+    assert icg.gate_enable_pin in icg.inputs and icg.gate_out_pin in icg.outputs
+    assert (icg.gate_test_pin is None) == (name == "sky130hd") and icg.gate_test_pin in icg.inputs + [None]
     # Every flip-flop has exactly one next_state and clock pin the simulation can use.
     for cname, c in cells.items():
         if c.ff:

@@ -61,6 +61,28 @@ def test_clock_gating_estimate():
     assert power.clock_gating_estimate(report(True), p0, narrow) == (0.0, 0)
 
 
+def test_gated_clock_scales_clock_driven_power():
+    """Synthesised gating: f0..f2 on the clock of gating cell `icg`, which passes it in 25 % of cycles."""
+    cells = CELLS | {"ICG": LibCell(inputs=["CK", "E"], outputs={"GCK": ""}, clock_gating="latch_posedge",
+                                    gated_clock_pin="CK", gate_enable_pin="E", gate_out_pin="GCK")}
+    text = report(False).replace("@@INST1", "4.0e-06 2.0e-06 3.0e-09 6.0e-06 icg\n@@INST1") + \
+        "5.0e-06 2.0e-06 3.0e-09 7.0e-06 icg\n"
+    gated = Netlist("t", ["clk", "en"], [], [*NETLIST.instances, ("icg", "ICG", {"CK": "clk", "E": "en", "GCK": "gclk"})])
+    act = activity(0.1)
+    act.rate["en"] = 0.2
+    act.clock_duty = {"icg": 0.25, "f0": 0.25, "f1": 0.25, "f2": 0.25}
+    tot = power.per_net_power(text, gated, cells, act)
+    # Flip-flops: 1 uW x 0.25 + (3 - 1) x 0.1 / 0.5 = 1.05 uW internal, 0.2 uW switching. Gating cell: internal
+    # 4 + (5 - 4) x 0.2 / 0.5 = 4.4 uW (its clock pin sees every edge), switching 2 uW x 0.25 = 0.5 uW (the
+    # gated clock net). Inverter as in test_per_net_interpolation.
+    assert tot["internal"] == pytest.approx(3 * 0.65e-6 + 1e-6 + 4.4e-6)
+    assert tot["switching"] == pytest.approx(3 * 0.2e-6 + 2e-6 + 0.5e-6)
+    assert tot["clock_floor"] == pytest.approx(3 * 0.25e-6 + 4e-6 + 0.5e-6)
+    # A gated register is not gated again by the estimate.
+    p0 = sta.instance_power(report(True), "@@INST0")
+    assert power.clock_gating_estimate(report(True), p0, act) == (0.0, 0)
+
+
 @pytest.mark.slow
 def test_per_instance_interpolation_matches_global(tmp_path):
     # With every net at one rate a, the per-instance interpolation must give OpenSTA's own total at a.

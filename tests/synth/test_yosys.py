@@ -67,3 +67,50 @@ def test_run_yosys_maps_and_caches(tmp_path):
     yosys.run_yosys(design, "counter", libs, tmp_path, flatten=True, buffer=("BUF_X1", 6.0))
     assert log.read_text() != "marker"
     assert (tmp_path / "abc.constr").read_text() == "set_driving_cell BUF_X1\nset_load 6.0\n"
+
+
+def test_clockgate_only_when_asked(tmp_path):
+    """The script has the clock-gating lines only with a clockgate command, between synth and dfflibmap."""
+    line = yosys.clockgate_command("CLKGATETST_X1", "E", "CLK", "Q", "TE")
+    assert line.endswith(f"clockgate -pos CLKGATETST_X1 E:CLK:Q -tie_lo TE -min_net_size {yosys.GATE_MIN_BITS}")
+    assert "-tie_lo" not in yosys.clockgate_command("dlclkp", "GATE", "CLK", "GCLK", None)
+    plain = yosys.SCRIPT.format(rtlil="d.il", read_libs="", top="t", flatten="", libargs="", abc_extra="",
+                                stat="s", netlist="n", clockgate="")
+    gated = yosys.SCRIPT.format(rtlil="d.il", read_libs="", top="t", flatten="", libargs="", abc_extra="",
+                                stat="s", netlist="n", clockgate=line + "\n")
+    assert "clockgate" not in plain and "dfflegalize" not in plain
+    assert gated.index("synth ") < gated.index("dfflegalize") < gated.index("clockgate") < gated.index("dfflibmap")
+
+
+class ResetCounters(wiring.Component):
+    """Two 4-bit counters with Amaranth's synchronous reset, on two enables, and a 2-bit one on a third."""
+    en_a: In(1)
+    en_b: In(1)
+    en_c: In(1)
+    a: Out(4)
+    b: Out(4)
+    c: Out(2)
+
+    def elaborate(self, platform):
+        m = Module()
+        for en, reg in ((self.en_a, self.a), (self.en_b, self.b), (self.en_c, self.c)):
+            with m.If(en):
+                m.d.sync += reg.eq(reg + 1)
+        return m
+
+
+@pytest.mark.slow
+def test_clockgate_gates_registers_with_reset(tmp_path):
+    """Registers with a synchronous reset and an enable get one gating cell each; one narrower than
+    GATE_MIN_BITS keeps its enable; the gated flip-flops are clocked by the gating cells' outputs."""
+    import re
+    libs = libraries.unpack(libraries.library("nangate15"), tmp_path)
+    design = tmp_path / "design.il"
+    design.write_text(rtlil.convert(ResetCounters(), name="top"))
+    line = yosys.clockgate_command("CLKGATETST_X1", "E", "CLK", "Q", "TE")
+    yosys.run_yosys(design, "top", libs, tmp_path, flatten=True, clockgate=line)
+    netlist = (tmp_path / "netlist.v").read_text()
+    gates = re.findall(r"CLKGATETST_X1 \S+ \(\s*\.CLK\(clk\),\s*\.E\((\S+)\),\s*\.Q\((\S+)\),\s*\.TE\(1'h0\)", netlist)
+    assert len(gates) == 2
+    clocks = re.findall(r"DFFRNQ_X1 \S+ \(\s*\.CLK\((\S+)\)", netlist)
+    assert sorted(clocks.count(g) for _, g in gates) == [4, 4] and clocks.count("clk") == 2
