@@ -106,8 +106,10 @@ pareto: setup
 	$(ESSOP) synth --rows $(PARETO_ROWS) --bl 16 64 --sharing shared --scaling block --fp16-outer 0 --out results/pareto/block --build build/synth
 	$(ESSOP) synth --rows $(PARETO_ROWS) --bl 16 --sharing per_element --fp16-outer 0 --out results/pareto/per_element --build build/synth
 	$(ESSOP) synth --rows $(PARETO_ROWS) --bl 8 16 32 64 --sharing shared --cell upcount --fp16-outer 0 --out results/pareto/upcount --build build/synth
+	$(ESSOP) synth --rows $(PARETO_ROWS) --bl 8 16 32 64 --sharing shared --cell upcount --clock-gating --fp16-outer 0 --out results/pareto/upcount_cg --build build/synth
 	$(PY) -m essop.synth.pareto --synth-csv results/pareto/per_pair/synth.csv results/pareto/block/synth.csv \
-	  results/pareto/per_element/synth.csv results/pareto/upcount/synth.csv --out docs/pareto.png
+	  results/pareto/per_element/synth.csv results/pareto/upcount/synth.csv results/pareto/upcount_cg/synth.csv \
+	  --out docs/pareto.png
 
 fpga: setup
 	$(ESSOP) fpga $(if $(BOARD),--board $(BOARD),)

@@ -69,7 +69,7 @@ def read_fidelity(path: Path) -> dict[tuple, float]:
 
 
 def read_hardware(paths) -> tuple[dict[tuple, dict], dict]:
-    """(scaling, sharing, bl, cell) -> the largest shift read-out array of that configuration in the synth.csv files (the one
+    """(scaling, sharing, bl, cell, clock_gating) -> the largest shift read-out array of that configuration in the synth.csv files (the one
     whose periphery is amortised best), with its efficiency ratios to the FP16 multiplier of its own file and
     library; and that baseline row."""
     best, base = {}, None
@@ -87,7 +87,9 @@ def read_hardware(paths) -> tuple[dict[tuple, dict], dict]:
             b = fp16[r["library"]]
             base = base or b
             # synth.csv files written before the cell column existed hold up/down cells.
-            key = (r["scaling"], r["sharing"], int(r["bl"]), r.get("cell") or "updown")
+            # ... and before the clock_gating column, ungated ones.
+            key = (r["scaling"], r["sharing"], int(r["bl"]), r.get("cell") or "updown",
+                   r.get("clock_gating") == "True")
             h = {"rows": int(r["rows"]), "cols": int(r["cols"]), "library": r["library"],
                  "area_eff": float(r["throughput_per_area"]) / float(b["throughput_per_area"]),
                  "energy_eff": float(b["energy_per_product_fj"]) / float(r["energy_per_product_fj"])}
@@ -100,10 +102,11 @@ def points(accuracy: dict, fidelity: dict, hardware: dict) -> list[dict]:
     """One point per configuration with hardware numbers; its accuracy (or status) and fidelity where known."""
     out = []
     for key in sorted(hardware):
-        scaling, sharing, bl, cell = key
-        # The cell kind does not change the counts: accuracy and fidelity are the configuration's.
+        scaling, sharing, bl, cell, gated = key
+        # Neither the cell kind nor clock gating changes the counts: accuracy and fidelity are the configuration's.
         acc = accuracy.get(key[:3])
-        out.append({"scaling": scaling, "sharing": sharing, "bl": bl, "cell": cell, **hardware[key],
+        out.append({"scaling": scaling, "sharing": sharing, "bl": bl, "cell": cell, "clock_gating": gated,
+                    **hardware[key],
                     "gap_pp": acc["gap_pp"] if acc else None,
                     "status": acc["status"] if acc else "not in the campaign",
                     "median_cosine": fidelity.get(key[:3])})
@@ -111,7 +114,8 @@ def points(accuracy: dict, fidelity: dict, hardware: dict) -> list[dict]:
 
 
 def _label(p: dict) -> str:
-    return f"{p['scaling']} {p['sharing']} BL{p['bl']}" + (" upcount" if p["cell"] == "upcount" else "")
+    return (f"{p['scaling']} {p['sharing']} BL{p['bl']}" + (" upcount" if p["cell"] == "upcount" else "")
+            + (" gated" if p["clock_gating"] else ""))
 
 
 def markdown(pts: list[dict]) -> str:
@@ -147,8 +151,10 @@ def plot(pts: list[dict], out: Path, title: str) -> Path:
                          color=colors.get(p["bl"], "k"), markersize=9)
             if p["cell"] == "upcount":
                 style |= dict(markeredgecolor="k", markeredgewidth=2)
-            # An up-counting point sits beside its labelled up/down twin at the same y: the legend names it.
-            text = p["cell"] != "upcount"
+            if p["clock_gating"]:
+                style |= dict(markeredgecolor="magenta", markeredgewidth=2)
+            # A hardware variant's point sits beside its labelled up/down twin at the same y: the legend names it.
+            text = p["cell"] != "upcount" and not p["clock_gating"]
             if p["gap_pp"] is not None:
                 ax_acc.plot(p[xkey], p["gap_pp"], linestyle="none", **style)
                 if text:
@@ -190,6 +196,9 @@ def plot(pts: list[dict], out: Path, title: str) -> Path:
     if any(p["cell"] == "upcount" for p in pts):
         handles.append(plt.Line2D([], [], marker="o", color="0.7", markeredgecolor="k", markeredgewidth=2,
                                   linestyle="none", label="up-counting cells (same accuracy)"))
+    if any(p["clock_gating"] for p in pts):
+        handles.append(plt.Line2D([], [], marker="o", color="0.7", markeredgecolor="magenta", markeredgewidth=2,
+                                  linestyle="none", label="up-counting, clock gating (same accuracy)"))
     fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout(rect=(0, 0.04, 1, 0.95))

@@ -27,12 +27,13 @@ Another grid, a trained checkpoint: not the default grid.
 
 
 def _row(design, bl="", rows=1, sharing="", scaling="", tpa=1.0, energy=1.0, library="nangate15", cell="",
-         readout=""):
+         readout="", clock_gating=False):
     r = {f: "" for f in FIELDS}
     r.update(design=design, library=library, rows=rows, cols=rows, bl=bl, sharing=sharing, scaling=scaling,
              stages=6 if design == "fp16_mul" else "", throughput_per_area=tpa, energy_per_product_fj=energy,
              cell=cell or ("updown" if design == "essop" else ""),
-             readout=readout or ("shift" if design == "essop" else ""))
+             readout=readout or ("shift" if design == "essop" else ""),
+             clock_gating=clock_gating if design == "essop" else "")
     return r
 
 
@@ -72,6 +73,9 @@ def sources(tmp_path):
                                   _row("essop", 16, 8, "shared", "block", tpa=8.0, energy=500.0),
                                   _row("essop", 16, 8, "shared", "per_pair", tpa=16.0, energy=200.0,
                                        cell="upcount"),
+                                  # Clock gating: its own point, not the ungated up-counting one's.
+                                  _row("essop", 16, 8, "shared", "per_pair", tpa=18.0, energy=100.0,
+                                       cell="upcount", clock_gating=True),
                                   # Larger, but a shadow read-out: not the shift array's point.
                                   _row("essop", 16, 32, "shared", "per_pair", tpa=1.0, energy=9000.0,
                                        readout="shadow")])
@@ -82,8 +86,13 @@ def test_points_join_the_three_sources(sources):
     acc, fid, csvs = sources
     hw, base = pareto.read_hardware(csvs)
     both = pareto.points(pareto.read_accuracy(acc), pareto.read_fidelity(fid), hw)
-    up = [p for p in both if p["cell"] == "upcount"]
+    up = [p for p in both if p["cell"] == "upcount" and not p["clock_gating"]]
+    gated = [p for p in both if p["clock_gating"]]
+    assert len(gated) == 1 and (gated[0]["area_eff"], gated[0]["energy_eff"], gated[0]["gap_pp"]) == (0.9, 10.0, -1.25)
+    assert "| per_pair shared BL16 upcount gated | 8x8 nangate15 | 0.900x | 10.00x | -1.25 | 0.812 |" in \
+        pareto.markdown(gated)
     pts = {(p["scaling"], p["bl"]): p for p in both if p["cell"] == "updown"}
+    assert len(pts) == len([p for p in both if p["cell"] == "updown"])
     assert set(pts) == {("per_pair", 16), ("per_pair", 8), ("block", 16)}
     # The up-counting twin: its own efficiency, the configuration's accuracy and fidelity (same counts).
     assert len(up) == 1 and (up[0]["rows"], up[0]["area_eff"], up[0]["energy_eff"]) == (8, 0.8, 5.0)
