@@ -15,7 +15,7 @@ registers are inside the grid, so the synthesis flow's area split counts them as
 and they grow with the array as the cells do.
 """
 
-from amaranth.hdl import Module, Signal, signed, unsigned
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -117,11 +117,29 @@ class CellGrid(wiring.Component):
             m.d.comb += [self.o_counts[j].eq(cells[0][j].count) for j in range(n)]
             return m
         shadow = [[Signal.like(cells[i][j].count, name=f"shadow_{i}_{j}") for j in range(n)] for i in range(rows)]
-        for i in range(rows):
-            for j in range(n):
+        if not gated:
+            for i in range(rows):
+                for j in range(n):
+                    with m.If(self.i_capture):
+                        m.d.sync += shadow[i][j].eq(cells[i][j].count)
+                    with m.Elif(self.i_shift):
+                        m.d.sync += shadow[i][j].eq(shadow[i + 1][j] if i + 1 < rows else 0)
+        else:
+            # Gated, the bank is clocked by rows as the counters are: a bank row changes on a capture only if it
+            # or its counter row may be nonzero, and on a shift only if it or the row below may be; bank_live
+            # tracks that (a row shifted out holds zeros), so a read-out clocks row i for about rows - i shifts.
+            bank_live = Signal(rows + 1, name="bank_live")   # bit rows: the zeros shifted into the last row
+            for i in range(rows):
                 with m.If(self.i_capture):
-                    m.d.sync += shadow[i][j].eq(cells[i][j].count)
+                    m.d.sync += bank_live[i].eq(row_live[i])
                 with m.Elif(self.i_shift):
-                    m.d.sync += shadow[i][j].eq(shadow[i + 1][j] if i + 1 < rows else 0)
+                    m.d.sync += bank_live[i].eq(bank_live[i + 1])
+            for i in range(rows):
+                bank_row_en = ((self.i_capture & (row_live[i] | bank_live[i]))
+                               | (self.i_shift & (bank_live[i] | bank_live[i + 1])))
+                for j in range(n):
+                    with m.If(bank_row_en):
+                        m.d.sync += shadow[i][j].eq(Mux(self.i_capture, cells[i][j].count,
+                                                        shadow[i + 1][j] if i + 1 < rows else 0))
         m.d.comb += [self.o_counts[j].eq(shadow[0][j]) for j in range(n)]
         return m
