@@ -44,7 +44,9 @@ class CellGrid(wiring.Component):
     ``row_live``, tracks that: set when the row counts, moved up with the rows on a shift, clear at reset. A
     read-out thus clocks row i only for the shifts that bring a live row into it, about half of them, and not
     at all a row that never counted. With a shadow bank the cells' load is the capture's clear instead, and
-    it clocks only the live rows (a row cleared by a capture is not live).
+    it clocks only the live rows (a row cleared by a capture is not live); the bank's rows are gated the same way
+    (``bank_live``: a bank row is clocked only while it, its counter row on a capture, or the row below on a
+    shift may be nonzero).
 
     ``src_loc_at``: as for Amaranth's own constructors (see InputStage).
     """
