@@ -38,6 +38,15 @@ def ref_grid(cfg, groups):
     return out
 
 
+def set_bits(ctx, dut, x, d, sx, sd):
+    """One bitstream cycle's inputs of a CellGrid: the bits, and the signs where the grid has them."""
+    ctx.set(dut.i_bit_x, pack(x, 1))
+    ctx.set(dut.i_bit_d, pack(d, 1))
+    if dut.config.cell == "updown":    # an up-counting grid has no sign inputs
+        ctx.set(dut.i_sign_x, pack(sx, 1))
+        ctx.set(dut.i_sign_d, pack(sd, 1))
+
+
 def rtl_grid(cfg, streams, *, idle=0.0, seed=0):
     """Drive each group's bitstreams (X [T, n], D [T, m], signs per bitstream cycle [T, n], [T, m]) with random
     idle cycles (i_en low, random bits: probability `idle`), then shift the rows out; i_en is high with random
@@ -48,11 +57,7 @@ def rtl_grid(cfg, streams, *, idle=0.0, seed=0):
     out = []
 
     def bits(ctx, x, d, sx, sd):
-        ctx.set(dut.i_bit_x, pack(x, 1))
-        ctx.set(dut.i_bit_d, pack(d, 1))
-        if cfg.cell == "updown":    # an up-counting grid has no sign inputs
-            ctx.set(dut.i_sign_x, pack(sx, 1))
-            ctx.set(dut.i_sign_d, pack(sd, 1))
+        set_bits(ctx, dut, x, d, sx, sd)
 
     def junk(ctx):
         bits(ctx, rng.integers(0, 2, n), rng.integers(0, 2, m), rng.integers(0, 2, n), rng.integers(0, 2, m))
@@ -219,11 +224,7 @@ def rtl_shadow_grid(cfg, streams, *, seed=0):
     out = []
 
     def bits(ctx, x, d, sx, sd):
-        ctx.set(dut.i_bit_x, pack(x, 1))
-        ctx.set(dut.i_bit_d, pack(d, 1))
-        if cfg.cell == "updown":
-            ctx.set(dut.i_sign_x, pack(sx, 1))
-            ctx.set(dut.i_sign_d, pack(sd, 1))
+        set_bits(ctx, dut, x, d, sx, sd)
 
     def read_row(ctx, rows):
         rows.append([ctx.get(dut.o_counts[j]) for j in range(n)])
