@@ -33,7 +33,28 @@ class Comparator(wiring.Component):
         return m
 
 
-class Cell(wiring.Component):
+class _Counter(wiring.Component):
+    """What both cells share: the checked count width, the row-enable choice and the ports (signed with sign
+    inputs for the up/down cell, unsigned without for the up-counting one)."""
+
+    def __init__(self, count_width, row_enable, *, min_width, sign_inputs):
+        check_int("count_width", count_width, min_width, 64)
+        if not isinstance(row_enable, bool):
+            raise TypeError(f"row_enable must be a bool, not {row_enable!r}")
+        self._count_width = count_width
+        self._row_enable = row_enable
+        value = signed(count_width) if sign_inputs else count_width
+        ports = {"en": In(1), "x": In(1), "d": In(1)}
+        if sign_inputs:
+            ports |= {"sign_x": In(1), "sign_d": In(1)}
+        super().__init__(ports | {"shift": In(1), "shift_in": In(value), "count": Out(value)})
+
+    @property
+    def count_width(self) -> int:
+        return self._count_width
+
+
+class Cell(_Counter):
     """One signed up/down counter of `count_width` bits.
 
     On a clock edge with ``en``: count += (x AND d), negated when ``sign_x XOR sign_d``. With ``shift`` the
@@ -48,25 +69,7 @@ class Cell(wiring.Component):
     """
 
     def __init__(self, count_width, *, row_enable=False):
-        check_int("count_width", count_width, 2, 64)
-        if not isinstance(row_enable, bool):
-            raise TypeError(f"row_enable must be a bool, not {row_enable!r}")
-        self._count_width = count_width
-        self._row_enable = row_enable
-        super().__init__({
-            "en": In(1),
-            "x": In(1),
-            "d": In(1),
-            "sign_x": In(1),
-            "sign_d": In(1),
-            "shift": In(1),
-            "shift_in": In(signed(count_width)),
-            "count": Out(signed(count_width)),
-        })
-
-    @property
-    def count_width(self) -> int:
-        return self._count_width
+        super().__init__(count_width, row_enable, min_width=2, sign_inputs=True)
 
     def elaborate(self, platform):
         m = Module()
@@ -88,30 +91,14 @@ class Cell(wiring.Component):
         return m
 
 
-class UpCell(wiring.Component):
+class UpCell(_Counter):
     """One unsigned up-counter of `count_width` bits: on a clock edge with ``en``, count += x AND d. With
     ``shift`` it instead loads ``shift_in`` (read-out through row 0, as Cell). It never wraps as long as fewer
     than 2**count_width products are counted (EssopConfig.cell_count_width holds BL). ``row_enable``: as
     Cell's (``en`` is the row's enable, ``d`` unused)."""
 
     def __init__(self, count_width, *, row_enable=False):
-        check_int("count_width", count_width, 1, 64)
-        if not isinstance(row_enable, bool):
-            raise TypeError(f"row_enable must be a bool, not {row_enable!r}")
-        self._count_width = count_width
-        self._row_enable = row_enable
-        super().__init__({
-            "en": In(1),
-            "x": In(1),
-            "d": In(1),
-            "shift": In(1),
-            "shift_in": In(count_width),
-            "count": Out(count_width),
-        })
-
-    @property
-    def count_width(self) -> int:
-        return self._count_width
+        super().__init__(count_width, row_enable, min_width=1, sign_inputs=False)
 
     def elaborate(self, platform):
         m = Module()
