@@ -1,6 +1,6 @@
 """`essop` command line: the dispatcher. Each subcommand's options and its call into the project live in a
 command module of this layer: essop.app.array_commands (generate, verify, sweep, stats),
-essop.app.training_commands (train, bench-train, fidelity, campaign) and essop.app.synth_commands (synth,
+essop.app.training_commands (train, bench-train, fidelity, campaign, evaluate) and essop.app.synth_commands (synth,
 fpga). This module only wires them together, importing the chosen one alone (a plain import inside a
 function, not a module name looked up at run time), so that `essop generate` does not pay for importing
 PyTorch."""
@@ -38,6 +38,7 @@ SUBCOMMANDS: dict[str, tuple[Callable[[], ModuleType], str]] = {
     "bench-train": (_training, "time one training step in fp32 and essop at several BL"),
     "fidelity": (_training, "per-layer fidelity of ESSOP weight gradients against FP32"),
     "campaign": (_training, "run every row of an accuracy protocol; table and plots"),
+    "evaluate": (_training, "test a run's weights with its BatchNorm statistics and with recomputed ones"),
     "faults": (_training, "bit flips at given rates: gradient fidelity and short training, ESSOP vs FP32"),
     "synth": (_synth, "synthesise ESSOP and the FP16 baseline; area, timing, energy"),
     "fpga": (_synth, "FPGA resource use and Fmax through amaranth-boards"),

@@ -1,7 +1,6 @@
-"""`essop train`, `essop bench-train`, `essop fidelity`, `essop campaign` and `essop faults` (dispatched by
-essop.app.cli):
-options, and calls into essop.training (training runs, the step benchmark, gradient fidelity, accuracy
-campaigns), which does the work. PyTorch is imported only by the command that runs."""
+"""`essop train`, `essop bench-train`, `essop fidelity`, `essop campaign`, `essop evaluate` and `essop faults`
+(dispatched by essop.app.cli): options, and calls into essop.training (training runs, the step benchmark,
+gradient fidelity, accuracy campaigns, evaluation of a run's weights), which does the work. PyTorch is imported only by the command that runs."""
 from __future__ import annotations
 
 import argparse
@@ -90,6 +89,8 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
         _faults_arguments(parser)
     elif name == "campaign":
         _campaign_arguments(parser)
+    elif name == "evaluate":
+        _evaluate_arguments(parser)
     else:
         raise ValueError(f"unknown training subcommand {name!r}")
 
@@ -144,6 +145,8 @@ def run(name: str, args: argparse.Namespace) -> int:
         return _fidelity(args)
     if name == "campaign":
         return _campaign(args)
+    if name == "evaluate":
+        return _evaluate(args)
     if name == "faults":
         return _faults(args)
     raise ValueError(f"unknown training subcommand {name!r}")
@@ -287,6 +290,27 @@ def _faults(args: argparse.Namespace) -> int:
     fault_study.plot(opts, fid, train_rows, out / "faults.png")
     print(text)
     print(f"\nwrote {out / 'faults.md'}, {out / 'faults.png'} and the CSVs ({time.perf_counter() - t0:.0f} s)")
+    return 0
+
+
+# ---- essop evaluate --------------------------------------------------------------------------------------
+def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
+    from essop.training.evaluation import DEFAULT_BN_IMAGES
+    parser.add_argument("runs", type=Path, nargs="+", metavar="RUN_DIR", help="`essop train` run folder(s)")
+    parser.add_argument("--bn-images", type=_positive, default=DEFAULT_BN_IMAGES,
+                        help=f"training images (unaugmented) the BatchNorm statistics are recomputed on "
+                             f"(default {DEFAULT_BN_IMAGES})")
+    _add_run_environment(parser)
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from essop.training.evaluation import EVAL_FILE, evaluate_run
+    for folder in args.runs:
+        ev = evaluate_run(folder, args.bn_images, args.device, args.threads, args.data, args.cache_dir)
+        where = f"epoch {ev.epoch}" + (f", step {ev.step}" if ev.step else "")
+        print(f"{folder} ({ev.weights}, {where}): test {100 * ev.test_acc:.2f} % with its running BatchNorm "
+              f"statistics, {100 * ev.bn_test_acc:.2f} % with statistics recomputed on {ev.bn_images} training "
+              f"images ({ev.test_images} test images, {ev.seconds:.0f} s); {folder / EVAL_FILE}")
     return 0
 
 

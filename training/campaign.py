@@ -12,7 +12,8 @@ The run folders are the campaign's only state. Each row trains in RUNS_DIR/NAME/
 --resume auto` subprocess, so a finished row (its summary.json says so) is skipped, a stopped or killed one
 continues from its last checkpoint, and one that never started starts; that holds on another machine too,
 given the run folders. SIGINT/SIGTERM reach the running rows as SIGTERM (each saves a checkpoint mid-epoch and
-exits) and no further row starts.
+exits) and no further row starts. Every finished row is also evaluated once (`essop evaluate`: its final weights
+with BatchNorm statistics recomputed, eval.json), a column of the table.
 
 The report in REPORT_DIR/NAME (table.md, table.json, accuracy_vs_epoch.png, gap_vs_bl.png and each row's small
 log files) is meant to be committed and never holds checkpoints or weights. It is read from the run folders,
@@ -40,6 +41,7 @@ from queue import SimpleQueue
 from typing import Callable
 
 from essop.config import rng_label
+from essop.training.evaluation import EVAL_FILE, read_evaluation
 
 #: The top-level keys of a protocol file.
 PROTOCOL_KEYS = ("name", "description", "train", "rows")
@@ -55,12 +57,13 @@ OPTION_KEY = re.compile(r"[a-z][a-z0-9-]*")
 #: The line `essop train` prints on stderr after every epoch (training/train.py).
 EPOCH_LINE = re.compile(r"\[\w+\] epoch (\d+)/(\d+) .* test ([0-9.]+) \(")
 #: What the report copies from a run folder: small text files, never checkpoint.pt or model.pt.
-REPORT_FILES = ("log.csv", "log.json", "config.json", "summary.json")
+REPORT_FILES = ("log.csv", "log.json", "config.json", "summary.json", EVAL_FILE)
 #: How many of a failed row's last stderr lines the campaign shows.
 FAILED_TAIL = 15
 #: The columns of table.md, in order.
 TABLE_COLUMNS = ("row", "mode", "scaling", "sharing", "source", "BL", "epochs (done/total)", "final test acc (%)",
-                 "best test acc (%)", "gap to fp32 (pp)", "wall (min)", "device", "status")
+                 "best test acc (%)", "gap to fp32 (pp)", "final, BN recomputed (%)", "wall (min)", "device",
+                 "status")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -167,6 +170,8 @@ class Plan:
     """The random-number source: 'lfsr' or 'sobol', '+shift' with the per-pair shift."""
     bl: int
     epochs: int
+    environment: list[str]
+    """The row's flags that say where it runs (ENVIRONMENT), for the `essop evaluate` of its weights."""
 
 
 def _flags(options: dict) -> list[str]:
@@ -192,7 +197,8 @@ def plan_rows(protocol: Protocol, runs_dir: Path, environment: dict, parse_train
     plans = []
     for row in protocol.rows:
         folder = runs_dir / protocol.name / row.name
-        argv = _flags({**protocol.train, **row.options, **environment})
+        options = {**protocol.train, **row.options, **environment}
+        argv = _flags(options)
         argv += ["--out", str(folder), "--resume", "auto", "--no-progress"]
         where = f"{protocol.path}: row {row.name!r}"
         try:
@@ -202,7 +208,8 @@ def plan_rows(protocol: Protocol, runs_dir: Path, environment: dict, parse_train
         if args.epochs is None:
             raise ValueError(f"{where}: no \"epochs\" (in \"train\" or the row): every row needs its length")
         plans.append(Plan(row.name, folder, argv, args.mode, args.scaling, cfg.sharing,
-                          cfg.rng_label, cfg.bl, args.epochs))
+                          cfg.rng_label, cfg.bl, args.epochs, _flags({k: v for k, v in options.items()
+                                                                      if k in ENVIRONMENT})))
     return plans
 
 
@@ -351,6 +358,7 @@ class _Runner:
             self.done.append(job.plan.name)
             final = 100 * state.history[-1]["test_acc"]
             print(f"{job.tag}: done, final test {final:.1f} %, {job.minutes()}", flush=True)
+            evaluate_row(job.plan, job.tag, state)
         elif self.stop_signal is not None:
             print(f"{job.tag}: stopped at {_progress(state)}" + (f" (exit status {rc})" if rc else ""), flush=True)
         elif rc != 0:
@@ -362,6 +370,22 @@ class _Runner:
             reason = (state.summary or {}).get("stopped")
             print(f"{job.tag}: stopped at {_progress(state)} ({reason})", flush=True)
         self.after_row()
+
+
+def evaluate_row(plan: Plan, tag: str, state: RunState) -> None:
+    """Give a finished row a current eval.json (training/evaluation.py: its test accuracy with BatchNorm
+    statistics recomputed from its weights) unless it has one. A diagnostic: a failure is shown, not fatal."""
+    if read_evaluation(plan.folder, len(state.history)) is not None:
+        return
+    res = subprocess.run([sys.executable, "-m", "essop.app", "evaluate", str(plan.folder), *plan.environment],
+                         stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace")
+    ev = read_evaluation(plan.folder, len(state.history))
+    if res.returncode == 0 and ev is not None:
+        print(f"{tag}: BatchNorm statistics recomputed: test {100 * ev.bn_test_acc:.1f} % "
+              f"(with its own {100 * ev.test_acc:.1f} %)", flush=True)
+    else:
+        lines = (res.stderr or res.stdout).strip().splitlines()
+        print(f"{tag}: evaluation failed (exit status {res.returncode}): {lines[-1] if lines else '?'}", flush=True)
 
 
 @contextmanager
@@ -395,6 +419,7 @@ def run_campaign(protocol: Protocol, selected: list[Plan], runs_dir: Path, paral
         for p in selected:
             if p not in todo:
                 print(f"{tags[p.name]}: done ({_progress(states[p.name])}), skipped", flush=True)
+                evaluate_row(p, tags[p.name], states[p.name])
         runner = _Runner(todo, tags, parallel, report)
         runner.run()
     table = report()
@@ -424,6 +449,8 @@ class TableRow:
     best_test_acc: float | None
     gap_pp: float | None
     """final_test_acc minus the mean final_test_acc of the done fp32 rows."""
+    bn_test_acc: float | None
+    """%, the final weights' test accuracy with BatchNorm statistics recomputed (eval.json), if evaluated."""
     wall_min: float | None
     device: str | None
     status: str
@@ -465,11 +492,13 @@ def _table_row(plan: Plan, copy: Path) -> TableRow:
     if here and state.history:
         _copy_run_files(plan.folder, copy)
     h = state.history
+    ev = read_evaluation(plan.folder if here else copy, len(h)) if h else None
     mode, scaling, sharing, source, bl = _setup(plan, state.config)
     return TableRow(row=plan.name, mode=mode, scaling=scaling, sharing=sharing, source=source, bl=bl,
                     epochs_done=len(h), epochs=state.epochs,
                     final_test_acc=100 * h[-1]["test_acc"] if h else None,
                     best_test_acc=100 * max(r["test_acc"] for r in h) if h else None, gap_pp=None,
+                    bn_test_acc=100 * ev.bn_test_acc if ev else None,
                     wall_min=h[-1]["wall_s"] / 60 if h else None, device=(state.config or {}).get("device"),
                     status=state.status, history=h)
 
@@ -497,7 +526,7 @@ def _markdown(protocol: Protocol, rows: list[TableRow], fp32: dict | None) -> st
     for r in rows:
         cells = (r.row, r.mode, _cell(r.scaling), _cell(r.sharing), _cell(r.source), _cell(r.bl), f"{r.epochs_done}/{r.epochs}",
                  _cell(r.final_test_acc, ".2f"), _cell(r.best_test_acc, ".2f"), _cell(r.gap_pp, "+.2f"),
-                 _cell(r.wall_min, ".1f"), _cell(r.device), r.status)
+                 _cell(r.bn_test_acc, ".2f"), _cell(r.wall_min, ".1f"), _cell(r.device), r.status)
         lines.append("| " + " | ".join(map(str, cells)) + " |")
     lines.append("")
     if fp32 is None:
@@ -505,7 +534,9 @@ def _markdown(protocol: Protocol, rows: list[TableRow], fp32: dict | None) -> st
     else:
         lines.append(f"fp32 reference: mean final test accuracy {fp32['mean_test_acc']:.2f} % over "
                      f"{fp32['rows']} finished fp32 row(s), spread (max - min) {fp32['spread_pp']:.2f} pp.")
-    lines += ["Partial rows show their latest finished epoch.", "",
+    lines += ["Partial rows show their latest finished epoch. \"BN recomputed\": the same weights tested with "
+              "BatchNorm statistics recomputed from them (`essop evaluate`, run after each finished row), which "
+              "separates what the weights can do from running statistics that lag them (docs/results.md).", "",
               f"Regenerate with `essop campaign {protocol.path} --report-only`; plots: accuracy_vs_epoch.png, "
               f"gap_vs_bl.png.", ""]
     return "\n".join(lines)

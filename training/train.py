@@ -36,14 +36,15 @@ from essop.training import data as cdata, models
 from essop.training.layers import MODES, SCALINGS, EssopUpdate, attach, essop_layers
 
 __all__ = [
-    "TrainOptions", "Trainer", "train", "train_step", "evaluate", "lr_at", "build_model", "make_optimizer",
+    "TrainOptions", "Trainer", "RunData", "load_run_data", "train", "train_step", "evaluate", "lr_at", "build_model", "make_optimizer",
     "load_checkpoint", "run_identity", "SCHEDULES", "RESUME_MODES"
 ]
 
 SCHEDULES = ("step", "cosine")
 RESUME_MODES = ("no", "yes", "auto")
 #: What a run folder holds; a new run refuses a folder with any of these unless told to overwrite.
-RUN_FILES = ("checkpoint.pt", "config.json", "log.csv", "log.json", "summary.json", "model.pt", "curves.png")
+RUN_FILES = ("checkpoint.pt", "config.json", "log.csv", "log.json", "summary.json", "model.pt", "curves.png",
+             "eval.json")
 LOG_FIELDS = ("epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc", "epoch_time_s", "wall_s", "steps")
 
 
@@ -207,6 +208,28 @@ def evaluate(model, x: np.ndarray, y: np.ndarray, norm, device, batch: int = 500
     return loss / len(x), correct / len(x)
 
 
+@dataclass
+class RunData:
+    """The images a run trains and is tested on: its training subset (uint8 HWC tensors on the run's device),
+    its test subset (uint8 arrays) and the normalisation measured on its training subset."""
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: np.ndarray
+    y_test: np.ndarray
+    norm: cdata.Normaliser
+
+
+def load_run_data(opts: TrainOptions, device) -> RunData:
+    """The data of the run `opts` defines (its --subset, --test-subset and seed), as training and a later
+    evaluation of its weights both need it."""
+    ds = cdata.load_cifar10(opts.data, opts.cache_dir)
+    tr = cdata.subset_indices(len(ds.x_train), opts.subset, seed=opts.seed)
+    te = cdata.subset_indices(len(ds.x_test), opts.test_subset, seed=opts.seed)
+    # On a GPU the training images live on it and are augmented there: the CPU then does not limit the step.
+    return RunData(torch.from_numpy(ds.x_train[tr]).to(device), torch.from_numpy(ds.y_train[tr]).to(device),
+                   ds.x_test[te], ds.y_test[te], cdata.Normaliser(ds.x_train[tr]))
+
+
 def _rank_world() -> tuple[int, int]:
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
@@ -311,15 +334,9 @@ class Trainer:
         return existing
 
     def _load_data(self) -> None:
-        opts = self.opts
-        ds = cdata.load_cifar10(opts.data, opts.cache_dir)
-        tr = cdata.subset_indices(len(ds.x_train), opts.subset, seed=opts.seed)
-        te = cdata.subset_indices(len(ds.x_test), opts.test_subset, seed=opts.seed)
-        # On a GPU the training images live on it and are augmented there: the CPU then does not limit the step.
-        self.x_train = torch.from_numpy(ds.x_train[tr]).to(self.device)
-        self.y_train = torch.from_numpy(ds.y_train[tr]).to(self.device)
-        self.x_test, self.y_test = ds.x_test[te], ds.y_test[te]
-        self.norm = cdata.Normaliser(ds.x_train[tr])
+        d = load_run_data(self.opts, self.device)
+        self.x_train, self.y_train, self.x_test, self.y_test, self.norm = (d.x_train, d.y_train, d.x_test,
+                                                                           d.y_test, d.norm)
 
     def _restore(self, ck: dict) -> None:
         saved, now = run_identity(ck["options"]), run_identity(asdict(self.opts))

@@ -1,5 +1,6 @@
 """`essop campaign` on tiny synthetic data: the plan, a row stopped early and continued, every row finished,
-the table and plots, a second run that skips everything, the report regenerated without the run folders,
+the table and plots, each finished row evaluated with recomputed BatchNorm statistics, a second run that
+skips everything but a missing evaluation, the report regenerated without the run folders,
 SIGTERM forwarded to the running row, the lock against a second campaign, --background, a failing row among
 others (two at once), bad protocols."""
 import json
@@ -76,6 +77,8 @@ def test_campaign_end_to_end(tmp_path):
     for i, name in enumerate(ROWS, 1):
         assert re.search(rf"^\[{i}/4\] {name}: epoch 2/2, test [0-9.]+ %, [0-9.]+ min$", res.stdout, re.M), res.stdout
         assert f"[{i}/4] {name}: done, final test" in res.stdout
+        assert re.search(rf"^\[{i}/4\] {name}: BatchNorm statistics recomputed: test [0-9.]+ % \(with its own "
+                         rf"[0-9.]+ %\)$", res.stdout, re.M), res.stdout
         summary = json.loads((runs / name / "summary.json").read_text())
         assert summary["stopped"] is None and summary["epochs_done"] == summary["epochs"] == 2
     # Continued, not started again: its first epoch (wall time included) is the one written before.
@@ -88,8 +91,8 @@ def test_campaign_end_to_end(tmp_path):
     assert [r[0] for r in rows] == list(ROWS)
     for r in rows:
         assert r[6] == "2/2" and r[-1] == "done" and r[-2] == "cpu"
-        final, best, gap, wall = float(r[7]), float(r[8]), float(r[9]), float(r[10])
-        assert 0 <= final <= best <= 100 and wall >= 0 and abs(gap) <= 100
+        final, best, gap, bn, wall = float(r[7]), float(r[8]), float(r[9]), float(r[10]), float(r[11])
+        assert 0 <= final <= best <= 100 and 0 <= bn <= 100 and wall >= 0 and abs(gap) <= 100
     assert rows[0][1:6] == ["fp32", "-", "-", "-", "-"]
     assert rows[3][1:6] == ["essop", "block", "shared", "lfsr", "8"]
     table = json.loads((report / "table.json").read_text())
@@ -97,6 +100,10 @@ def test_campaign_end_to_end(tmp_path):
     for r in table["rows"]:
         log = json.loads((runs / r["row"] / "log.json").read_text())
         assert r["final_test_acc"] == pytest.approx(100 * log[-1]["test_acc"])
+        evaluation = json.loads((runs / r["row"] / "eval.json").read_text())
+        assert (evaluation["weights"], evaluation["epoch"], evaluation["step"]) == ("model.pt", 2, 0)
+        assert evaluation["test_acc"] == log[-1]["test_acc"]       # the same weights and statistics as the log's
+        assert r["bn_test_acc"] == pytest.approx(100 * evaluation["bn_test_acc"])
     mean = (finals["fp32-s0"] + finals["fp32-s1"]) / 2
     spread = abs(finals["fp32-s0"] - finals["fp32-s1"])
     assert table["fp32"]["mean_test_acc"] == pytest.approx(mean)
@@ -108,19 +115,26 @@ def test_campaign_end_to_end(tmp_path):
     for png in ("accuracy_vs_epoch.png", "gap_vs_bl.png"):
         assert (report / png).read_bytes().startswith(PNG_MAGIC)
     for name in ROWS:
-        assert sorted(p.name for p in (report / name).iterdir()) == ["config.json", "log.csv", "log.json",
-                                                                     "summary.json"]
+        assert sorted(p.name for p in (report / name).iterdir()) == ["config.json", "eval.json", "log.csv",
+                                                                     "log.json", "summary.json"]
         assert (report / name / "log.json").read_text() == (runs / name / "log.json").read_text()
     assert not [p for p in report.rglob("*") if p.suffix == ".pt"]
 
     # A second campaign runs nothing: every row says it is done and skipped, and no run file changes.
-    before = {name: (runs / name / "summary.json").stat().st_mtime_ns for name in ROWS}
+    # ... except evaluating a finished row whose eval.json is missing (a run from before `essop evaluate`).
+    (runs / "fp32-s1" / "eval.json").unlink()
+    kept = [name for name in ROWS if name != "fp32-s1"]
+    before = {name: [(runs / name / f).stat().st_mtime_ns for f in ("summary.json", "eval.json")] for name in kept}
     again = _essop(*_campaign_args(tmp_path))
     assert again.returncode == 0, again.stderr
     for i, name in enumerate(ROWS, 1):
         assert f"[{i}/4] {name}: done (2/2 epochs), skipped" in again.stdout
     assert " epoch " not in again.stdout and ": start" not in again.stdout
-    assert before == {name: (runs / name / "summary.json").stat().st_mtime_ns for name in ROWS}
+    assert [ln.split(":")[0] for ln in again.stdout.splitlines() if "recomputed" in ln] == ["[2/4] fp32-s1"]
+    assert before == {name: [(runs / name / f).stat().st_mtime_ns for f in ("summary.json", "eval.json")]
+                      for name in kept}
+    assert json.loads((runs / "fp32-s1" / "eval.json").read_text())["epoch"] == 2
+    md = (report / "table.md").read_text()
 
     # The report regenerates from its own copies where the run folders are not (another machine).
     (tmp_path / "runs").rename(tmp_path / "elsewhere")
