@@ -241,3 +241,16 @@ def test_a_row_names_its_random_number_source(tmp_path):
     rows = _table_rows((tmp_path / "report" / "sources" / "table.md").read_text())
     assert [(r[0], r[4]) for r in rows] == [("lfsr", "lfsr"), ("sobol", "sobol"), ("shifted", "sobol+shift"),
                                             ("expected", "-")]     # no bitstreams, no source
+
+
+def test_the_committed_protocols_plan(tmp_path):
+    """Every protocol under protocols/ passes the campaign's checks and plans each of its rows (a typo in a
+    committed protocol would otherwise surface hours into a campaign)."""
+    protocols = sorted((Path(__file__).parents[2] / "protocols").glob("*.json"))
+    assert protocols
+    for protocol in protocols:
+        rows = [r["name"] for r in json.loads(protocol.read_text())["rows"]]
+        res = _essop("campaign", protocol, "--dry-run", "--runs-dir", tmp_path / "runs")
+        assert res.returncode == 0, res.stderr
+        assert [ln.split()[0] for ln in res.stdout.splitlines()] == rows
+        assert all(" pending " in ln for ln in res.stdout.splitlines())
