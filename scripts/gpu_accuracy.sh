@@ -22,20 +22,7 @@ START=$(date +%s)
 mkdir -p "$OUT"
 log() { echo "[gpu_accuracy $(( $(date +%s) - START ))s] $*" | tee -a "$OUT/gpu_accuracy.log"; }
 
-# Without an installed copy, a sitecustomize on PYTHONPATH maps the top-level folders onto the essop
-# namespace (hdl/ -> essop.hdl, training/ -> essop.training, ...) in every Python process, subprocesses too.
-WORK=$(mktemp -d)
-cat > "$WORK/sitecustomize.py" <<PYEOF
-try:
-    import essop
-    if "$REPO" not in essop.__path__:
-        essop.__path__.append("$REPO")
-except Exception:
-    pass
-PYEOF
-export PYTHONPATH="$WORK:$REPO${PYTHONPATH:+:$PYTHONPATH}"
-export ESSOP_CIFAR10=${ESSOP_CIFAR10:-$REPO/.data/cifar10-jpeg.zip}
-CACHE="$WORK/cache"
+source scripts/device_env.sh       # WORK, CACHE, PYTHONPATH, ESSOP_CIFAR10
 
 log "machine: $(nproc) cores; $(date -u); protocol $PROTOCOL"
 (nvidia-smi || true) > "$OUT/nvidia-smi.txt" 2>&1

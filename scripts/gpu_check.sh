@@ -26,22 +26,7 @@ mkdir -p "$OUT"
 elapsed() { echo $(( $(date +%s) - START )); }
 log() { echo "[gpu_check $(elapsed)s] $*" | tee -a "$OUT/gpu_check.log"; }
 
-# The package maps top-level folders onto one namespace (hdl/ -> essop.hdl, training/ -> essop.training, ...).
-# Without an installed copy, a sitecustomize on PYTHONPATH adds the repository root to essop.__path__ so that
-# essop.golden, essop.training etc. resolve to golden/, training/ in every Python process (subprocesses too).
-WORK=$(mktemp -d)
-cat > "$WORK/sitecustomize.py" <<EOF
-import os
-try:
-    import essop
-    if "$REPO" not in essop.__path__:
-        essop.__path__.append("$REPO")
-except Exception:
-    pass
-EOF
-export PYTHONPATH="$WORK:$REPO${PYTHONPATH:+:$PYTHONPATH}"
-export ESSOP_CIFAR10=${ESSOP_CIFAR10:-$REPO/.data/cifar10-jpeg.zip}
-CACHE="$WORK/cache"
+source scripts/device_env.sh       # WORK, CACHE, PYTHONPATH, ESSOP_CIFAR10
 RUNS="$WORK/runs"
 status=0
 
