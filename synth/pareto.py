@@ -32,18 +32,28 @@ _FIDELITY_ROW = re.compile(r"^\| essop (per_pair|block|per_sample) (shared|per_e
 
 
 def read_accuracy(path: Path) -> dict[tuple, dict]:
-    """(scaling, sharing, bl) -> {gap_pp (None until done), status, row} for every ESSOP row of a campaign
-    report; plus the FP32 reference's accuracy under the key 'fp32'."""
+    """(scaling, sharing, bl) -> {gap_pp (None until done), status, row, runs} for every ESSOP configuration of
+    a campaign report; plus the FP32 reference's accuracy under the key 'fp32'. A configuration with several
+    rows (seeds) takes the mean gap of its done rows (`runs` of them) and, while none is done, the status of
+    its furthest row."""
     table = json.loads(Path(path).read_text())
     out = {"fp32": table.get("fp32", {})}
+    rows: dict[tuple, list[dict]] = {}
     for r in table["rows"]:
         # The hardware points are LFSR arrays: a row with another random-number source is another point.
         if r["mode"] != "essop" or r.get("source", "lfsr") != "lfsr":
             continue
-        done = r["status"] == "done" and r["gap_pp"] is not None
-        out[(r["scaling"], r["sharing"], int(r["bl"]))] = {
-            "gap_pp": r["gap_pp"] if done else None, "status": r["status"], "row": r["row"],
-            "epochs_done": r["epochs_done"], "epochs": r["epochs"]}
+        rows.setdefault((r["scaling"], r["sharing"], int(r["bl"])), []).append(r)
+    for key, group in rows.items():
+        done = [r for r in group if r["status"] == "done" and r["gap_pp"] is not None]
+        if done:
+            out[key] = {"gap_pp": sum(r["gap_pp"] for r in done) / len(done), "status": "done",
+                        "row": ", ".join(r["row"] for r in done), "runs": len(done),
+                        "epochs_done": done[0]["epochs_done"], "epochs": done[0]["epochs"]}
+        else:
+            r = max(group, key=lambda r: r["epochs_done"])
+            out[key] = {"gap_pp": None, "status": r["status"], "row": r["row"], "runs": 0,
+                        "epochs_done": r["epochs_done"], "epochs": r["epochs"]}
     return out
 
 

@@ -132,3 +132,24 @@ def test_accuracy_of_lfsr_rows_only(sources):
     acc, _, _ = sources
     got = pareto.read_accuracy(acc)[("per_pair", "shared", 16)]
     assert (got["row"], got["gap_pp"]) == ("essop-per_pair-bl16", -1.25)
+
+
+def test_seeds_of_one_configuration_share_a_point(tmp_path):
+    def row(name, status, gap, epochs_done=15, bl=16):
+        return {"row": name, "mode": "essop", "scaling": "per_pair", "sharing": "shared", "source": "lfsr",
+                "bl": bl, "status": status, "gap_pp": gap, "epochs_done": epochs_done, "epochs": 15}
+
+    path = tmp_path / "table.json"
+    # A second seed still pending does not hide the finished one, wherever it stands in the table.
+    path.write_text(json.dumps({"fp32": {}, "rows": [row("s0", "done", -1.0), row("s1", "pending", None, 0)]}))
+    got = pareto.read_accuracy(path)[("per_pair", "shared", 16)]
+    assert (got["gap_pp"], got["status"], got["runs"], got["row"]) == (-1.0, "done", 1, "s0")
+    # Two finished seeds: the mean gap.
+    path.write_text(json.dumps({"fp32": {}, "rows": [row("s0", "done", -1.0), row("s1", "done", -0.5)]}))
+    got = pareto.read_accuracy(path)[("per_pair", "shared", 16)]
+    assert (got["gap_pp"], got["runs"], got["row"]) == (-0.75, 2, "s0, s1")
+    # None finished: the furthest row's status and progress.
+    path.write_text(json.dumps({"fp32": {}, "rows": [row("a", "pending", None, 0, 32),
+                                                      row("b", "partial", -3.0, 7, 32)]}))
+    got = pareto.read_accuracy(path)[("per_pair", "shared", 32)]
+    assert (got["gap_pp"], got["status"], got["epochs_done"], got["row"]) == (None, "partial", 7, "b")
