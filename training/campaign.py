@@ -40,8 +40,10 @@ from pathlib import Path
 from queue import SimpleQueue
 from typing import Callable
 
+import numpy as np
+
 from essop.config import rng_label
-from essop.training.evaluation import EVAL_FILE, read_evaluation
+from essop.training.evaluation import EVAL_FILE, correct_images, read_evaluation
 
 #: The top-level keys of a protocol file.
 PROTOCOL_KEYS = ("name", "description", "train", "rows")
@@ -62,8 +64,8 @@ REPORT_FILES = ("log.csv", "log.json", "config.json", "summary.json", EVAL_FILE)
 FAILED_TAIL = 15
 #: The columns of table.md, in order.
 TABLE_COLUMNS = ("row", "mode", "scaling", "sharing", "source", "BL", "epochs (done/total)", "final test acc (%)",
-                 "best test acc (%)", "gap to fp32 (pp)", "final, BN recomputed (%)", "wall (min)", "device",
-                 "status")
+                 "best test acc (%)", "gap to fp32 (pp)", "+- 95 % (pp)", "final, BN recomputed (%)", "wall (min)",
+                 "device", "status")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -449,15 +451,20 @@ class TableRow:
     best_test_acc: float | None
     gap_pp: float | None
     """final_test_acc minus the mean final_test_acc of the done fp32 rows."""
+    gap_ci_pp: float | None
+    """Half-width of the 95 % confidence interval of gap_pp over the test images: paired image by image with
+    the fp32 rows (normal approximation). The test set's sampling error only; the seeds' spread is apart."""
     bn_test_acc: float | None
     """%, the final weights' test accuracy with BatchNorm statistics recomputed (eval.json), if evaluated."""
     wall_min: float | None
     device: str | None
     status: str
     history: list[dict]
+    correct: np.ndarray | None = None
+    """bool [test images]: which the final weights classify correctly (eval.json), if evaluated."""
 
     def to_json(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if k != "history"}
+        return {k: v for k, v in asdict(self).items() if k not in ("history", "correct")}
 
 
 def _copy_run_files(folder: Path, copy: Path) -> None:
@@ -498,9 +505,9 @@ def _table_row(plan: Plan, copy: Path) -> TableRow:
                     epochs_done=len(h), epochs=state.epochs,
                     final_test_acc=100 * h[-1]["test_acc"] if h else None,
                     best_test_acc=100 * max(r["test_acc"] for r in h) if h else None, gap_pp=None,
-                    bn_test_acc=100 * ev.bn_test_acc if ev else None,
+                    gap_ci_pp=None, bn_test_acc=100 * ev.bn_test_acc if ev else None,
                     wall_min=h[-1]["wall_s"] / 60 if h else None, device=(state.config or {}).get("device"),
-                    status=state.status, history=h)
+                    status=state.status, history=h, correct=correct_images(ev) if ev else None)
 
 
 def _fp32_reference(rows: list[TableRow]) -> dict | None:
@@ -526,7 +533,7 @@ def _markdown(protocol: Protocol, rows: list[TableRow], fp32: dict | None) -> st
     for r in rows:
         cells = (r.row, r.mode, _cell(r.scaling), _cell(r.sharing), _cell(r.source), _cell(r.bl), f"{r.epochs_done}/{r.epochs}",
                  _cell(r.final_test_acc, ".2f"), _cell(r.best_test_acc, ".2f"), _cell(r.gap_pp, "+.2f"),
-                 _cell(r.bn_test_acc, ".2f"), _cell(r.wall_min, ".1f"), _cell(r.device), r.status)
+                 _cell(r.gap_ci_pp, ".2f"), _cell(r.bn_test_acc, ".2f"), _cell(r.wall_min, ".1f"), _cell(r.device), r.status)
         lines.append("| " + " | ".join(map(str, cells)) + " |")
     lines.append("")
     if fp32 is None:
@@ -534,7 +541,9 @@ def _markdown(protocol: Protocol, rows: list[TableRow], fp32: dict | None) -> st
     else:
         lines.append(f"fp32 reference: mean final test accuracy {fp32['mean_test_acc']:.2f} % over "
                      f"{fp32['rows']} finished fp32 row(s), spread (max - min) {fp32['spread_pp']:.2f} pp.")
-    lines += ["Partial rows show their latest finished epoch. \"BN recomputed\": the same weights tested with "
+    lines += ["Partial rows show their latest finished epoch. \"+- 95 %\": the gap's 95 % confidence interval over "
+              "the test images, each image's result paired with the fp32 rows' on it: the test set's sampling "
+              "error, not the spread between seeds (the fp32 rows' spread above). \"BN recomputed\": the same weights tested with "
               "BatchNorm statistics recomputed from them (`essop evaluate`, run after each finished row), which "
               "separates what the weights can do from running statistics that lag them (docs/results.md).", "",
               f"Regenerate with `essop campaign {protocol.path} --report-only`; plots: accuracy_vs_epoch.png, "
@@ -606,6 +615,20 @@ def _plot_gap(protocol: Protocol, rows: list[TableRow], fp32: dict | None, path:
     plt.close(fig)
 
 
+def _paired_intervals(rows: list[TableRow]) -> None:
+    """Set gap_ci_pp of every done row whose final weights, and those of every done fp32 row, were evaluated
+    image by image on the same test images: with d_i = correct_i - (mean over the fp32 rows of their
+    correct_i), the gap is 100 * mean(d) and its 95 % interval 1.96 * 100 * std(d) / sqrt(N)."""
+    fp32 = [r for r in rows if r.mode == "fp32" and r.status == "done"]
+    if not fp32 or any(r.correct is None for r in fp32) or len({len(r.correct) for r in fp32}) != 1:
+        return
+    reference = np.mean([r.correct for r in fp32], axis=0)
+    for r in rows:
+        if r.status == "done" and r.correct is not None and len(r.correct) == len(reference) > 1:
+            d = r.correct - reference
+            r.gap_ci_pp = float(1.96 * 100 * d.std(ddof=1) / np.sqrt(len(d)))
+
+
 def write_report(protocol: Protocol, plans: list[Plan], report_dir: Path) -> Path:
     """Rewrite REPORT_DIR/NAME for every row of the protocol; returns the path of table.md."""
     out = report_dir / protocol.name
@@ -615,6 +638,7 @@ def write_report(protocol: Protocol, plans: list[Plan], report_dir: Path) -> Pat
     for r in rows:
         if fp32 is not None and r.final_test_acc is not None:
             r.gap_pp = r.final_test_acc - fp32["mean_test_acc"]
+    _paired_intervals(rows)
     (out / "table.md").write_text(_markdown(protocol, rows, fp32))
     (out / "table.json").write_text(json.dumps(
         {"protocol": protocol.name, "description": protocol.description, "file": str(protocol.path),

@@ -8,7 +8,9 @@ the statistics with the weights frozen (`torch.optim.swa_utils.update_bn`: a cum
 given images, no gradient, no weight changes) separates the two: the first number is the run's reported
 accuracy, the second is its weights'. Nothing about the run changes; eval.json records which weights (model.pt
 of a finished run, else checkpoint.pt) and which epoch and step they are, so a report can tell a current
-evaluation from a stale one.
+evaluation from a stale one. It also records which test images the weights classify correctly, so that two
+rows evaluated on the same images can be compared image by image (the campaign's paired confidence interval of
+a row's gap to FP32).
 
 The recomputation reads the run's own training images, the first `bn_images` of a fixed permutation (seed 0),
 with the training augmentation drawn from a fixed generator, in batches of the run's batch size.
@@ -20,12 +22,13 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from essop.training import data as cdata, models
-from essop.training.train import TrainOptions, evaluate, load_checkpoint, load_run_data
+from essop.training.train import TrainOptions, evaluate, evaluate_images, load_checkpoint, load_run_data
 
-__all__ = ["Evaluation", "evaluate_run", "read_evaluation", "EVAL_FILE", "DEFAULT_BN_IMAGES"]
+__all__ = ["Evaluation", "evaluate_run", "read_evaluation", "correct_images", "EVAL_FILE", "DEFAULT_BN_IMAGES"]
 
 EVAL_FILE = "eval.json"
 DEFAULT_BN_IMAGES = 10_000
@@ -44,6 +47,10 @@ class Evaluation:
     test_acc: float
     """With the running statistics the run kept (what its log reports)."""
     test_loss: float
+    test_correct: str
+    """Which test images (in the run's test order) those weights classify correctly: the bits packed
+    big-endian into bytes (numpy.packbits), as hex. Rows evaluated on the same test images compare image by
+    image (`correct_images`): paired statistics of their accuracy difference."""
     bn_images: int
     bn_test_acc: float
     """With statistics recomputed from the weights on `bn_images` training images."""
@@ -104,7 +111,7 @@ def evaluate_run(folder: str | Path, bn_images: int = DEFAULT_BN_IMAGES, device:
     model = models.build(opts.model).to(dev)
     model.load_state_dict(state)
     run = load_run_data(opts, dev)
-    test_loss, test_acc = evaluate(model, run.x_test, run.y_test, run.norm, dev, EVAL_BATCH)
+    test_loss, hits = evaluate_images(model, run.x_test, run.y_test, run.norm, dev, EVAL_BATCH)
 
     pick = cdata.subset_indices(len(run.x_train), bn_images, seed=0)
     # Augmented as in training: the layers learned to work with the statistics of padded, cropped, flipped
@@ -115,8 +122,9 @@ def evaluate_run(folder: str | Path, bn_images: int = DEFAULT_BN_IMAGES, device:
     torch.optim.swa_utils.update_bn(batches, model, dev)
     bn_loss, bn_acc = evaluate(model, run.x_test, run.y_test, run.norm, dev, EVAL_BATCH)
 
-    result = Evaluation(weights=name, epoch=epoch, step=step, test_images=len(run.x_test), test_acc=test_acc,
-                        test_loss=test_loss, bn_images=len(pick), bn_test_acc=bn_acc, bn_test_loss=bn_loss,
+    result = Evaluation(weights=name, epoch=epoch, step=step, test_images=len(run.x_test),
+                        test_acc=float(hits.mean()) if len(hits) else 0.0, test_loss=test_loss,
+                        test_correct=np.packbits(hits).tobytes().hex(), bn_images=len(pick), bn_test_acc=bn_acc, bn_test_loss=bn_loss,
                         seconds=time.perf_counter() - t0, device=str(dev), torch=torch.__version__)
     tmp = folder / f"{EVAL_FILE}.tmp"
     tmp.write_text(json.dumps(asdict(result), indent=2) + "\n")
@@ -124,9 +132,16 @@ def evaluate_run(folder: str | Path, bn_images: int = DEFAULT_BN_IMAGES, device:
     return result
 
 
+def correct_images(ev: Evaluation) -> np.ndarray:
+    """bool [test_images]: the images ev's weights classify correctly (with the run's own statistics)."""
+    bits = np.unpackbits(np.frombuffer(bytes.fromhex(ev.test_correct), dtype=np.uint8))
+    return bits[:ev.test_images].astype(bool)
+
+
 def read_evaluation(folder: Path, epochs_done: int) -> Evaluation | None:
     """The folder's eval.json if it evaluated the weights at the end of epoch `epochs_done` (the run's
-    latest finished epoch), else None (missing, unreadable or stale)."""
+    latest finished epoch), else None (missing, unreadable, stale, or written before a field existed: the
+    campaign then evaluates the row again)."""
     path = folder / EVAL_FILE
     if not path.exists():
         return None

@@ -36,7 +36,8 @@ from essop.training import data as cdata, models
 from essop.training.layers import MODES, SCALINGS, EssopUpdate, attach, essop_layers
 
 __all__ = [
-    "TrainOptions", "Trainer", "RunData", "load_run_data", "train", "train_step", "evaluate", "lr_at", "build_model", "make_optimizer",
+    "TrainOptions", "Trainer", "RunData", "load_run_data", "train", "train_step", "evaluate", "evaluate_images",
+    "lr_at", "build_model", "make_optimizer",
     "load_checkpoint", "run_identity", "SCHEDULES", "RESUME_MODES"
 ]
 
@@ -195,17 +196,24 @@ class _StopFlag:
 
 
 def evaluate(model, x: np.ndarray, y: np.ndarray, norm, device, batch: int = 500) -> tuple[float, float]:
+    """(mean cross-entropy, accuracy) of `model` in eval mode on images x with labels y."""
+    loss, hits = evaluate_images(model, x, y, norm, device, batch)
+    return loss, float(hits.mean()) if len(hits) else 0.0
+
+
+def evaluate_images(model, x: np.ndarray, y: np.ndarray, norm, device, batch: int = 500) -> tuple[float, np.ndarray]:
+    """(mean cross-entropy, bool [N]: which images `model` classifies correctly) in eval mode."""
     model.eval()
-    loss, correct = 0.0, 0
+    loss, hits = 0.0, []
     with torch.no_grad():
         for i in range(0, len(x), batch):
             xb = norm(torch.from_numpy(x[i:i + batch]).to(device))
             yb = torch.from_numpy(y[i:i + batch]).to(device)
             out = model(xb)
             loss += float(F.cross_entropy(out, yb, reduction="sum"))
-            correct += int((out.argmax(1) == yb).sum())
+            hits.append((out.argmax(1) == yb).cpu().numpy())
     model.train()
-    return loss / len(x), correct / len(x)
+    return loss / len(x), np.concatenate(hits) if hits else np.zeros(0, dtype=bool)
 
 
 @dataclass

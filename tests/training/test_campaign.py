@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from essop.training.evaluation import Evaluation, correct_images
 from training_fixtures import write_batches
 
 TINY = Path(__file__).with_name("tiny_protocol.json")
@@ -91,8 +92,8 @@ def test_campaign_end_to_end(tmp_path):
     assert [r[0] for r in rows] == list(ROWS)
     for r in rows:
         assert r[6] == "2/2" and r[-1] == "done" and r[-2] == "cpu"
-        final, best, gap, bn, wall = float(r[7]), float(r[8]), float(r[9]), float(r[10]), float(r[11])
-        assert 0 <= final <= best <= 100 and 0 <= bn <= 100 and wall >= 0 and abs(gap) <= 100
+        final, best, gap, ci, bn, wall = map(float, r[7:13])
+        assert 0 <= final <= best <= 100 and 0 <= bn <= 100 and wall >= 0 and abs(gap) <= 100 and ci >= 0
     assert rows[0][1:6] == ["fp32", "-", "-", "-", "-"]
     assert rows[3][1:6] == ["essop", "block", "shared", "lfsr", "8"]
     table = json.loads((report / "table.json").read_text())
@@ -104,6 +105,14 @@ def test_campaign_end_to_end(tmp_path):
         assert (evaluation["weights"], evaluation["epoch"], evaluation["step"]) == ("model.pt", 2, 0)
         assert evaluation["test_acc"] == log[-1]["test_acc"]       # the same weights and statistics as the log's
         assert r["bn_test_acc"] == pytest.approx(100 * evaluation["bn_test_acc"])
+    # The gap's interval pairs each test image's result with the fp32 rows' on it.
+    correct = {r["row"]: correct_images(Evaluation(**json.loads((runs / r["row"] / "eval.json").read_text())))
+               for r in table["rows"]}
+    reference = (correct["fp32-s0"].astype(float) + correct["fp32-s1"]) / 2
+    for r in table["rows"]:
+        d = correct[r["row"]] - reference
+        assert 100 * d.mean() == pytest.approx(r["gap_pp"])
+        assert r["gap_ci_pp"] == pytest.approx(1.96 * 100 * d.std(ddof=1) / len(d) ** 0.5)
     mean = (finals["fp32-s0"] + finals["fp32-s1"]) / 2
     spread = abs(finals["fp32-s0"] - finals["fp32-s1"])
     assert table["fp32"]["mean_test_acc"] == pytest.approx(mean)

@@ -8,7 +8,7 @@ import sys
 import pytest
 import torch
 
-from essop.training.evaluation import EVAL_FILE, evaluate_run, read_evaluation
+from essop.training.evaluation import EVAL_FILE, correct_images, evaluate_run, read_evaluation
 from training_fixtures import write_batches
 
 
@@ -43,8 +43,15 @@ def test_a_finished_run_is_evaluated_from_its_final_weights(data, tmp_path):
     assert (ev["weights"], ev["epoch"], ev["step"], ev["test_images"], ev["bn_images"]) == ("model.pt", 1, 0, 40, 64)
     # With the run's own statistics it is the run's last evaluation, exactly.
     assert ev["test_acc"] == log[-1]["test_acc"] and ev["test_loss"] == log[-1]["test_loss"]
+    hits = correct_images(read_evaluation(run, 1))
+    assert hits.dtype == bool and len(hits) == 40 and hits.sum() == round(40 * log[-1]["test_acc"])
     assert f"{100 * ev['bn_test_acc']:.2f} % with statistics recomputed on 64 training images" in res.stdout
     assert read_evaluation(run, 1) is not None and read_evaluation(run, 2) is None
+    # An eval.json from before a field existed is stale too: the campaign evaluates the row again.
+    older = {k: v for k, v in ev.items() if k != "test_correct"}
+    (run / EVAL_FILE).write_text(json.dumps(older))
+    assert read_evaluation(run, 1) is None
+    (run / EVAL_FILE).write_text(json.dumps(ev))
 
     # The recomputed statistics come from the weights alone: wreck the running statistics of every BatchNorm
     # layer and the recomputed accuracy and loss do not move, while the reported ones do.
