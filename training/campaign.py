@@ -385,6 +385,9 @@ def evaluate_row(plan: Plan, tag: str, state: RunState) -> None:
     if res.returncode == 0 and ev is not None:
         print(f"{tag}: BatchNorm statistics recomputed: test {100 * ev.bn_test_acc:.1f} % "
               f"(with its own {100 * ev.test_acc:.1f} %)", flush=True)
+    elif res.returncode == 0:
+        print(f"{tag}: evaluated, but {plan.folder / EVAL_FILE} does not read as this version's evaluation of its "
+              f"final weights", flush=True)
     else:
         lines = (res.stderr or res.stdout).strip().splitlines()
         print(f"{tag}: evaluation failed (exit status {res.returncode}): {lines[-1] if lines else '?'}", flush=True)

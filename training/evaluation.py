@@ -146,8 +146,10 @@ def read_evaluation(folder: Path, epochs_done: int) -> Evaluation | None:
     if not path.exists():
         return None
     try:
-        ev = Evaluation(**json.loads(path.read_text()))
-    except (json.JSONDecodeError, TypeError):
+        data = json.loads(path.read_text())
+        # Fields a later version adds are ignored; a field this version needs and the file lacks makes it stale.
+        ev = Evaluation(**{k: v for k, v in data.items() if k in Evaluation.__dataclass_fields__})
+    except (json.JSONDecodeError, TypeError, AttributeError):
         return None
     return ev if (ev.epoch, ev.step) == (epochs_done, 0) else None
 

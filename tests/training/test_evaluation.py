@@ -51,6 +51,9 @@ def test_a_finished_run_is_evaluated_from_its_final_weights(data, tmp_path):
     older = {k: v for k, v in ev.items() if k != "test_correct"}
     (run / EVAL_FILE).write_text(json.dumps(older))
     assert read_evaluation(run, 1) is None
+    # One from a later version, with a field this one does not know, still reads.
+    (run / EVAL_FILE).write_text(json.dumps({**ev, "a_later_field": 1}))
+    assert read_evaluation(run, 1) is not None
     (run / EVAL_FILE).write_text(json.dumps(ev))
 
     # The recomputed statistics come from the weights alone: wreck the running statistics of every BatchNorm
