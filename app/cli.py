@@ -1,7 +1,7 @@
 """`essop` command line: the dispatcher. Each subcommand's options and its call into the project live in a
 command module of this layer: essop.app.array_commands (generate, verify, sweep, stats),
-essop.app.training_commands (train, bench-train, fidelity, campaign, evaluate) and essop.app.synth_commands (synth,
-fpga). This module only wires them together, importing the chosen one alone (a plain import inside a
+essop.app.training_commands (train, bench-train, fidelity, campaign, evaluate) and essop.app.synth_commands
+(synth, fpga). This module only wires them together, importing the chosen one alone (a plain import inside a
 function, not a module name looked up at run time), so that `essop generate` does not pay for importing
 PyTorch."""
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """`essop train`, `essop bench-train`, `essop fidelity`, `essop campaign`, `essop evaluate` and `essop faults`
 (dispatched by essop.app.cli): options, and calls into essop.training (training runs, the step benchmark,
-gradient fidelity, accuracy campaigns, evaluation of a run's weights), which does the work. PyTorch is imported only by the command that runs."""
+gradient fidelity, accuracy campaigns, evaluation of a run's weights), which does the work. PyTorch is imported
+only by the command that runs."""
 from __future__ import annotations
 
 import argparse
@@ -298,7 +299,7 @@ def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     from essop.training.evaluation import DEFAULT_BN_IMAGES
     parser.add_argument("runs", type=Path, nargs="+", metavar="RUN_DIR", help="`essop train` run folder(s)")
     parser.add_argument("--bn-images", type=_positive, default=DEFAULT_BN_IMAGES,
-                        help=f"training images (unaugmented) the BatchNorm statistics are recomputed on "
+                        help=f"training images (augmented as in training) the BatchNorm statistics are recomputed on "
                              f"(default {DEFAULT_BN_IMAGES})")
     _add_run_environment(parser)
 

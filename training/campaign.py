@@ -534,9 +534,10 @@ def _markdown(protocol: Protocol, rows: list[TableRow], fp32: dict | None) -> st
               f"`{shlex.join(_flags(protocol.train))}`.", "",
               "| " + " | ".join(TABLE_COLUMNS) + " |", "|" + "---|" * len(TABLE_COLUMNS)]
     for r in rows:
-        cells = (r.row, r.mode, _cell(r.scaling), _cell(r.sharing), _cell(r.source), _cell(r.bl), f"{r.epochs_done}/{r.epochs}",
-                 _cell(r.final_test_acc, ".2f"), _cell(r.best_test_acc, ".2f"), _cell(r.gap_pp, "+.2f"),
-                 _cell(r.gap_ci_pp, ".2f"), _cell(r.bn_test_acc, ".2f"), _cell(r.wall_min, ".1f"), _cell(r.device), r.status)
+        cells = (r.row, r.mode, _cell(r.scaling), _cell(r.sharing), _cell(r.source), _cell(r.bl),
+                 f"{r.epochs_done}/{r.epochs}", _cell(r.final_test_acc, ".2f"), _cell(r.best_test_acc, ".2f"),
+                 _cell(r.gap_pp, "+.2f"), _cell(r.gap_ci_pp, ".2f"), _cell(r.bn_test_acc, ".2f"),
+                 _cell(r.wall_min, ".1f"), _cell(r.device), r.status)
         lines.append("| " + " | ".join(map(str, cells)) + " |")
     lines.append("")
     if fp32 is None:
@@ -544,11 +545,12 @@ def _markdown(protocol: Protocol, rows: list[TableRow], fp32: dict | None) -> st
     else:
         lines.append(f"fp32 reference: mean final test accuracy {fp32['mean_test_acc']:.2f} % over "
                      f"{fp32['rows']} finished fp32 row(s), spread (max - min) {fp32['spread_pp']:.2f} pp.")
-    lines += ["Partial rows show their latest finished epoch. \"+- 95 %\": the gap's 95 % confidence interval over "
-              "the test images, each image's result paired with the fp32 rows' on it: the test set's sampling "
-              "error, not the spread between seeds (the fp32 rows' spread above). \"BN recomputed\": the same weights tested with "
-              "BatchNorm statistics recomputed from them (`essop evaluate`, run after each finished row), which "
-              "separates what the weights can do from running statistics that lag them (docs/results.md).", "",
+    lines += ["Partial rows show their latest finished epoch. \"+- 95 %\": the gap's 95 % confidence interval "
+              "over the test images, each image's result paired with the fp32 rows' on it: the test set's sampling "
+              "error, not the spread between seeds (the fp32 rows' spread above). \"BN recomputed\": the same "
+              "weights tested with BatchNorm statistics recomputed from them (`essop evaluate`, run after each "
+              "finished row), which separates what the weights can do from running statistics that lag them "
+              "(docs/results.md).", "",
               f"Regenerate with `essop campaign {protocol.path} --report-only`; plots: accuracy_vs_epoch.png, "
               f"gap_vs_bl.png.", ""]
     return "\n".join(lines)

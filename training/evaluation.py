@@ -124,7 +124,8 @@ def evaluate_run(folder: str | Path, bn_images: int = DEFAULT_BN_IMAGES, device:
 
     result = Evaluation(weights=name, epoch=epoch, step=step, test_images=len(run.x_test),
                         test_acc=float(hits.mean()) if len(hits) else 0.0, test_loss=test_loss,
-                        test_correct=np.packbits(hits).tobytes().hex(), bn_images=len(pick), bn_test_acc=bn_acc, bn_test_loss=bn_loss,
+                        test_correct=np.packbits(hits).tobytes().hex(), bn_images=len(pick), bn_test_acc=bn_acc,
+                        bn_test_loss=bn_loss,
                         seconds=time.perf_counter() - t0, device=str(dev), torch=torch.__version__)
     tmp = folder / f"{EVAL_FILE}.tmp"
     tmp.write_text(json.dumps(asdict(result), indent=2) + "\n")
