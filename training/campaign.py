@@ -588,24 +588,28 @@ def _plot_accuracy(protocol: Protocol, rows: list[TableRow], path: Path) -> None
 
 
 def _plot_gap(protocol: Protocol, rows: list[TableRow], fp32: dict | None, path: Path) -> None:
-    """Final gap to fp32 against BL, one line per (scaling, sharing, source) through the mean over its rows at each BL
-    (every row is also a dot), over the band the fp32 rows themselves span around their mean."""
+    """Final gap to fp32 against BL, one line per (scaling, sharing, source) through the mean over its rows at
+    each BL (every row is also a dot, with its 95 % interval over the test images where known), over the band
+    the fp32 rows themselves span around their mean and the 0.3 pp line of the verdict."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    groups: dict[tuple[str, str, str], dict[int, list[float]]] = {}
+    groups: dict[tuple[str, str, str], dict[int, list[TableRow]]] = {}
     for r in rows:
         if r.mode == "essop" and r.status == "done" and r.gap_pp is not None:
-            groups.setdefault((r.scaling, r.sharing, r.source), {}).setdefault(r.bl, []).append(r.gap_pp)
+            groups.setdefault((r.scaling, r.sharing, r.source), {}).setdefault(r.bl, []).append(r)
     if fp32 is not None:
         ax.axhspan(fp32["min_test_acc"] - fp32["mean_test_acc"], fp32["max_test_acc"] - fp32["mean_test_acc"],
                    color="0.8", label=f"fp32 spread ({fp32['rows']} rows)")
         ax.axhline(0.0, color="0.4", linewidth=0.8)
+        ax.axhline(-0.3, color="0.4", linewidth=0.8, linestyle=":", label="0.3 pp below fp32")
     for (scaling, sharing, source), by_bl in sorted(groups.items()):
         bls = sorted(by_bl)
-        line, = ax.plot(bls, [sum(by_bl[b]) / len(by_bl[b]) for b in bls], marker="o",
+        line, = ax.plot(bls, [sum(r.gap_pp for r in by_bl[b]) / len(by_bl[b]) for b in bls], marker="o",
                         label=f"{scaling}, {sharing}, {source}")
         for b in bls:
-            ax.plot([b] * len(by_bl[b]), by_bl[b], ".", color=line.get_color())
+            for r in by_bl[b]:
+                ax.errorbar([b], [r.gap_pp], yerr=None if r.gap_ci_pp is None else [r.gap_ci_pp], fmt=".",
+                            color=line.get_color(), capsize=3)
     if groups:
         ax.set_xscale("log", base=2)
         all_bl = sorted({b for by_bl in groups.values() for b in by_bl})
@@ -613,7 +617,8 @@ def _plot_gap(protocol: Protocol, rows: list[TableRow], fp32: dict | None, path:
         ax.legend(fontsize=8)
     else:
         _note(ax, "no finished essop row with an fp32 reference yet")
-    ax.set(xlabel="BL (bitstream length)", ylabel="final test acc - fp32 mean (pp)", title=f"{protocol.name}: gap to fp32")
+    ax.set(xlabel="BL (bitstream length)", ylabel="final test acc - fp32 mean (pp)",
+           title=f"{protocol.name}: gap to fp32 (bars: 95 % over the test images)")
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
