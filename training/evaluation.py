@@ -82,7 +82,12 @@ def _run_options(folder: Path, device: str, threads: int | None, data: str | Non
 def _weights(folder: Path, device) -> tuple[str, dict, int, int]:
     """(file, state dict, epoch, step): model.pt when the run finished, else its checkpoint's model."""
     summary = folder / "summary.json"
-    state = json.loads(summary.read_text()) if summary.exists() else {}
+    try:
+        state = json.loads(summary.read_text()) if summary.exists() else {}
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{summary} is not an `essop train` summary ({exc})") from None
+    if not isinstance(state, dict):
+        raise ValueError(f"{summary} is not an `essop train` summary (not a JSON object)")
     done = state.get("stopped") is None and state.get("epochs_done", 0) >= state.get("epochs", 1)
     if done and (folder / "model.pt").exists():
         try:

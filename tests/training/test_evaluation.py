@@ -85,6 +85,7 @@ def test_a_stopped_run_is_evaluated_from_its_checkpoint(data, tmp_path):
     ("no_weights", "holds neither model.pt of a finished run nor checkpoint.pt"),
     ("corrupt_weights", "is not readable weights"),
     ("bad_config", "is not an `essop train` configuration"),
+    ("bad_summary", "summary.json is not an `essop train` summary"),
 ])
 def test_bad_run_folders_are_one_line_and_exit_2(data, tmp_path, damage, message):
     run = tmp_path / "run"
@@ -96,6 +97,8 @@ def test_bad_run_folders_are_one_line_and_exit_2(data, tmp_path, damage, message
         (run / "checkpoint.pt").unlink()
     elif damage == "corrupt_weights":
         (run / "model.pt").write_bytes(b"not a torch file")
+    elif damage == "bad_summary":
+        (run / "summary.json").write_text("{truncated")
     else:
         (run / "config.json").write_text("{}")
     res = _essop("evaluate", run, "--threads", 1, "--data", data, "--cache-dir", tmp_path / "cache")
