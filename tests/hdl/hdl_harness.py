@@ -62,6 +62,56 @@ def unpack(word, width, count, signed=False):
     return out
 
 
+def simulate(dut, *testbenches, processes=(), clock=1e-6, trace=None):
+    """Run the testbenches (and background processes) on dut to their end, with a clock of period `clock`
+    seconds (None: a combinational design, no clock); `trace`: a VCD path to write."""
+    sim = Simulator(dut)
+    if clock is not None:
+        sim.add_clock(clock)
+    for process in processes:
+        sim.add_process(process)
+    for bench in testbenches:
+        sim.add_testbench(bench)
+    if trace:
+        with sim.write_vcd(trace):
+            sim.run()
+    else:
+        sim.run()
+
+
+def cycle_counter():
+    """A one-element list that counts clock edges and the simulator process that advances it."""
+    cycle = [0]
+
+    async def clock_counter(ctx):
+        async for _ in ctx.tick():
+            cycle[0] += 1
+
+    return cycle, clock_counter
+
+
+def pair_driver(dut, xs, ds, last, exp_x, exp_d, *, rng, idle, cycle, accepts):
+    """A testbench that streams the pairs into the array's input ports (which its input stage shares), with a
+    random idle cycle before a pair with probability `idle`; it appends the cycle of each transfer to `accepts`."""
+    async def driver(ctx):
+        for p in range(len(xs)):
+            while rng.random() < idle:
+                ctx.set(dut.i_valid, 0)
+                await ctx.tick()
+            ctx.set(dut.i_x, pack(xs[p], 16))
+            ctx.set(dut.i_delta, pack(ds[p], 16))
+            if exp_x is not None:
+                ctx.set(dut.i_exp_x, int(exp_x[p]))
+                ctx.set(dut.i_exp_d, int(exp_d[p]))
+            ctx.set(dut.i_last, bool(last[p]))
+            ctx.set(dut.i_valid, 1)
+            await ctx.tick().until(dut.i_ready)
+            accepts.append(cycle[0] - 1)
+        ctx.set(dut.i_valid, 0)
+
+    return driver
+
+
 def rtl_run(cfg, xs, ds, last, exp_x=None, exp_d=None, *, idle=0.0, stall=0.0, seed=0, trace=None):
     """Stream pairs (xs uint16 [P, n], ds [P, m], last [P]) into EssopArray(cfg) with random idle input
     cycles (probability `idle`) and output back-pressure (probability `stall` of o_ready low); return
@@ -80,27 +130,8 @@ def rtl_run(cfg, xs, ds, last, exp_x=None, exp_d=None, *, idle=0.0, stall=0.0, s
     total_rows = n_groups * cfg.rows
     ew = dut.data_element_width
     signed_data = cfg.output_format == "count"
-    cycle = [0]
-
-    async def clock_counter(ctx):
-        async for _ in ctx.tick():
-            cycle[0] += 1
-
-    async def driver(ctx):
-        for p in range(P):
-            while rng.random() < idle:
-                ctx.set(dut.i_valid, 0)
-                await ctx.tick()
-            ctx.set(dut.i_x, pack(xs[p], 16))
-            ctx.set(dut.i_delta, pack(ds[p], 16))
-            if exp_x is not None:
-                ctx.set(dut.i_exp_x, int(exp_x[p]))
-                ctx.set(dut.i_exp_d, int(exp_d[p]))
-            ctx.set(dut.i_last, ends[p])
-            ctx.set(dut.i_valid, 1)
-            await ctx.tick().until(dut.i_ready)
-            accepts.append(cycle[0] - 1)
-        ctx.set(dut.i_valid, 0)
+    cycle, clock_counter = cycle_counter()
+    driver = pair_driver(dut, xs, ds, ends, exp_x, exp_d, rng=rng, idle=idle, cycle=cycle, accepts=accepts)
 
     async def monitor(ctx):
         cur = []
@@ -120,14 +151,5 @@ def rtl_run(cfg, xs, ds, last, exp_x=None, exp_d=None, *, idle=0.0, stall=0.0, s
                     assert all(c[2] == cur[0][2] and c[4] == cur[0][4] and c[5] == cur[0][5] for c in cur)
                     cur = []
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_process(clock_counter)
-    sim.add_testbench(driver)
-    sim.add_testbench(monitor)
-    if trace:
-        with sim.write_vcd(trace):
-            sim.run()
-    else:
-        sim.run()
+    simulate(dut, driver, monitor, processes=[clock_counter], trace=trace)
     return groups, accepts, beats

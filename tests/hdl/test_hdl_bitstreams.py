@@ -7,7 +7,6 @@ Sobol counter; Sobol sources (shared, per-element digital shifts) and the per-pa
 import numpy as np
 import pytest
 from amaranth.hdl import Fragment
-from amaranth.sim import Simulator
 
 from essop.config import EssopConfig
 from essop.golden import fp16 as ref_fp16
@@ -15,7 +14,7 @@ from essop.golden.random_sources import random_numbers
 from essop.hdl.bitstreams import BitstreamGenerators
 from essop.hdl.lfsr import Lfsr
 from essop.hdl.random_sources import SobolGenerator
-from hdl_harness import make_stream, pack, unpack
+from hdl_harness import make_stream, pack, simulate, unpack
 
 SEED = 20261126
 
@@ -72,10 +71,7 @@ def rtl_bitstreams(cfg, mag_x, mag_d, *, idle=0.0, hold=0.0, seed=0):
             pairs.append(rec)
         ctx.set(dut.i_pair_valid, 0)
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    simulate(dut, bench)
     return np.array(X), np.array(D), pairs
 
 

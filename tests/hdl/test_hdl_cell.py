@@ -3,9 +3,9 @@
 signs, and shift loads take precedence — equal to a plain Python counter over a random control sequence."""
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from essop.hdl.cell import Cell, Comparator, UpCell
+from hdl_harness import simulate
 
 SEED = 20261126
 
@@ -22,9 +22,7 @@ def test_comparator_every_pair(q):
                 ctx.set(dut.i_mag, a)
                 got[r, a] = ctx.get(dut.o_bit)
 
-    sim = Simulator(dut)
-    sim.add_testbench(bench)
-    sim.run()
+    simulate(dut, bench, clock=None)
     assert got == {(r, a): int(r < a) for r in range(1 << q) for a in range(1 << q)}
 
 
@@ -42,10 +40,7 @@ def rtl_cell(cw, steps, row_enable=False):
             await ctx.tick()
             out.append(ctx.get(dut.count))
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    simulate(dut, bench)
     return out
 
 
@@ -101,10 +96,7 @@ def rtl_upcell(cw, steps, row_enable=False):
             await ctx.tick()
             out.append(ctx.get(dut.count))
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    simulate(dut, bench)
     return out
 
 

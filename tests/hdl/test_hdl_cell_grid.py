@@ -5,14 +5,13 @@ for the next group; cycles without i_en count nothing, a shift wins over i_en, t
 acc_depth without wrapping, and a product reaches the counters `latency` cycles after its bitstream cycle."""
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from essop.config import EssopConfig
 from essop.golden import fp16 as ref_fp16
 from essop.golden.array import counts_reference
 from essop.golden.random_sources import random_numbers
 from essop.hdl.cell_grid import CellGrid
-from hdl_harness import make_stream, pack
+from hdl_harness import make_stream, pack, simulate
 
 SEED = 20261126
 
@@ -87,10 +86,7 @@ def rtl_grid(cfg, streams, *, idle=0.0, seed=0):
         # Read out, the grid holds zeros.
         assert all(ctx.get(dut.o_counts[j]) == 0 for j in range(n))
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    simulate(dut, bench)
     return out
 
 
@@ -175,10 +171,7 @@ def test_latency():
             await ctx.tick()
             ctx.set(dut.i_en, 0)
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    simulate(dut, bench)
     assert seen.index(1) == dut.latency and seen[dut.latency:] == [1] * (4 - dut.latency)
 
 
@@ -258,10 +251,7 @@ def rtl_shadow_grid(cfg, streams, *, seed=0):
             out.append(np.array(rows))
         out.pop(0)
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    simulate(dut, bench)
     return out
 
 

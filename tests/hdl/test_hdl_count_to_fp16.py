@@ -5,13 +5,12 @@ small counter over every exponent that matters, and for edge and random counts o
 import numpy as np
 import pytest
 from amaranth.hdl import Cat, Elaboratable, Module, Signal
-from amaranth.sim import Simulator
 
 from essop.config import MAX_ACC_DEPTH, OUT_EXP_WIDTH, EssopConfig
 from essop.fp16_format import NAN16
 from essop.golden import fp16 as ref
 from essop.hdl.count_to_fp16 import CountNormalise, CountToFp16, NormalisedToFp16
-from hdl_harness import pack, unpack
+from hdl_harness import pack, simulate, unpack
 
 SEED = 20261126
 BANK = 256
@@ -54,9 +53,7 @@ def rtl_convert(count_width, counts, exps, poison=None, bank=BANK):
             ctx.set(dut.poison, pack(list(poison[s:s + bank]) + [0] * pad, 1))
             out.extend(unpack(ctx.get(dut.bits), 16, bank))
 
-    sim = Simulator(dut)
-    sim.add_testbench(bench)
-    sim.run()
+    simulate(dut, bench, clock=None)
     return np.array(out[:len(counts)], dtype=np.uint16)
 
 

@@ -5,12 +5,11 @@ vectors. (InputStage, which composes them, has its own test.)"""
 import numpy as np
 import pytest
 from amaranth.hdl import Cat, Elaboratable, Module, Signal, signed
-from amaranth.sim import Simulator
 
 from essop.config import EXP_PORT_MAX, EXP_PORT_MIN, EXP_PORT_WIDTH
 from essop.golden import fp16 as ref
 from essop.hdl.fp16_input import ExponentMax, Fp16Decode, Fp16PartialExponent, Fp16VectorInput, MagnitudeShift
-from hdl_harness import pack, unpack
+from hdl_harness import pack, simulate, unpack
 
 SEED = 20261126
 BANK = 512           # elements checked per simulator settle (exhaustive test)
@@ -71,9 +70,7 @@ def rtl_elements(q, patterns, exps, bank=BANK):
                             ("elem_exp", EXP_PORT_WIDTH, True)):
                 res[k].extend(unpack(ctx.get(getattr(dut, k)), w, bank, s))
 
-    sim = Simulator(dut)
-    sim.add_testbench(bench)
-    sim.run()
+    simulate(dut, bench, clock=None)
     n = len(patterns)
     return ({k: np.array(v[:n]) for k, v in res.items()},
             {e: (np.array(a[:n]), np.array(s[:n], dtype=bool)) for e, (a, s) in shifted.items()})
@@ -120,9 +117,7 @@ def rtl_max(count, vectors):
             ctx.set(dut.i_exps, pack(v, EXP_PORT_WIDTH))
             out.append(ctx.get(dut.o_max))
 
-    sim = Simulator(dut)
-    sim.add_testbench(bench)
-    sim.run()
+    simulate(dut, bench, clock=None)
     return out
 
 
@@ -146,9 +141,7 @@ def rtl_vector(count, q, vectors, exps):
             out.append((unpack(ctx.get(dut.o_mag), q, count), unpack(ctx.get(dut.o_sign), 1, count),
                         unpack(ctx.get(dut.o_nonfinite), 1, count), ctx.get(dut.o_saturated)))
 
-    sim = Simulator(dut)
-    sim.add_testbench(bench)
-    sim.run()
+    simulate(dut, bench, clock=None)
     return out
 
 
@@ -206,9 +199,7 @@ def test_partial_exponent(count, levels):
             ctx.set(dut.i_bits, pack(v, 16))
             got.append(unpack(ctx.get(dut.o_partial), EXP_PORT_WIDTH, dut.partial_count, signed=True))
 
-    sim = Simulator(dut)
-    sim.add_testbench(bench)
-    sim.run()
+    simulate(dut, bench, clock=None)
     for v, partial in zip(vectors, got):
         elem = ref.element_exponent(np.array(v, dtype=np.uint16))
         assert partial == [int(elem[k:k + block].max()) for k in range(0, count, block)]

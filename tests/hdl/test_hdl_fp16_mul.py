@@ -1,11 +1,11 @@
 """The FP16 multiplier and outer-product array in the Amaranth simulator equal NumPy float16 products."""
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from essop.hdl.fp16_mul import MAX_STAGES, Fp16Multiplier
 from essop.hdl.fp16_outer import Fp16Outer
 from essop.sim import fp16_vectors as vec
+from hdl_harness import simulate
 
 SEED = 20200325
 
@@ -40,11 +40,7 @@ def rtl_products(stages: int, a: np.ndarray, b: np.ndarray, idle_every: int = 0)
                 out.append(p)
             cycle += 1
 
-    sim = Simulator(dut)
-    if stages:
-        sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
+    simulate(dut, bench, clock=1e-8 if stages else None)
     return out
 
 
@@ -108,10 +104,7 @@ def test_outer_products():
             if valid:
                 out.append([(data >> (16 * e)) & 0xFFFF for e in range(rows * cols)])
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
+    simulate(dut, bench, clock=1e-8)
     got = np.array(out, np.uint16)
     a = np.repeat(ds, cols, axis=1)   # element i*cols + j: delta_i * x_j
     b = np.tile(xs, (1, rows))

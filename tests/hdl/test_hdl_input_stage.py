@@ -7,14 +7,13 @@ the cycle after the previous pair is taken when it was waiting."""
 import numpy as np
 import pytest
 from amaranth.hdl import Fragment
-from amaranth.sim import Simulator
 
 from essop.config import EXP_PORT_MAX, EXP_PORT_MIN, EssopConfig
 from essop.golden import fp16 as ref_fp16
 from essop.golden.array import EssopArrayModel
 from essop.hdl.fp16_input import max_depth
 from essop.hdl.input_stage import InputStage
-from hdl_harness import make_stream, pack, unpack
+from hdl_harness import cycle_counter, make_stream, pair_driver, simulate, unpack
 
 SEED = 20261126
 ALL = np.arange(1 << 16, dtype=np.uint16)
@@ -55,27 +54,8 @@ def rtl_input(cfg, xs, ds, last, exp_x=None, exp_d=None, *, idle=0.0, hold=(1, 1
     P = len(xs)
     n, m, q = cfg.cols, cfg.rows, cfg.q
     got, accepts, offers, takes = [], [], [], []
-    cycle = [0]
-
-    async def clock_counter(ctx):
-        async for _ in ctx.tick():
-            cycle[0] += 1
-
-    async def driver(ctx):
-        for p in range(P):
-            while rng.random() < idle:
-                ctx.set(dut.i_valid, 0)
-                await ctx.tick()
-            ctx.set(dut.i_x, pack(xs[p], 16))
-            ctx.set(dut.i_delta, pack(ds[p], 16))
-            if exp_x is not None:
-                ctx.set(dut.i_exp_x, int(exp_x[p]))
-                ctx.set(dut.i_exp_d, int(exp_d[p]))
-            ctx.set(dut.i_last, bool(last[p]))
-            ctx.set(dut.i_valid, 1)
-            await ctx.tick().until(dut.i_ready)
-            accepts.append(cycle[0] - 1)
-        ctx.set(dut.i_valid, 0)
+    cycle, clock_counter = cycle_counter()
+    driver = pair_driver(dut, xs, ds, last, exp_x, exp_d, rng=rng, idle=idle, cycle=cycle, accepts=accepts)
 
     async def consumer(ctx):
         waited = 0
@@ -101,12 +81,7 @@ def rtl_input(cfg, xs, ds, last, exp_x=None, exp_d=None, *, idle=0.0, hold=(1, 1
             await ctx.tick()
         ctx.set(dut.i_pair_done, 0)
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_process(clock_counter)
-    sim.add_testbench(driver)
-    sim.add_testbench(consumer)
-    sim.run()
+    simulate(dut, driver, consumer, processes=[clock_counter])
     return got, accepts, offers, takes
 
 

@@ -2,11 +2,11 @@
 """RTL Lfsr equals the golden Lfsr state for state over whole periods, leaps, enable and restart."""
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from essop import lfsr_params
 from essop.golden.lfsr import Lfsr as RefLfsr
 from essop.hdl.lfsr import Lfsr
+from hdl_harness import simulate
 
 SEED = 20261126
 
@@ -22,10 +22,7 @@ def rtl_states(dut, controls):
             out.append((ctx.get(dut.o_state), ctx.get(dut.o_rand)))
             await ctx.tick()
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    simulate(dut, bench)
     return out
 
 

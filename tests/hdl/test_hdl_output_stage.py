@@ -6,14 +6,13 @@ holds the counts, offers it `latency` cycles later, puts out beats_per_group row
 release_latency cycles after the last is taken."""
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from essop.config import EXP_PORT_MAX, EXP_PORT_MIN, MAX_ACC_DEPTH, EssopConfig
 from essop.golden import fp16 as ref_fp16
 from essop.golden.array import EssopArrayModel, group_result
 from essop.hdl.cell_grid import CellGrid
 from essop.hdl.output_stage import OutputStage
-from hdl_harness import make_stream, pack, unpack
+from hdl_harness import make_stream, pack, simulate, unpack
 
 SEED = 20261126
 
@@ -124,10 +123,7 @@ def rtl_output(cfg, groups, *, stall=0.0, seed=0):
         cur["release"] = cycle
         timing.append(cur)
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    simulate(dut, bench)
     return results, timing, busy_log
 
 

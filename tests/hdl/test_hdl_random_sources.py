@@ -3,11 +3,11 @@
 periods, with random enable and restart; its parameters are checked."""
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from essop.config import EssopConfig
 from essop.golden.random_sources import base_sequence
 from essop.hdl.random_sources import SobolGenerator
+from hdl_harness import simulate
 
 SEED = 20261130
 
@@ -22,10 +22,7 @@ def rtl_points(dut, controls):
             out.append((ctx.get(dut.o_count), tuple(ctx.get(p) for p in dut.o_point)))
             await ctx.tick()
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    simulate(dut, bench)
     return out
 
 

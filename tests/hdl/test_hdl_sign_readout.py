@@ -4,11 +4,10 @@ and puts out row 0's magnitudes signed by held sign_x[j] XOR held sign_d[0] — 
 over a random control sequence."""
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from essop.config import EssopConfig
 from essop.hdl.sign_readout import SignReadout
-from hdl_harness import pack
+from hdl_harness import pack, simulate
 
 SEED = 20261129
 
@@ -39,10 +38,7 @@ def rtl_readout(cfg, steps):
             out.append([ctx.get(dut.o_counts[j]) for j in range(cfg.cols)])
             await ctx.tick()
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    simulate(dut, bench)
     return out
 
 
