@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from essop.config import EssopConfig
+from essop.plotting import pyplot, save_figure
 
 #: The accuracy column's short training protocol (per point): epochs, training images, test images, seed.
 #: It ranks configurations against each other on this protocol only; it is not the accuracy of a full
@@ -199,9 +200,7 @@ def run_sweep(base: EssopConfig, bls, *, rngs=None, columns: list[str] | None = 
 
 def plot(rows: list[dict], path: Path, column: str = "RMSE vs FP64") -> Path:
     """Error against BL, one line per (source, sharing mode), with a 1/sqrt(BL) guide (log-log)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(5.5, 4))
     for source, sharing in sorted({(r.get("source", "lfsr"), r["sharing"]) for r in rows}):
@@ -221,8 +220,4 @@ def plot(rows: list[dict], path: Path, column: str = "RMSE vs FP64") -> Path:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

@@ -32,6 +32,7 @@ from essop.golden import fp16
 from essop.golden.array import counts_reference
 from essop.golden.random_sources import joint_period, pair_words, random_numbers
 from essop.golden.workload import activation_scale, error_scale, gaussian_errors, relu_activations
+from essop.plotting import pyplot, save_figure
 
 __all__ = [
     "Errors", "draw_errors", "summarize", "loglog_slope", "restart_counts", "bl_table", "restart_table",
@@ -352,10 +353,7 @@ def bl_table(base: EssopConfig, bls, draws: int, seed: int, progress=None, n_see
 def plot_rmse(rows: list[dict], path, column: str = "RMSE (SC)", title: str = ""):
     """RMSE against BL (log-log), one line per (source, sharing) of bl_table's rows, with 1/sqrt(BL) and 1/BL
     guides."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from pathlib import Path
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(6.2, 4.4))
     keys = list(dict.fromkeys((r["source"], r["sharing"]) for r in rows))
@@ -375,11 +373,7 @@ def plot_rmse(rows: list[dict], path, column: str = "RMSE (SC)", title: str = ""
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def restart_table(base: EssopConfig, depths, draws: int, seed: int, progress=None, n_seeds: int = 4) -> list[dict]:

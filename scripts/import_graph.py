@@ -13,6 +13,8 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+from essop.plotting import pyplot, save_figure
+
 ROOT = Path(__file__).resolve().parent.parent
 #: Folder -> package name, as pyproject.toml maps them.
 PACKAGES = {"essop": "essop", "golden": "essop.golden", "hdl": "essop.hdl", "sim": "essop.sim",
@@ -89,9 +91,7 @@ def layers(edges) -> dict[str, int]:
 
 
 def draw(edges, path: Path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     level = layers(edges)
     rows = defaultdict(list)
@@ -111,8 +111,7 @@ def draw(edges, path: Path) -> None:
     ax.axis("off")
     ax.set_title("essop: imports between packages (arrow: A imports B; width: files importing)", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv=None) -> int:

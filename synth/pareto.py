@@ -25,6 +25,8 @@ import json
 import re
 from pathlib import Path
 
+from essop.plotting import pyplot, save_figure
+
 __all__ = ["read_accuracy", "read_fidelity", "read_hardware", "points", "plot", "markdown", "main"]
 
 _FIDELITY_HEADER = "| configuration | median cosine |"
@@ -140,9 +142,7 @@ def markdown(pts: list[dict]) -> str:
 
 
 def plot(pts: list[dict], out: Path, title: str) -> Path:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     markers = {"per_pair": "o", "block": "s", "per_sample": "D"}
@@ -212,10 +212,7 @@ def plot(pts: list[dict], out: Path, title: str) -> Path:
     fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout(rect=(0, 0.04, 1, 0.95))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out)
 
 
 def main(argv=None) -> int:

@@ -18,6 +18,7 @@ import json
 from pathlib import Path
 
 from essop.synth.compare import FIELDS
+from essop.plotting import pyplot, save_figure
 
 __all__ = ["write_tables", "plot", "METRICS"]
 
@@ -120,9 +121,7 @@ def _sweep(axes, essop: list[dict], base: dict | None) -> None:
 def plot(out: Path, rows: list[dict], name: str = "synth.png") -> Path | None:
     """Draw the rows of one library (bars for one configuration point, a sweep plot for several) into
     ``out / name``; None when there is no ESSOP row."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     essop = [r for r in rows if r["design"] == "essop"]
     fp16 = [r for r in rows if r["design"] == "fp16_mul"]
@@ -135,7 +134,4 @@ def plot(out: Path, rows: list[dict], name: str = "synth.png") -> Path | None:
     fig.suptitle(f"ESSOP vs FP16 multiplier, {essop[0]['library']} "
                  f"(per product unit: one ESSOP cell with its share of the periphery, one multiplier)")
     fig.tight_layout()
-    path = out / name
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, out / name)

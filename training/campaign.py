@@ -43,6 +43,7 @@ from typing import Callable
 import numpy as np
 
 from essop.config import rng_label
+from essop.plotting import pyplot, save_figure
 from essop.training.evaluation import EVAL_FILE, correct_images, read_evaluation
 
 #: The top-level keys of a protocol file.
@@ -556,19 +557,12 @@ def _markdown(protocol: Protocol, rows: list[TableRow], fp32: dict | None) -> st
     return "\n".join(lines)
 
 
-def _pyplot():
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
-
-
 def _note(ax, text: str) -> None:
     ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center")
 
 
 def _plot_accuracy(protocol: Protocol, rows: list[TableRow], path: Path) -> None:
-    plt = _pyplot()
+    plt = pyplot()
     from matplotlib.ticker import MaxNLocator
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
     drawn = [r for r in rows if r.history]
@@ -583,15 +577,14 @@ def _plot_accuracy(protocol: Protocol, rows: list[TableRow], path: Path) -> None
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def _plot_gap(protocol: Protocol, rows: list[TableRow], fp32: dict | None, path: Path) -> None:
     """Final gap to fp32 against BL, one line per (scaling, sharing, source) through the mean over its rows at
     each BL (every row is also a dot, with its 95 % interval over the test images where known), over the band
     the fp32 rows themselves span around their mean and the 0.3 pp line of the verdict."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     groups: dict[tuple[str, str, str], dict[int, list[TableRow]]] = {}
     for r in rows:
@@ -621,8 +614,7 @@ def _plot_gap(protocol: Protocol, rows: list[TableRow], fp32: dict | None, path:
            title=f"{protocol.name}: gap to fp32 (bars: 95 % over the test images)")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def _paired_intervals(rows: list[TableRow]) -> None:

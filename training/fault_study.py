@@ -28,6 +28,7 @@ from essop.training import data as cdata, models
 from essop.training.faults import FaultSpec, attach_fp32_faults, flip_fp32_bits
 from essop.training.fidelity import record_pairs
 from essop.training.layers import EssopConv2d, EssopUpdate, _ConvGeometry, attach, essop_weight_grad
+from essop.plotting import pyplot, save_figure
 
 __all__ = ["StudyOptions", "fidelity_rows", "training_rows", "markdown", "plot"]
 
@@ -177,9 +178,7 @@ def markdown(opts: StudyOptions, fid: list[dict], train_rows: list[dict]) -> str
 
 
 def plot(opts: StudyOptions, fid: list[dict], train_rows: list[dict], path: Path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     floor = min(r for r in opts.rates if r > 0) / 10 if any(r > 0 for r in opts.rates) else 1e-9
     xs = [r if r > 0 else floor for r in opts.rates]
@@ -207,5 +206,4 @@ def plot(opts: StudyOptions, fid: list[dict], train_rows: list[dict], path: Path
             title=f"{opts.model}: gradient fidelity under faults")
     ax2.set(ylabel="test accuracy (%)", title=f"{opts.model}: {opts.epochs} epochs on {opts.subset} images")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)

@@ -35,6 +35,7 @@ from essop.config import EssopConfig, rng_label
 from essop.training import fp16_tensors
 from essop.training.layers import (EssopConv2d, EssopUpdate, _ConvGeometry, _group_exponents, _map_pairs,
                                          _prescale, essop_layers, essop_weight_grad)
+from essop.plotting import pyplot, save_figure
 
 __all__ = ["Point", "grid", "record_pairs", "measure", "markdown", "plot", "FIELDS"]
 
@@ -176,9 +177,7 @@ def markdown(rows: list[dict], title: str) -> str:
 
 
 def plot(rows: list[dict], path: Path, title: str) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     configs = list(dict.fromkeys(r["config"] for r in rows))
     layers = list(dict.fromkeys(r["layer"] for r in rows))
@@ -193,5 +192,4 @@ def plot(rows: list[dict], path: Path, title: str) -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)

@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from essop.config import EssopConfig
 from essop.training import data as cdata, models
 from essop.training.layers import MODES, SCALINGS, EssopUpdate, attach, essop_layers
+from essop.plotting import pyplot, save_figure
 
 __all__ = [
     "TrainOptions", "Trainer", "RunData", "load_run_data", "train", "train_step", "evaluate", "evaluate_images",
@@ -485,9 +486,7 @@ def _write_logs(out: Path, history: list[dict]) -> None:
 
 
 def plot_curves(runs: list[tuple[str, list[dict]]], path: Path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for label, hist in runs:
@@ -500,5 +499,4 @@ def plot_curves(runs: list[tuple[str, list[dict]]], path: Path) -> None:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
