@@ -51,6 +51,20 @@ def _set(handle, value: int) -> None:
     handle.value = int(value) & ((1 << len(handle)) - 1)
 
 
+async def start_and_reset(dut):
+    """Start the array's 100 MHz clock and hold reset, with the input and output idle, for three cycles; return
+    the falling-edge and read-only triggers the testbenches step with (inputs change on falling edges)."""
+    Clock(dut.clk, 10, unit="ns").start()
+    falling, read_only = FallingEdge(dut.clk), ReadOnly()
+    dut.rst.value = 1
+    dut.i_valid.value = 0
+    dut.o_ready.value = 0
+    for _ in range(3):
+        await falling
+    dut.rst.value = 0
+    return falling, read_only
+
+
 @cocotb.test()
 async def essop_stream_regression(dut):
     """Directed and realistic pairs under random idle cycles and back-pressure; every row equals the golden
@@ -84,14 +98,7 @@ async def essop_stream_regression(dut):
     log.info("%d pairs (%d directed), %d groups, %d rows expected", len(stream),
              sum(lab != "realistic" for lab in stream.labels), len({r.group for r in expected}), len(expected))
 
-    Clock(dut.clk, 10, unit="ns").start()
-    falling, read_only = FallingEdge(dut.clk), ReadOnly()
-    dut.rst.value = 1
-    dut.i_valid.value = 0
-    dut.o_ready.value = 0
-    for _ in range(3):
-        await falling
-    dut.rst.value = 0
+    falling, read_only = await start_and_reset(dut)
 
     # The array's own timing properties (the DUT is its generated Verilog). With a willing source and sink no
     # stretch without a transfer outlasts a group period; random idle cycles and back-pressure stretch it,

@@ -66,14 +66,13 @@ def s1_register_names(verilog: str) -> dict[str, str]:
 
 try:    # loaded inside the simulator; the helpers above are plain Python for the launcher
     import cocotb
-    from cocotb.clock import Clock
     from cocotb.handle import Force, Release
-    from cocotb.triggers import FallingEdge, ReadOnly, Timer
+    from cocotb.triggers import Timer
 except ImportError:     # pragma: no cover - cocotb is a pinned dependency
     cocotb = None
 
 
-from essop.sim.tb_essop import _get, _get_signed   # noqa: E402 - the array testbench's signal readers
+from essop.sim.tb_essop import _get, _get_signed, start_and_reset   # noqa: E402 - the array testbench's helpers
 
 
 if cocotb is not None:
@@ -105,14 +104,7 @@ if cocotb is not None:
         for p, side, k, bit in plan.inputs:
             by_pair.setdefault(int(p), []).append((int(side), int(k), int(bit)))
 
-        Clock(dut.clk, 10, unit="ns").start()
-        falling, read_only = FallingEdge(dut.clk), ReadOnly()
-        dut.rst.value = 1
-        dut.i_valid.value = 0
-        dut.o_ready.value = 0
-        for _ in range(3):
-            await falling
-        dut.rst.value = 0
+        falling, read_only = await start_and_reset(dut)
 
         sent = compared = mismatches = cycle = 0
         accepted_now = None       # pair index transferred at the coming rising edge
