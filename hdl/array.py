@@ -17,14 +17,12 @@ traces, where the synthesis flow reads register values by name; so only the port
 through unchanged share the array's names (i_valid, o_data, ...), and the stages' inner ports have their own.
 """
 
-from amaranth.hdl import Module, signed
-from amaranth.lib import wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.hdl import Module
 
 from essop.checks import check_int
-from essop.config import EssopConfig
 from essop.hdl.bitstreams import BitstreamGenerators
 from essop.hdl.cell_grid import CellGrid
+from essop.hdl.component import OutputStreamComponent, input_stream_ports, output_stream_ports
 from essop.hdl.input_stage import InputStage
 from essop.hdl.output_stage import OutputStage
 from essop.hdl.sign_readout import SignReadout
@@ -32,16 +30,14 @@ from essop.hdl.sign_readout import SignReadout
 __all__ = ["EssopArray"]
 
 
-class EssopArray(wiring.Component):
+class EssopArray(OutputStreamComponent):
     """An ESSOP outer-product array of ``cfg.rows`` x ``cfg.cols`` stochastic up/down counters.
 
     Ports and their meaning: docs/spec.md section 9. Timing facts are the properties below.
     """
 
     def __init__(self, cfg):
-        if not isinstance(cfg, EssopConfig):
-            raise TypeError(f"cfg must be an EssopConfig, not {cfg!r}")
-        self._cfg = cfg
+        super().__init__(cfg)
         # Built here, not in elaborate(), because the array's timing properties are sums of theirs. src_loc_at=1
         # reports them, if the array is never elaborated, at the line that made the array, as Amaranth reports
         # the array itself, so that line's file can silence both.
@@ -50,39 +46,11 @@ class EssopArray(wiring.Component):
         self._grid = CellGrid(cfg, src_loc_at=1)
         self._output = OutputStage(cfg, src_loc_at=1)
         self._signs = SignReadout(cfg, src_loc_at=1) if cfg.cell == "upcount" else None
-        super().__init__({
-            "i_valid": In(1),
-            "i_ready": Out(1),
-            "i_x": In(cfg.x_width),
-            "i_delta": In(cfg.delta_width),
-            "i_exp_x": In(signed(cfg.exp_port_width)),
-            "i_exp_d": In(signed(cfg.exp_port_width)),
-            "i_last": In(1),
-            "o_valid": Out(1),
-            "o_ready": In(1),
-            "o_row": Out(cfg.row_width),
-            "o_data": Out(cfg.data_width),
-            "o_exp": Out(signed(cfg.out_exp_width)),
-            "o_last": Out(1),
-            "o_nonfinite": Out(1),
-            "o_saturated": Out(1),
-        })
+
+    def ports(self, cfg):
+        return {**input_stream_ports(cfg), **output_stream_ports(cfg)}
 
     # ---- derived facts -------------------------------------------------------------------------
-    @property
-    def config(self) -> EssopConfig:
-        return self._cfg
-
-    @property
-    def row_width(self) -> int:
-        """Width of o_row (EssopConfig.row_width)."""
-        return self._cfg.row_width
-
-    @property
-    def data_element_width(self) -> int:
-        """Bits per element of o_data (EssopConfig.data_element_width)."""
-        return self._cfg.data_element_width
-
     @property
     def cycles_per_pair(self) -> int:
         """Steady-state input interval in cycles inside a group: one pair per pair's bitstreams (BL cycles);

@@ -8,18 +8,17 @@ that pair's word from a shift LFSR advanced once per pair. A pair's bitstreams l
 """
 
 from amaranth.hdl import Module, Signal
-from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from essop.config import EssopConfig
 from essop.hdl.cell import Comparator
+from essop.hdl.component import ConfiguredComponent
 from essop.hdl.lfsr import Lfsr
 from essop.hdl.random_sources import SobolGenerator
 
 __all__ = ["BitstreamGenerators"]
 
 
-class BitstreamGenerators(wiring.Component):
+class BitstreamGenerators(ConfiguredComponent):
     """The bitstreams X_j (``o_bit_x``, cols bits) and D_i (``o_bit_d``, rows bits) of the pair whose q-bit
     magnitudes are on ``i_mag_x``, ``i_mag_d``.
 
@@ -27,16 +26,11 @@ class BitstreamGenerators(wiring.Component):
     are being read out): the generators advance only then. ``o_first`` and ``o_done`` mark a pair's first and last
     (the BL-th) bitstream cycle; on the last one the per-pair shift register advances, and with
     ``lfsr_restart`` every generator returns to its start (seeds, count 0, the shift register's seed).
-
-    ``src_loc_at``: as for Amaranth's own constructors (see InputStage).
     """
 
-    def __init__(self, cfg, *, src_loc_at=0):
-        if not isinstance(cfg, EssopConfig):
-            raise TypeError(f"cfg must be an EssopConfig, not {cfg!r}")
-        self._cfg = cfg
+    def ports(self, cfg):
         n, m, q = cfg.cols, cfg.rows, cfg.q
-        super().__init__({
+        return {
             "i_pair_valid": In(1),
             "i_hold": In(1),
             "i_mag_x": In(q * n),
@@ -46,11 +40,7 @@ class BitstreamGenerators(wiring.Component):
             "o_done": Out(1),
             "o_bit_x": Out(n),
             "o_bit_d": Out(m),
-        }, src_loc_at=1 + src_loc_at)
-
-    @property
-    def config(self) -> EssopConfig:
-        return self._cfg
+        }
 
     @property
     def cycles_per_pair(self) -> int:

@@ -16,16 +16,16 @@ and they grow with the array as the cells do.
 """
 
 from amaranth.hdl import Module, Mux, Signal, signed, unsigned
-from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from essop.config import EssopConfig
 from essop.hdl.cell import Cell, UpCell
+from essop.hdl.component import ConfiguredComponent
 
 __all__ = ["CellGrid"]
 
 
-class CellGrid(wiring.Component):
+class CellGrid(ConfiguredComponent):
     """``cfg.rows`` x ``cfg.cols`` cells of ``cfg.count_width``-bit signed counters.
 
     On a clock edge with ``i_en`` every cell (i, j) counts ``i_bit_x[j] & i_bit_d[i]``, negated when
@@ -47,28 +47,19 @@ class CellGrid(wiring.Component):
     it clocks only the live rows (a row cleared by a capture is not live); the bank's rows are gated the same way
     (``bank_live``: a bank row is clocked only while it, its counter row on a capture, or the row below on a
     shift may be nonzero).
-
-    ``src_loc_at``: as for Amaranth's own constructors (see InputStage).
     """
 
-    def __init__(self, cfg, *, src_loc_at=0):
-        if not isinstance(cfg, EssopConfig):
-            raise TypeError(f"cfg must be an EssopConfig, not {cfg!r}")
-        self._cfg = cfg
+    def ports(self, cfg):
         n, m = cfg.cols, cfg.rows
         updown = cfg.cell == "updown"
-        ports = {"i_en": In(1), "i_bit_x": In(n), "i_bit_d": In(m)}
+        members = {"i_en": In(1), "i_bit_x": In(n), "i_bit_d": In(m)}
         if updown:
-            ports |= {"i_sign_x": In(n), "i_sign_d": In(m)}
+            members |= {"i_sign_x": In(n), "i_sign_d": In(m)}
         if cfg.readout == "shadow":
-            ports |= {"i_capture": In(1)}
-        ports |= {"i_shift": In(1),
+            members |= {"i_capture": In(1)}
+        members |= {"i_shift": In(1),
                   "o_counts": Out((signed if updown else unsigned)(cfg.cell_count_width)).array(n)}
-        super().__init__(ports, src_loc_at=1 + src_loc_at)
-
-    @property
-    def config(self) -> EssopConfig:
-        return self._cfg
+        return members
 
     @property
     def latency(self) -> int:

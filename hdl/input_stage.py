@@ -11,10 +11,9 @@ buffers let the next pair be taken while the current one streams.
 """
 
 from amaranth.hdl import Const, Module, Mux, Signal, signed
-from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from essop.config import EssopConfig
+from essop.hdl.component import ConfiguredComponent, input_stream_ports
 from essop.hdl.fp16_input import ExponentMax, Fp16PartialExponent, Fp16VectorInput, max_depth
 
 __all__ = ["InputStage"]
@@ -29,7 +28,7 @@ class _Buffer:
             setattr(self, name, Signal(shape, name=f"{prefix}_{name}"))
 
 
-class InputStage(wiring.Component):
+class InputStage(ConfiguredComponent):
     """Takes vector pairs from the array's input stream (``i_*``, spec section 9) and offers one at a time
     (``o_pair_valid``) as q-bit magnitudes, signs, non-finite bits, the pair's saturated flag, the group's
     exponents E_x, E_d and whether it ends its accumulation group (``o_end``).
@@ -37,24 +36,12 @@ class InputStage(wiring.Component):
     ``i_pair_done`` is the offered pair's last bitstream cycle: the pair is taken, and a pair waiting in the
     load buffer is offered from the next cycle on, with no gap. ``i_ready = ~s1_valid``, a register, not a
     function of ``i_valid``.
-
-    ``src_loc_at``: as for Amaranth's own constructors (the array builds its stages in its constructor and
-    passes 1, so an array that is never elaborated is reported where the array was made).
     """
 
-    def __init__(self, cfg, *, src_loc_at=0):
-        if not isinstance(cfg, EssopConfig):
-            raise TypeError(f"cfg must be an EssopConfig, not {cfg!r}")
-        self._cfg = cfg
+    def ports(self, cfg):
         n, m, q = cfg.cols, cfg.rows, cfg.q
-        super().__init__({
-            "i_valid": In(1),
-            "i_ready": Out(1),
-            "i_x": In(cfg.x_width),
-            "i_delta": In(cfg.delta_width),
-            "i_exp_x": In(signed(cfg.exp_port_width)),
-            "i_exp_d": In(signed(cfg.exp_port_width)),
-            "i_last": In(1),
+        return {
+            **input_stream_ports(cfg),
             "o_pair_valid": Out(1),
             "o_mag_x": Out(q * n),
             "o_mag_d": Out(q * m),
@@ -67,11 +54,7 @@ class InputStage(wiring.Component):
             "o_exp_d": Out(signed(cfg.exp_port_width)),
             "o_end": Out(1),
             "i_pair_done": In(1),
-        }, src_loc_at=1 + src_loc_at)
-
-    @property
-    def config(self) -> EssopConfig:
-        return self._cfg
+        }
 
     @property
     def exponent_split_levels(self) -> int:

@@ -15,16 +15,16 @@ accumulate meanwhile and the group before may still be offering its last row.
 """
 
 from amaranth.hdl import Cat, Module, Signal, signed
-from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from essop.config import EssopConfig
+from essop.hdl.component import OutputStreamComponent, output_stream_ports
 from essop.hdl.count_to_fp16 import CountNormalise, NormalisedToFp16, normalised_layout
 
 __all__ = ["OutputStage"]
 
 
-class OutputStage(wiring.Component):
+class OutputStage(OutputStreamComponent):
     """Gathers a group's poison bits and flags, and reads its counts out row by row onto the array's output
     stream (``o_valid``, ``o_ready``, ``o_row``, ``o_data``, ``o_exp``, ``o_last``, ``o_nonfinite``,
     ``o_saturated``; spec section 9).
@@ -40,16 +40,11 @@ class OutputStage(wiring.Component):
     until ``o_capture``, the cycle in which the shadow bank takes the counts and the counters clear; it comes
     once the bank's previous group has all gone to the output register. From the next cycle on ``i_counts``
     must be the bank's row 0; ``o_shift`` shifts the bank, not the counters.
-
-    ``src_loc_at``: as for Amaranth's own constructors (see InputStage).
     """
 
-    def __init__(self, cfg, *, src_loc_at=0):
-        if not isinstance(cfg, EssopConfig):
-            raise TypeError(f"cfg must be an EssopConfig, not {cfg!r}")
-        self._cfg = cfg
+    def ports(self, cfg):
         n, m = cfg.cols, cfg.rows
-        super().__init__({
+        return {
             "i_first": In(1),
             "i_nonfinite_x": In(n),
             "i_nonfinite_d": In(m),
@@ -62,29 +57,8 @@ class OutputStage(wiring.Component):
             **({"o_capture": Out(1)} if cfg.readout == "shadow" else {}),
             "o_shift": Out(1),
             "o_busy": Out(1),
-            "o_valid": Out(1),
-            "o_ready": In(1),
-            "o_row": Out(cfg.row_width),
-            "o_data": Out(cfg.data_width),
-            "o_exp": Out(signed(cfg.out_exp_width)),
-            "o_last": Out(1),
-            "o_nonfinite": Out(1),
-            "o_saturated": Out(1),
-        }, src_loc_at=1 + src_loc_at)
-
-    @property
-    def config(self) -> EssopConfig:
-        return self._cfg
-
-    @property
-    def row_width(self) -> int:
-        """Width of o_row (EssopConfig.row_width)."""
-        return self._cfg.row_width
-
-    @property
-    def data_element_width(self) -> int:
-        """Bits per element of o_data (EssopConfig.data_element_width)."""
-        return self._cfg.data_element_width
+            **output_stream_ports(cfg),
+        }
 
     @property
     def latency(self) -> int:

@@ -9,15 +9,15 @@ once, captured with the counts, for the group in the bank, which is read out whi
 """
 
 from amaranth.hdl import Module, Mux, Signal, signed
-from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from essop.config import EssopConfig
+from essop.hdl.component import ConfiguredComponent
 
 __all__ = ["SignReadout"]
 
 
-class SignReadout(wiring.Component):
+class SignReadout(ConfiguredComponent):
     """Holds a pair's signs and signs row 0 of an up-counting grid.
 
     On a clock edge with ``i_shift`` the held delta signs move up one row with the grid's counts (the last
@@ -30,13 +30,13 @@ class SignReadout(wiring.Component):
     """
 
     def __init__(self, cfg, *, src_loc_at=0):
-        if not isinstance(cfg, EssopConfig):
-            raise TypeError(f"cfg must be an EssopConfig, not {cfg!r}")
-        if cfg.cell != "upcount":
+        if isinstance(cfg, EssopConfig) and cfg.cell != "upcount":
             raise ValueError(f"SignReadout is for cell='upcount', not {cfg.cell!r}")
-        self._cfg = cfg
+        super().__init__(cfg, src_loc_at=1 + src_loc_at)
+
+    def ports(self, cfg):
         n, m = cfg.cols, cfg.rows
-        super().__init__({
+        return {
             "i_en": In(1),
             **({"i_capture": In(1)} if cfg.readout == "shadow" else {}),
             "i_shift": In(1),
@@ -44,11 +44,7 @@ class SignReadout(wiring.Component):
             "i_sign_d": In(m),
             "i_mags": In(cfg.cell_count_width).array(n),
             "o_counts": Out(signed(cfg.count_width)).array(n),
-        }, src_loc_at=1 + src_loc_at)
-
-    @property
-    def config(self) -> EssopConfig:
-        return self._cfg
+        }
 
     def elaborate(self, platform):
         cfg = self._cfg
