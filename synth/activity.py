@@ -78,41 +78,34 @@ def essop_activity(array, xs: np.ndarray, ds: np.ndarray, vcd: Path) -> float:
 
 def fp16_mul_activity(mul, a: np.ndarray, b: np.ndarray, vcd: Path) -> float:
     """Simulate an Fp16Multiplier taking one operand pair per cycle (a combinational one: per time step)."""
-    cycles = 0
-    clocked = mul.latency > 0
-
-    async def bench(ctx):
-        nonlocal cycles
-        ctx.set(mul.i_valid, 1)
-        for x, y in zip(a, b):
-            ctx.set(mul.i_a, int(x))
-            ctx.set(mul.i_b, int(y))
-            if clocked:
-                await ctx.tick()
-            else:
-                await ctx.delay(_CLOCK_PERIOD)
-            cycles += 1
-
-    _run(mul, bench, vcd, clocked)
-    return vcd_toggle_rate(vcd, cycles)
+    return _pair_per_cycle_activity(mul, mul.i_a, mul.i_b, [(int(x), int(y)) for x, y in zip(a, b)], vcd)
 
 
 def fp16_outer_activity(outer, xs: np.ndarray, ds: np.ndarray, vcd: Path) -> float:
     """Simulate an Fp16Outer taking one vector pair per cycle."""
+    def word(v: np.ndarray) -> int:
+        return int.from_bytes(v.astype("<u2").tobytes(), "little")
+    return _pair_per_cycle_activity(outer, outer.i_x, outer.i_delta, [(word(x), word(d)) for x, d in zip(xs, ds)],
+                                    vcd)
+
+
+def _pair_per_cycle_activity(dut, port_a, port_b, pairs: list[tuple[int, int]], vcd: Path) -> float:
+    """Toggle rate of a baseline design (``i_valid`` high throughout) fed one (port_a, port_b) pair per clock
+    cycle, or per clock period where it is combinational (latency 0)."""
     cycles = 0
-    clocked = outer.latency > 0
+    clocked = dut.latency > 0
 
     async def bench(ctx):
         nonlocal cycles
-        ctx.set(outer.i_valid, 1)
-        for x, d in zip(xs, ds):
-            ctx.set(outer.i_x, int.from_bytes(x.astype("<u2").tobytes(), "little"))
-            ctx.set(outer.i_delta, int.from_bytes(d.astype("<u2").tobytes(), "little"))
+        ctx.set(dut.i_valid, 1)
+        for a, b in pairs:
+            ctx.set(port_a, a)
+            ctx.set(port_b, b)
             if clocked:
                 await ctx.tick()
             else:
                 await ctx.delay(_CLOCK_PERIOD)
             cycles += 1
 
-    _run(outer, bench, vcd, clocked)
+    _run(dut, bench, vcd, clocked)
     return vcd_toggle_rate(vcd, cycles)
