@@ -48,22 +48,33 @@ def normalised_layout(count_width):
     })
 
 
-class CountNormalise(wiring.Component):
-    """First half of CountToFp16: magnitude, leading-one position, result exponent, shift amount."""
+class _CountConverter(wiring.Component):
+    """A converter block for signed counts of ``count_width`` bits (2 to 64: at least a sign and one magnitude
+    bit); a subclass names its ports in ``ports(count_width)``."""
 
     def __init__(self, count_width):
         check_int("count_width", count_width, 2, 64)
         self._count_width = count_width
-        super().__init__({
-            "i_count": In(signed(count_width)),
-            "i_exp": In(signed(OUT_EXP_WIDTH)),
-            "i_poison": In(1),
-            "o_norm": Out(normalised_layout(count_width)),
-        })
+        super().__init__(self.ports(count_width))
+
+    def ports(self, count_width) -> dict:
+        raise NotImplementedError
 
     @property
     def count_width(self) -> int:
         return self._count_width
+
+
+class CountNormalise(_CountConverter):
+    """First half of CountToFp16: magnitude, leading-one position, result exponent, shift amount."""
+
+    def ports(self, count_width):
+        return {
+            "i_count": In(signed(count_width)),
+            "i_exp": In(signed(OUT_EXP_WIDTH)),
+            "i_poison": In(1),
+            "o_norm": Out(normalised_layout(count_width)),
+        }
 
     def elaborate(self, platform):
         m = Module()
@@ -101,20 +112,14 @@ class CountNormalise(wiring.Component):
         return m
 
 
-class NormalisedToFp16(wiring.Component):
+class NormalisedToFp16(_CountConverter):
     """Second half of CountToFp16: align, round to nearest even, pack; specials."""
 
-    def __init__(self, count_width):
-        check_int("count_width", count_width, 2, 64)
-        self._count_width = count_width
-        super().__init__({
+    def ports(self, count_width):
+        return {
             "i_norm": In(normalised_layout(count_width)),
             "o_bits": Out(WIDTH),
-        })
-
-    @property
-    def count_width(self) -> int:
-        return self._count_width
+        }
 
     def elaborate(self, platform):
         m = Module()
@@ -142,23 +147,17 @@ class NormalisedToFp16(wiring.Component):
         return m
 
 
-class CountToFp16(wiring.Component):
+class CountToFp16(_CountConverter):
     """o_bits = fp16(i_count * 2**i_exp), RNE; 0x7E00 when ``i_poison``; +0 for a zero count; a zero that
     underflows keeps the count's sign. Combinational: CountNormalise then NormalisedToFp16."""
 
-    def __init__(self, count_width):
-        check_int("count_width", count_width, 2, 64)
-        self._count_width = count_width
-        super().__init__({
+    def ports(self, count_width):
+        return {
             "i_count": In(signed(count_width)),
             "i_exp": In(signed(OUT_EXP_WIDTH)),
             "i_poison": In(1),
             "o_bits": Out(WIDTH),
-        })
-
-    @property
-    def count_width(self) -> int:
-        return self._count_width
+        }
 
     def elaborate(self, platform):
         m = Module()
