@@ -21,6 +21,16 @@ class RtlGroup:
     lasts: list         # o_last of each beat
 
 
+#: Five-element FP16 vectors at the edges of the exponent rule and the magnitude decoders (resized to any length).
+EDGE_VECTORS = [
+    [0x0000] * 5,                                   # all zero: E = EXP_MIN
+    [0x8000, 0x0000, 0x8000, 0x0000, 0x8000],      # signed zeros
+    [0x0001, 0x0000, 0x8001, 0x0002, 0x03FF],      # subnormals only
+    [0x7C00, 0xFC00, 0x7E00, 0x7C01, 0xFFFF],      # all non-finite: E = EXP_MIN, magnitudes 0
+    [0x7BFF, 0x0001, 0xFBFF, 0x3C00, 0x7C00],      # largest finite next to smallest subnormal and Inf
+    [0x3C00, 0x3BFF, 0x3800, 0x3555, 0x0400],      # 1.0 sets E = 1; just below 1.0; 0.5; smallest normal
+]
+
 SPECIALS = np.array([0x7C00, 0xFC00, 0x7E00, 0x0000, 0x8000, 0x0001, 0x83FF, 0x7BFF, 0x0400], dtype=np.uint16)
 
 

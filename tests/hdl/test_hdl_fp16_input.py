@@ -9,7 +9,7 @@ from amaranth.hdl import Cat, Elaboratable, Module, Signal, signed
 from essop.config import EXP_PORT_MAX, EXP_PORT_MIN, EXP_PORT_WIDTH
 from essop.golden import fp16 as ref
 from essop.hdl.fp16_input import ExponentMax, Fp16Decode, Fp16PartialExponent, Fp16VectorInput, MagnitudeShift
-from hdl_harness import pack, simulate, unpack
+from hdl_harness import EDGE_VECTORS, pack, simulate, unpack
 
 SEED = 20261126
 BANK = 512           # elements checked per simulator settle (exhaustive test)
@@ -151,16 +151,6 @@ def ref_vector(q, vectors, exps):
         a, sign, nonfinite, sat = ref.to_magnitudes(v, e, q)
         out.append((list(a), list(sign), [int(b) for b in nonfinite], int(sat.any())))
     return out
-
-
-EDGE_VECTORS = [
-    [0x0000] * 5,                                   # all zero: E = EXP_MIN
-    [0x8000, 0x0000, 0x8000, 0x0000, 0x8000],      # signed zeros
-    [0x0001, 0x0000, 0x8001, 0x0002, 0x03FF],      # subnormals only
-    [0x7C00, 0xFC00, 0x7E00, 0x7C01, 0xFFFF],      # all non-finite: E = EXP_MIN, magnitudes 0
-    [0x7BFF, 0x0001, 0xFBFF, 0x3C00, 0x7C00],      # largest finite next to smallest subnormal and Inf
-    [0x3C00, 0x3BFF, 0x3800, 0x3555, 0x0400],      # 1.0 sets E = 1; just below 1.0; 0.5; smallest normal
-]
 
 
 @pytest.mark.parametrize("exponent", ["own", "port"])

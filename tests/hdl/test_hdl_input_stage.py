@@ -13,18 +13,10 @@ from essop.golden import fp16 as ref_fp16
 from essop.golden.array import EssopArrayModel
 from essop.hdl.fp16_input import max_depth
 from essop.hdl.input_stage import InputStage
-from hdl_harness import cycle_counter, make_stream, pair_driver, simulate, unpack
+from hdl_harness import EDGE_VECTORS, cycle_counter, make_stream, pair_driver, simulate, unpack
 
 SEED = 20261126
 ALL = np.arange(1 << 16, dtype=np.uint16)
-EDGE_VECTORS = [
-    [0x0000] * 5,                                   # all zero: E = EXP_MIN
-    [0x8000, 0x0000, 0x8000, 0x0000, 0x8000],      # signed zeros
-    [0x0001, 0x0000, 0x8001, 0x0002, 0x03FF],      # subnormals only
-    [0x7C00, 0xFC00, 0x7E00, 0x7C01, 0xFFFF],      # all non-finite: E = EXP_MIN, magnitudes 0
-    [0x7BFF, 0x0001, 0xFBFF, 0x3C00, 0x7C00],      # largest finite next to smallest subnormal and Inf
-    [0x3C00, 0x3BFF, 0x3800, 0x3555, 0x0400],      # 1.0 sets E = 1; just below 1.0; 0.5; smallest normal
-]
 FIELDS = ("mag_x", "mag_d", "sign_x", "sign_d", "nonfinite_x", "nonfinite_d", "saturated", "exp_x", "exp_d", "end")
 
 
