@@ -67,6 +67,8 @@ FAILED_TAIL = 15
 TABLE_COLUMNS = ("row", "mode", "scaling", "sharing", "source", "BL", "epochs (done/total)", "final test acc (%)",
                  "best test acc (%)", "gap to fp32 (pp)", "+- 95 % (pp)", "final, BN recomputed (%)", "wall (min)",
                  "device", "status")
+SEED_COLUMNS = ("configuration (options but the seed)", "rows", "done", "final test acc (%)", "mean (%)",
+                "spread (pp)", "gap of the mean to fp32 (pp)")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -175,6 +177,8 @@ class Plan:
     epochs: int
     environment: list[str]
     """The row's flags that say where it runs (ENVIRONMENT), for the `essop evaluate` of its weights."""
+    configuration: str
+    """The row's training options but its seed, as flags: rows that agree on it are seeds of one configuration."""
 
 
 def _flags(options: dict) -> list[str]:
@@ -210,9 +214,13 @@ def plan_rows(protocol: Protocol, runs_dir: Path, environment: dict, parse_train
             raise ValueError(f"{where}: {exc}") from None
         if args.epochs is None:
             raise ValueError(f"{where}: no \"epochs\" (in \"train\" or the row): every row needs its length")
+        # Only the options that differ from the protocol's common ones name the configuration; every row has those.
+        own = {k: v for k, v in options.items()
+               if k != "seed" and k not in ENVIRONMENT and (k not in protocol.train or protocol.train[k] != v)}
         plans.append(Plan(row.name, folder, argv, args.mode, args.scaling, cfg.sharing,
                           cfg.rng_label, cfg.bl, args.epochs, _flags({k: v for k, v in options.items()
-                                                                      if k in ENVIRONMENT})))
+                                                                      if k in ENVIRONMENT}),
+                          shlex.join(_flags(own))))
     return plans
 
 
@@ -464,6 +472,8 @@ class TableRow:
     device: str | None
     status: str
     history: list[dict]
+    configuration: str = ""
+    """Plan.configuration: the row's options but its seed."""
     correct: np.ndarray | None = None
     """bool [test images]: which the final weights classify correctly (eval.json), if evaluated."""
 
@@ -511,7 +521,8 @@ def _table_row(plan: Plan, copy: Path) -> TableRow:
                     best_test_acc=100 * max(r["test_acc"] for r in h) if h else None, gap_pp=None,
                     gap_ci_pp=None, bn_test_acc=100 * ev.bn_test_acc if ev else None,
                     wall_min=h[-1]["wall_s"] / 60 if h else None, device=(state.config or {}).get("device"),
-                    status=state.status, history=h, correct=correct_images(ev) if ev else None)
+                    status=state.status, history=h, configuration=plan.configuration,
+                    correct=correct_images(ev) if ev else None)
 
 
 def _fp32_reference(rows: list[TableRow]) -> dict | None:
@@ -523,11 +534,31 @@ def _fp32_reference(rows: list[TableRow]) -> dict | None:
             "spread_pp": max(accs) - min(accs)}
 
 
+def _seed_groups(rows: list[TableRow], fp32: dict | None) -> list[dict]:
+    """The configurations run with more than one seed, in table order: their rows, and over the finished ones
+    the final test accuracies, their mean, spread (max - min) and the mean's gap to the fp32 mean. The seeds'
+    spread is what a single row's gap must be read against."""
+    groups: dict[str, list[TableRow]] = {}
+    for r in rows:
+        groups.setdefault(r.configuration, []).append(r)
+    out = []
+    for configuration, group in groups.items():
+        if len(group) < 2:
+            continue
+        accs = [r.final_test_acc for r in group if r.status == "done"]
+        mean = sum(accs) / len(accs) if accs else None
+        out.append({"configuration": configuration, "rows": [r.row for r in group],
+                    "done_rows": [r.row for r in group if r.status == "done"], "final_test_acc": accs,
+                    "mean_test_acc": mean, "spread_pp": max(accs) - min(accs) if len(accs) > 1 else None,
+                    "gap_pp": mean - fp32["mean_test_acc"] if mean is not None and fp32 is not None else None})
+    return out
+
+
 def _cell(value, spec: str = "") -> str:
     return "-" if value is None else format(value, spec)
 
 
-def _markdown(protocol: Protocol, rows: list[TableRow], fp32: dict | None) -> str:
+def _markdown(protocol: Protocol, rows: list[TableRow], fp32: dict | None, seeds: list[dict]) -> str:
     lines = [f"# Accuracy campaign `{protocol.name}`", ""]
     if protocol.description:
         lines += [protocol.description, ""]
@@ -546,9 +577,19 @@ def _markdown(protocol: Protocol, rows: list[TableRow], fp32: dict | None) -> st
     else:
         lines.append(f"fp32 reference: mean final test accuracy {fp32['mean_test_acc']:.2f} % over "
                      f"{fp32['rows']} finished fp32 row(s), spread (max - min) {fp32['spread_pp']:.2f} pp.")
+    if seeds:
+        lines += ["", "Configurations run with several seeds (the finished rows' final test accuracies):", "",
+                  "| " + " | ".join(SEED_COLUMNS) + " |", "|" + "---|" * len(SEED_COLUMNS)]
+        for g in seeds:
+            cells = (f"`{g['configuration']}`" if g["configuration"] else "(the protocol's options)",
+                     ", ".join(g["rows"]), f"{len(g['done_rows'])}/{len(g['rows'])}",
+                     ", ".join(f"{a:.2f}" for a in g["final_test_acc"]) or "-", _cell(g["mean_test_acc"], ".2f"),
+                     _cell(g["spread_pp"], ".2f"), _cell(g["gap_pp"], "+.2f"))
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
     lines += ["Partial rows show their latest finished epoch. \"+- 95 %\": the gap's 95 % confidence interval "
               "over the test images, each image's result paired with the fp32 rows' on it: the test set's sampling "
-              "error, not the spread between seeds (the fp32 rows' spread above). \"BN recomputed\": the same "
+              "error, not the spread between seeds (the fp32 rows' spread and the seeds table above). \"BN recomputed\": the same "
               "weights tested with BatchNorm statistics recomputed from them (`essop evaluate`, run after each "
               "finished row), which separates what the weights can do from running statistics that lag them "
               "(docs/results.md).", "",
@@ -641,10 +682,12 @@ def write_report(protocol: Protocol, plans: list[Plan], report_dir: Path) -> Pat
         if fp32 is not None and r.final_test_acc is not None:
             r.gap_pp = r.final_test_acc - fp32["mean_test_acc"]
     _paired_intervals(rows)
-    (out / "table.md").write_text(_markdown(protocol, rows, fp32))
+    seeds = _seed_groups(rows, fp32)
+    (out / "table.md").write_text(_markdown(protocol, rows, fp32, seeds))
     (out / "table.json").write_text(json.dumps(
         {"protocol": protocol.name, "description": protocol.description, "file": str(protocol.path),
-         "train": protocol.train, "fp32": fp32, "rows": [r.to_json() for r in rows]}, indent=2) + "\n")
+         "train": protocol.train, "fp32": fp32, "seeds": seeds, "rows": [r.to_json() for r in rows]},
+        indent=2) + "\n")
     _plot_accuracy(protocol, rows, out / "accuracy_vs_epoch.png")
     _plot_gap(protocol, rows, fp32, out / "gap_vs_bl.png")
     return out / "table.md"

@@ -47,9 +47,16 @@ def _plan(tmp_path) -> dict[str, tuple[str, str]]:
     return plan
 
 
-def _table_rows(md: str) -> list[list[str]]:
-    lines = [ln for ln in md.splitlines() if ln.startswith("| ")]
-    return [[c.strip() for c in ln.strip("|").split("|")] for ln in lines[1:]]     # without the header
+def _table_rows(md: str, table: int = 0) -> list[list[str]]:
+    """The cells of the rows of the report's `table`-th markdown table, without its header."""
+    tables, inside = [], False
+    for ln in md.splitlines():
+        if ln.startswith("| "):
+            if not inside:
+                tables.append([])
+            tables[-1].append(ln)
+        inside = ln.startswith("|")
+    return [[c.strip() for c in ln.strip("|").split("|")] for ln in tables[table][1:]]
 
 
 def test_campaign_end_to_end(tmp_path):
@@ -119,6 +126,14 @@ def test_campaign_end_to_end(tmp_path):
     assert table["fp32"]["spread_pp"] == pytest.approx(spread)
     assert all(r["gap_pp"] == pytest.approx(r["final_test_acc"] - mean) for r in table["rows"])
     assert f"spread (max - min) {spread:.2f} pp" in md and f"mean final test accuracy {mean:.2f} %" in md
+    # Seeds of one configuration (the rows' options but the seed) are grouped; a configuration of one row is not.
+    assert table["seeds"] == [{
+        "configuration": "--mode fp32", "rows": ["fp32-s0", "fp32-s1"], "done_rows": ["fp32-s0", "fp32-s1"],
+        "final_test_acc": [finals["fp32-s0"], finals["fp32-s1"]], "mean_test_acc": pytest.approx(mean),
+        "spread_pp": pytest.approx(spread), "gap_pp": pytest.approx(0.0)}]
+    assert _table_rows(md, 1) == [["`--mode fp32`", "fp32-s0, fp32-s1", "2/2",
+                                   f"{finals['fp32-s0']:.2f}, {finals['fp32-s1']:.2f}", f"{mean:.2f}", f"{spread:.2f}",
+                                   "+0.00"]]
 
     # Plots, the rows' small files, and never a checkpoint or weights.
     for png in ("accuracy_vs_epoch.png", "gap_vs_bl.png"):
@@ -263,3 +278,22 @@ def test_the_committed_protocols_plan(tmp_path):
         assert res.returncode == 0, res.stderr
         assert [ln.split()[0] for ln in res.stdout.splitlines()] == rows
         assert all(" pending " in ln for ln in res.stdout.splitlines())
+
+
+def test_seeds_of_one_configuration_are_grouped(tmp_path):
+    # A row's configuration is its options but the seed; repeating a common option does not make another one,
+    # and any other option does. A group with no finished row has no accuracy yet.
+    protocol = tmp_path / "seeds.json"
+    protocol.write_text(json.dumps({"name": "seeds", "train": {"epochs": 1, "seed": 0},
+                                    "rows": [{"name": "a", "mode": "essop", "bl": 8},
+                                             {"name": "b", "mode": "essop", "bl": 8, "seed": 3, "epochs": 1},
+                                             {"name": "c", "mode": "essop", "bl": 8, "q": 6},
+                                             {"name": "d", "mode": "fp32"}]}))
+    res = _essop(*_campaign_args(tmp_path, protocol), "--report-only")
+    assert res.returncode == 0, res.stdout + res.stderr
+    report = tmp_path / "report" / "seeds"
+    seeds = json.loads((report / "table.json").read_text())["seeds"]
+    assert seeds == [{"configuration": "--mode essop --bl 8", "rows": ["a", "b"], "done_rows": [],
+                      "final_test_acc": [], "mean_test_acc": None, "spread_pp": None, "gap_pp": None}]
+    assert _table_rows((report / "table.md").read_text(), 1) == [
+        ["`--mode essop --bl 8`", "a, b", "0/2", "-", "-", "-", "-"]]
