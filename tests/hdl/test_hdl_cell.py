@@ -26,22 +26,30 @@ def test_comparator_every_pair(q):
     assert got == {(r, a): int(r < a) for r in range(1 << q) for a in range(1 << q)}
 
 
-def rtl_cell(cw, steps, row_enable=False):
-    """With ``row_enable`` the cell's en gets the row's enable, shift OR (en AND d), as CellGrid drives it."""
-    dut = Cell(cw, row_enable=row_enable)
+def rtl_counts(dut, ports, steps, row_enable):
+    """The cell's count after each step; a step gives a value for each of `ports` (en first, then x, d, ...).
+    With ``row_enable`` the cell's en gets the row's enable, shift OR (en AND d), as CellGrid drives it."""
     out = []
+    d_at, shift_at = ports.index("d"), ports.index("shift")
 
     async def bench(ctx):
-        for en, x, d, sx, sd, shift, shift_in in steps:
-            en = shift | (en & d) if row_enable else en
-            for port, v in zip((dut.en, dut.x, dut.d, dut.sign_x, dut.sign_d, dut.shift, dut.shift_in),
-                               (en, x, d, sx, sd, shift, shift_in)):
-                ctx.set(port, v)
+        for step in steps:
+            values = list(step)
+            if row_enable:
+                values[0] = values[shift_at] | (values[0] & values[d_at])
+            for port, v in zip(ports, values):
+                ctx.set(getattr(dut, port), v)
             await ctx.tick()
             out.append(ctx.get(dut.count))
 
     simulate(dut, bench)
     return out
+
+
+def rtl_cell(cw, steps, row_enable=False):
+    """Steps of (en, x, d, sign_x, sign_d, shift, shift_in)."""
+    return rtl_counts(Cell(cw, row_enable=row_enable), ("en", "x", "d", "sign_x", "sign_d", "shift", "shift_in"),
+                      steps, row_enable)
 
 
 def ref_cell(steps):
@@ -85,19 +93,8 @@ def test_cell_reaches_both_limits():
 
 
 def rtl_upcell(cw, steps, row_enable=False):
-    dut = UpCell(cw, row_enable=row_enable)
-    out = []
-
-    async def bench(ctx):
-        for en, x, d, shift, shift_in in steps:
-            en = shift | (en & d) if row_enable else en
-            for port, v in zip((dut.en, dut.x, dut.d, dut.shift, dut.shift_in), (en, x, d, shift, shift_in)):
-                ctx.set(port, v)
-            await ctx.tick()
-            out.append(ctx.get(dut.count))
-
-    simulate(dut, bench)
-    return out
+    """Steps of (en, x, d, shift, shift_in)."""
+    return rtl_counts(UpCell(cw, row_enable=row_enable), ("en", "x", "d", "shift", "shift_in"), steps, row_enable)
 
 
 def ref_upcell(steps):
