@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from essop import lfsr_params
+from essop.checks import check_int
 from essop.config import EssopConfig
 from essop.golden import fp16
 from essop.golden.array import counts_reference
@@ -37,7 +38,7 @@ from essop.plotting import pyplot, save_figure
 __all__ = [
     "Errors", "draw_errors", "summarize", "loglog_slope", "restart_counts", "bl_table", "restart_table",
     "steps_table", "plot_rmse", "BIAS_BOUND_SE", "SOURCES", "source_config", "fixed_input_bias",
-    "fixed_input_bias_per_element", "fixed_bias_table", "joint_histogram", "stream_histogram", "bias_summary",
+    "fixed_input_bias_per_element", "relative_bias", "fixed_bias_table", "joint_histogram", "stream_histogram", "bias_summary",
     "xor_convolve", "MAX_JOINT_CYCLES"
 ]
 
@@ -258,6 +259,23 @@ def fixed_input_bias(cfg: EssopConfig, gx: int = 0, gd: int = 0) -> dict:
     (bias_summary) over their whole joint period (joint_histogram)."""
     hist, total = joint_histogram(cfg, gx, gd)
     return bias_summary(hist, total, cfg.q)
+
+
+def relative_bias(cfg: EssopConfig, magnitudes, gx: int = 0, gd: int = 0) -> list[dict]:
+    """The fixed-input bias of equal magnitudes a = b = v relative to the exact product: the long-run mean of
+    C / BL over the whole joint period (joint_histogram) divided by v**2 / 2**(2q), minus 1, for each v. Small
+    magnitudes are where a pairing of the two sides' numbers shows (bias_summary's maximum is absolute)."""
+    q = cfg.q
+    Q = 1 << q
+    hist, total = joint_histogram(cfg, gx, gd)
+    N = np.pad(hist.reshape(Q, Q).cumsum(0).cumsum(1), ((1, 0), (1, 0)))      # N[b, a] = #{R_d < b, R_x < a}
+    out = []
+    for v in magnitudes:
+        check_int("magnitude", v, 1, Q - 1)
+        exact = v * v / float(Q * Q)
+        out.append({"magnitude": v, "exact": exact, "mean": N[v, v] / total,
+                    "relative bias": N[v, v] / total / exact - 1.0})
+    return out
 
 
 def fixed_input_bias_per_element(cfg: EssopConfig) -> dict:

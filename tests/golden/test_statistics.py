@@ -123,6 +123,25 @@ def test_fixed_input_bias_shortcut_equals_counting_every_cycle(rng, bl):
     assert hist.sum() == total
 
 
+def test_relative_bias_equals_counting_the_period():
+    """The default LFSR pair shrinks products of small equal magnitudes by a fixed fraction (the long-run
+    mean over the joint period: what the training table's per-pair shift row tests); counted cycle by cycle
+    from the two streams, independently of joint_histogram. With the per-pair shift the bias is gone."""
+    from essop.golden.random_sources import random_numbers
+    cfg = EssopConfig()
+    rx, rd = random_numbers(cfg, "x", 65535, 0)[0], random_numbers(cfg, "d", 65535, 0)[0]
+    got = stats.relative_bias(cfg, [4, 8, 16, 64, 255])
+    for r in got:
+        v = r["magnitude"]
+        count = int(np.count_nonzero((rx < v) & (rd < v)))
+        assert r["mean"] == count / 65535 and r["exact"] == v * v / 65536
+        assert r["relative bias"] == pytest.approx(count / 65535 / (v * v / 65536) - 1, abs=1e-12)
+    assert [round(r["relative bias"], 2) for r in got[:3]] == [-0.37, -0.41, -0.23]
+    assert all(abs(r["relative bias"]) < 1e-3 for r in stats.relative_bias(cfg.replace(rng_shift=True), [4, 8, 16]))
+    with pytest.raises(ValueError, match=r"magnitude must be in \[1, 255\], not 256"):
+        stats.relative_bias(cfg, [256])
+
+
 def test_bias_summary_of_every_pair_once_is_zero():
     q = 3
     grid = np.ones(1 << (2 * q), dtype=np.int64)
