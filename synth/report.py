@@ -17,8 +17,8 @@ import csv
 import json
 from pathlib import Path
 
-from essop.synth.compare import FIELDS
 from essop.plotting import pyplot, save_figure
+from essop.synth.compare import FIELDS
 
 __all__ = ["write_tables", "plot", "METRICS"]
 

@@ -24,11 +24,11 @@ import torch
 import torch.nn.functional as F
 
 from essop.config import EssopConfig
+from essop.plotting import pyplot, save_figure
 from essop.training import data as cdata, models
 from essop.training.faults import FaultSpec, attach_fp32_faults, flip_fp32_bits
 from essop.training.fidelity import record_pairs
 from essop.training.layers import EssopConv2d, EssopUpdate, _ConvGeometry, attach, essop_weight_grad
-from essop.plotting import pyplot, save_figure
 
 __all__ = ["StudyOptions", "fidelity_rows", "training_rows", "markdown", "plot"]
 

@@ -32,10 +32,10 @@ import torch
 import torch.nn.functional as F
 
 from essop.config import EssopConfig, rng_label
+from essop.plotting import pyplot, save_figure
 from essop.training import fp16_tensors
 from essop.training.layers import (EssopConv2d, EssopUpdate, _ConvGeometry, _group_exponents, _map_pairs,
                                          _prescale, essop_layers, essop_weight_grad)
-from essop.plotting import pyplot, save_figure
 
 __all__ = ["Point", "grid", "record_pairs", "measure", "markdown", "plot", "FIELDS"]
 

@@ -32,9 +32,9 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from essop.config import EssopConfig
+from essop.plotting import pyplot, save_figure
 from essop.training import data as cdata, models
 from essop.training.layers import MODES, SCALINGS, EssopUpdate, attach, essop_layers
-from essop.plotting import pyplot, save_figure
 
 __all__ = [
     "TrainOptions", "Trainer", "RunData", "load_run_data", "train", "train_step", "evaluate", "evaluate_images",
