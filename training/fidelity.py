@@ -28,16 +28,18 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from essop.config import EssopConfig, rng_label
+from essop.golden.statistics import joint_histogram
 from essop.plotting import pyplot, save_figure
 from essop.training import fp16_tensors
 from essop.training.layers import (EssopConv2d, EssopUpdate, _ConvGeometry, _group_exponents, _map_pairs,
                                          _prescale, essop_layers, essop_weight_grad)
 
-__all__ = ["Point", "grid", "record_pairs", "measure", "markdown", "plot", "FIELDS"]
+__all__ = ["Point", "grid", "record_pairs", "measure", "fixed_bias_share", "markdown", "plot", "FIELDS"]
 
 FIELDS = ("config", "mode", "scaling", "sharing", "rng", "bl", "batch", "layer", "cosine", "rel_err", "quant_share",
           "zero_frac", "saturated")
@@ -94,9 +96,9 @@ def record_pairs(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor):
             for name, mod in layers]
 
 
-def _zero_fraction(layer, cfg: EssopConfig, scaling: str, x: torch.Tensor, d: torch.Tensor) -> tuple[float, bool]:
-    """Share of the nonzero elements of the layer's pairs that become magnitude 0, and saturation."""
-    update = EssopUpdate("expected", cfg, scaling)
+def _layer_pairs(layer, cfg: EssopConfig, scaling: str, x: torch.Tensor, d: torch.Tensor):
+    """The layer's x and delta pairs as the kernels read them (prescaled FP16 patterns) and every pair's group
+    exponent under `scaling`: [(x pairs, x exponents), (delta pairs, delta exponents)]."""
     sx = _prescale(float(x.abs().max()))
     sd = _prescale(float(d.abs().max()))
     if isinstance(layer, EssopConv2d):
@@ -107,10 +109,16 @@ def _zero_fraction(layer, cfg: EssopConfig, scaling: str, x: torch.Tensor, d: to
     B = d.shape[0]
     block = torch.stack([fp16_tensors.fp16_patterns(x.abs().max().reshape(1), sx)[0],
                          fp16_tensors.fp16_patterns(d.abs().max().reshape(1), sd)[0]])
+    scaling = EssopUpdate("expected", cfg, scaling).scaling
+    return [(pairs, _group_exponents(scaling, pairs.vmax16, B, top)) for pairs, top in ((xp, block[0]),
+                                                                                        (dp, block[1]))]
+
+
+def _zero_fraction(layer, cfg: EssopConfig, scaling: str, x: torch.Tensor, d: torch.Tensor) -> tuple[float, bool]:
+    """Share of the nonzero elements of the layer's pairs that become magnitude 0, and saturation."""
     zeros = nonzero = 0
     saturated = False
-    for pairs, top in ((xp, block[0]), (dp, block[1])):
-        exp = _group_exponents(update.scaling, pairs.vmax16, B, top)
+    for pairs, exp in _layer_pairs(layer, cfg, scaling, x, d):
         for c0 in range(0, exp.numel(), 8192):
             idx = torch.arange(c0, min(exp.numel(), c0 + 8192))
             bits = pairs.rows(idx)
@@ -120,6 +128,53 @@ def _zero_fraction(layer, cfg: EssopConfig, scaling: str, x: torch.Tensor, d: to
             nonzero += int(live.sum())
             saturated |= bool(sat.any())
     return zeros / max(1, nonzero), saturated
+
+
+def fixed_bias_share(model, x: torch.Tensor, y: torch.Tensor, cfg: EssopConfig, scaling: str = "per_pair",
+                     chunk: int = 1024) -> list[dict]:
+    """How large the random-number source's fixed-input bias is in each layer's weight gradient, exactly.
+
+    golden.statistics.joint_histogram gives F(a, b), the long-run mean of C / BL for fixed magnitudes over the
+    source's whole joint period (shared sharing: the array's one x and one delta generator). For one FP32
+    forward/backward pass on (x, y), per ESSOP layer: G_exp = sum_p 2**(E_x + E_d) sign * a b (the expected
+    mode's gradient, up to its constant scale) and G_bias = sum_p 2**(E_x + E_d) sign * (2**(2q) F(a, b) - a b),
+    the part of the long-run mean gradient that is not the product. Rows: layer, pairs, rel_bias =
+    |G_bias| / |G_exp| and cos_bias = cos(G_bias, G_exp) (-1: a pure shrinkage of the gradient). The variance,
+    which averages out over steps, is not in it (see `measure`)."""
+    if cfg.sharing != "shared":
+        raise ValueError(f"fixed_bias_share needs sharing='shared' (one generator pair for every product), "
+                         f"not {cfg.sharing!r}")
+    Q = 1 << cfg.q
+    hist, total = joint_histogram(cfg, 0, 0)
+    count = np.pad(hist.reshape(Q, Q).cumsum(0).cumsum(1), ((1, 0), (1, 0)))[:Q, :Q]     # [b, a]
+    table = torch.tensor(count / total * (Q * Q) - np.outer(np.arange(Q), np.arange(Q)), dtype=torch.float64)
+    rows = []
+    for name, layer, xin, dout, _ in record_pairs(model, x, y):
+        g_exp, g_bias, pairs = _bias_gradients(layer, cfg, scaling, xin, dout, table, chunk)
+        norm = float(g_exp.norm())
+        rows.append({"layer": name, "pairs": pairs,
+                     "rel_bias": float(g_bias.norm()) / norm if norm else 0.0,
+                     "cos_bias": float(F.cosine_similarity(g_bias.flatten(), g_exp.flatten(), dim=0))})
+    return rows
+
+
+def _bias_gradients(layer, cfg: EssopConfig, scaling: str, x: torch.Tensor, d: torch.Tensor, table: torch.Tensor,
+                    chunk: int = 1024) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """(G_exp, G_bias, pairs) of fixed_bias_share for one layer: float64 [Cout, n], both on the same relative
+    scale; table[b, a] = 2**(2q) F(a, b) - a b."""
+    (xp, ex), (dp, ed) = _layer_pairs(layer, cfg, scaling, x, d)
+    e = (ex + ed).to(torch.float64)
+    g_exp = torch.zeros(dp.length, xp.length, dtype=torch.float64)
+    g_bias = torch.zeros_like(g_exp)
+    for c0 in range(0, ex.numel(), chunk):
+        i = torch.arange(c0, min(ex.numel(), c0 + chunk))
+        a, s_a, _, _ = fp16_tensors.magnitudes(xp.rows(i), ex[i, None], cfg.q)
+        b, s_b, _, _ = fp16_tensors.magnitudes(dp.rows(i), ed[i, None], cfg.q)
+        sign = (1.0 - 2.0 * s_b.to(torch.float64))[:, :, None] * (1.0 - 2.0 * s_a.to(torch.float64))[:, None, :]
+        weight = torch.pow(2.0, e[i] - e.max())[:, None, None]       # the pairs' relative scales
+        g_exp += (weight * sign * (b[:, :, None] * a[:, None, :]).to(torch.float64)).sum(0)
+        g_bias += (weight * sign * table[b.long()[:, :, None], a.long()[:, None, :]]).sum(0)
+    return g_exp, g_bias, ex.numel()
 
 
 def measure(model, batches, points: list[Point], base: EssopConfig, progress=None) -> list[dict]:

@@ -2,6 +2,7 @@
 import argparse
 import csv
 
+import pytest
 import torch
 
 from training_fixtures import write_batches
@@ -65,3 +66,32 @@ def test_sobol_rows_with_rng(tmp_path):
     parser = argparse.ArgumentParser()
     training_commands.add_arguments("fidelity", parser)
     assert parser.parse_args(["--rng", "lfsr", "sobol"]).rng == ["lfsr", "sobol"]
+
+
+def test_fixed_bias_share_of_the_lfsr_pair_and_its_removal_by_the_shift():
+    """G_exp is the expected mode's gradient (the one training uses) up to its constant scale; the LFSR pair's
+    long-run bias is a few % of it, and the per-pair shift removes it; per_element has no one table."""
+    torch.manual_seed(0)
+    model = models.build("resnet8")
+    x, y = (t[:4] for t in _batch())
+    cfg = EssopConfig(bl=16)
+    names = [name for name, _ in fidelity.essop_layers(model)]
+    for name, layer, xin, dout, _ in fidelity.record_pairs(model, x, y):
+        layer.essop_update = fidelity.EssopUpdate("expected", cfg, "per_pair")
+        layer.essop_pairs.zero_()
+        geom = fidelity._ConvGeometry(layer, xin.shape, dout.shape) if isinstance(layer, fidelity.EssopConv2d) \
+            else None
+        expected = fidelity.essop_weight_grad(layer, xin, dout, geom).to(torch.float64)
+        layer.essop_update = None
+        g_exp, _, pairs = fidelity._bias_gradients(layer, cfg, "per_pair", xin, dout,
+                                                    torch.zeros(256, 256, dtype=torch.float64))
+        assert g_exp.shape == expected.shape and pairs == dout.numel() // dout.shape[1]
+        assert float(torch.nn.functional.cosine_similarity(g_exp.flatten(), expected.flatten(), dim=0)) == \
+            pytest.approx(1.0, abs=1e-9), name
+    rows = fidelity.fixed_bias_share(model, x, y, cfg)
+    assert [r["layer"] for r in rows] == names
+    assert all(1e-4 < r["rel_bias"] < 0.2 and -1.0 <= r["cos_bias"] <= 1.0 for r in rows), rows
+    shifted = fidelity.fixed_bias_share(model, x, y, cfg.replace(rng_shift=True))
+    assert all(r["rel_bias"] < 1e-6 for r in shifted), shifted
+    with pytest.raises(ValueError, match="needs sharing='shared'"):
+        fidelity.fixed_bias_share(model, x, y, cfg.replace(sharing="per_element"))
