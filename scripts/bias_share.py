@@ -30,13 +30,14 @@ def main(argv=None) -> int:
     ap.add_argument("--rng", default="lfsr")
     ap.add_argument("--rng-shift", action="store_true")
     ap.add_argument("--data", help="CIFAR-10 JPEG zip or cifar-10-batches-py folder (default: the usual search)")
+    ap.add_argument("--cache-dir", help="where the decoded CIFAR-10 .npz is kept (default ~/.cache/essop)")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     try:
         cfg = EssopConfig(bl=args.bl, rng=args.rng, rng_shift=args.rng_shift)
         model = models.build(args.model)
         model.load_state_dict(torch.load(args.weights, map_location="cpu"))
-        d = cdata.load_cifar10(args.data)
+        d = cdata.load_cifar10(args.data, args.cache_dir)
     except (OSError, ValueError, TypeError, RuntimeError) as exc:
         print(f"bias_share: error: {exc}".splitlines()[0], file=sys.stderr)
         return 2

@@ -1,6 +1,8 @@
 """essop fidelity: per-layer comparison of ESSOP gradients with FP32 ones, on a small network and data."""
 import argparse
 import csv
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -95,3 +97,26 @@ def test_fixed_bias_share_of_the_lfsr_pair_and_its_removal_by_the_shift():
     assert all(r["rel_bias"] < 1e-6 for r in shifted), shifted
     with pytest.raises(ValueError, match="needs sharing='shared'"):
         fidelity.fixed_bias_share(model, x, y, cfg.replace(sharing="per_element"))
+
+
+def test_bias_share_script(tmp_path, capsys):
+    """scripts/bias_share.py on saved weights and synthetic CIFAR batches: a row per layer and the median; a
+    missing weights file is one line and exit 2."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+    import bias_share
+    data = tmp_path / "data"
+    write_batches(data, n_train=16, n_test=4)
+    weights = tmp_path / "model.pt"
+    torch.manual_seed(0)
+    model = models.build("resnet8")
+    torch.save(model.state_dict(), weights)
+    common = ["--model", "resnet8", "--batch-size", "4", "--data", str(data), "--cache-dir", str(tmp_path / "cache")]
+    assert bias_share.main([str(weights), *common]) == 0
+    out = capsys.readouterr().out
+    layers = [name for name, _ in fidelity.essop_layers(model)]
+    rows = [ln for ln in out.splitlines() if ln.startswith("| ") and not ln.startswith("| layer | pairs")]
+    assert [r.split("|")[1].strip() for r in rows] == layers
+    assert f"median over {len(layers)} layers: bias / gradient norm" in out
+    assert bias_share.main([str(tmp_path / "missing.pt"), *common]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and err.startswith("bias_share: error: ") and "missing.pt" in err
