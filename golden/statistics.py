@@ -38,7 +38,8 @@ from essop.plotting import pyplot, save_figure
 __all__ = [
     "Errors", "draw_errors", "summarize", "loglog_slope", "restart_counts", "bl_table", "restart_table",
     "steps_table", "plot_rmse", "BIAS_BOUND_SE", "SOURCES", "source_config", "fixed_input_bias",
-    "fixed_input_bias_per_element", "relative_bias", "fixed_bias_table", "joint_histogram", "stream_histogram", "bias_summary",
+    "fixed_input_bias_per_element", "relative_bias", "below_counts", "fixed_bias_table", "joint_histogram",
+    "stream_histogram", "bias_summary",
     "xor_convolve", "MAX_JOINT_CYCLES"
 ]
 
@@ -241,12 +242,19 @@ def joint_histogram(cfg: EssopConfig, gx: int = 0, gd: int = 0) -> tuple[np.ndar
     return xor_convolve(plain, np.bincount(words, minlength=1 << (2 * q))), period * Ps
 
 
+def below_counts(hist: np.ndarray, q: int) -> np.ndarray:
+    """N[b, a] = #{cycles: R_d < b and R_x < a} for a, b in [0, 2**q), from a joint histogram (stream_histogram's
+    layout): the count of fixed magnitudes (a, b) over those cycles."""
+    Q = 1 << q
+    return np.pad(hist.reshape(Q, Q).cumsum(0).cumsum(1), ((1, 0), (1, 0)))[:Q, :Q]
+
+
 def bias_summary(hist: np.ndarray, total: int, q: int) -> dict:
     """From a joint histogram (stream_histogram's layout) over `total` cycles: the max and the RMS over all
     magnitude pairs (a, b) in [0, 2**q - 1]**2 of the long-run bias of C / BL, N(a, b) / total - a b / 2**(2q)
     with N(a, b) = #{cycles: R_x < a and R_d < b}, in units of full scale, and where the largest sits."""
     Q = 1 << q
-    N = np.pad(hist.reshape(Q, Q).cumsum(0).cumsum(1), ((1, 0), (1, 0)))[:Q, :Q]    # [b, a]
+    N = below_counts(hist, q)
     a = np.arange(Q)
     dev = N / total - np.outer(a, a) / float(Q * Q)
     b_max, a_max = np.unravel_index(np.argmax(np.abs(dev)), dev.shape)
@@ -268,7 +276,7 @@ def relative_bias(cfg: EssopConfig, magnitudes, gx: int = 0, gd: int = 0) -> lis
     q = cfg.q
     Q = 1 << q
     hist, total = joint_histogram(cfg, gx, gd)
-    N = np.pad(hist.reshape(Q, Q).cumsum(0).cumsum(1), ((1, 0), (1, 0)))      # N[b, a] = #{R_d < b, R_x < a}
+    N = below_counts(hist, q)
     out = []
     for v in magnitudes:
         check_int("magnitude", v, 1, Q - 1)

@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from essop.config import EssopConfig, rng_label
-from essop.golden.statistics import joint_histogram
+from essop.golden.statistics import below_counts, joint_histogram
 from essop.plotting import pyplot, save_figure
 from essop.training import fp16_tensors
 from essop.training.layers import (EssopConv2d, EssopUpdate, _ConvGeometry, _group_exponents, _map_pairs,
@@ -146,7 +146,7 @@ def fixed_bias_share(model, x: torch.Tensor, y: torch.Tensor, cfg: EssopConfig, 
                          f"not {cfg.sharing!r}")
     Q = 1 << cfg.q
     hist, total = joint_histogram(cfg, 0, 0)
-    count = np.pad(hist.reshape(Q, Q).cumsum(0).cumsum(1), ((1, 0), (1, 0)))[:Q, :Q]     # [b, a]
+    count = below_counts(hist, cfg.q)                                                       # [b, a]
     table = torch.tensor(count / total * (Q * Q) - np.outer(np.arange(Q), np.arange(Q)), dtype=torch.float64)
     rows = []
     for name, layer, xin, dout, _ in record_pairs(model, x, y):
