@@ -98,14 +98,10 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
 
 def run(name: str, args: argparse.Namespace) -> int:
     if name == "train":
-        from essop.training.train import TrainOptions, train
+        from essop.training.train import train
         import torch.distributed as dist
 
         cfg = config_from_args(args, skip=LAYER_FIELDS)
-        epochs, subset, test_subset = args.epochs, args.subset, args.test_subset
-        if args.quick:
-            epochs, subset, test_subset = epochs or 2, subset or 2000, test_subset or 1000
-        out = args.out or f"runs/{args.mode}" + ("" if args.mode == "fp32" else f"_{args.scaling}_bl{cfg.bl}_{cfg.sharing}")
         world = int(os.environ.get("WORLD_SIZE", "1"))
         if world > 1 and not dist.is_initialized():
             import torch
@@ -114,13 +110,7 @@ def run(name: str, args: argparse.Namespace) -> int:
             if args.device.startswith("cuda"):
                 torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
                 args.device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
-        opts = TrainOptions(mode=args.mode, essop=cfg, epochs=epochs or 160, batch_size=args.batch_size,
-                            lr=args.lr, schedule=args.schedule, warmup_epochs=args.warmup_epochs,
-                            weight_decay=args.weight_decay, nesterov=args.nesterov, scaling=args.scaling,
-                            model=args.model, data=args.data, cache_dir=args.cache_dir,
-                            subset=subset, test_subset=test_subset, threads=args.threads, seed=args.seed,
-                            device=args.device, out=out, resume=args.resume, overwrite=args.overwrite, stop_after_steps=args.stop_after_steps,
-                            time_budget_s=args.time_budget_s, progress=not args.no_progress)
+        opts = train_options(args, cfg)
         try:
             summary = train(opts)
         finally:
@@ -346,13 +336,31 @@ class _RaisingParser(argparse.ArgumentParser):
         raise ValueError(message)
 
 
+def train_options(args: argparse.Namespace, cfg):
+    """The TrainOptions of an `essop train` command line (its namespace and EssopConfig)."""
+    from essop.training.train import TrainOptions
+
+    epochs, subset, test_subset = args.epochs, args.subset, args.test_subset
+    if args.quick:
+        epochs, subset, test_subset = epochs or 2, subset or 2000, test_subset or 1000
+    out = args.out or f"runs/{args.mode}" + ("" if args.mode == "fp32" else f"_{args.scaling}_bl{cfg.bl}_{cfg.sharing}")
+    return TrainOptions(mode=args.mode, essop=cfg, epochs=epochs or 160, batch_size=args.batch_size,
+                        lr=args.lr, schedule=args.schedule, warmup_epochs=args.warmup_epochs,
+                        weight_decay=args.weight_decay, nesterov=args.nesterov, scaling=args.scaling,
+                        model=args.model, data=args.data, cache_dir=args.cache_dir,
+                        subset=subset, test_subset=test_subset, threads=args.threads, seed=args.seed,
+                        device=args.device, out=out, resume=args.resume, overwrite=args.overwrite,
+                        stop_after_steps=args.stop_after_steps, time_budget_s=args.time_budget_s,
+                        progress=not args.no_progress)
+
+
 def parse_train(argv: list[str]):
-    """`essop train`'s namespace and EssopConfig for `argv` (the arguments after `essop train`), or
+    """`essop train`'s namespace and TrainOptions for `argv` (the arguments after `essop train`), or
     ValueError/TypeError: how a campaign checks and reads each row of a protocol."""
     parser = _RaisingParser(prog="essop train", allow_abbrev=False)    # keys must be whole flag names
     add_arguments("train", parser)
     args = parser.parse_args(argv)
-    return args, config_from_args(args, skip=LAYER_FIELDS)
+    return args, train_options(args, config_from_args(args, skip=LAYER_FIELDS))
 
 
 def _campaign_argv(args: argparse.Namespace) -> list[str]:
@@ -376,7 +384,7 @@ def _campaign(args: argparse.Namespace) -> int:
     protocol = campaign.load_protocol(args.protocol)
     environment = {key: str(value) for key in campaign.ENVIRONMENT
                    if (value := getattr(args, key.replace("-", "_"))) is not None}
-    plans = campaign.plan_rows(protocol, args.runs_dir, environment, parse_train)
+    plans = campaign.plan_rows(protocol, args.runs_dir, args.report_dir, environment, parse_train)
     selected = campaign.select_rows(plans, args.rows, args.protocol)
 
     def report() -> Path:

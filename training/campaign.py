@@ -8,10 +8,11 @@ dashes; `true` is a bare flag and `false` leaves it out (every flag of `essop tr
 whole file is checked before anything runs, with `essop train`'s own parser, so a typo fails at once rather
 than hours into a campaign.
 
-The run folders are the campaign's only state. Each row trains in RUNS_DIR/NAME/ROW as an `essop train
+The run folders are the campaign's state. Each row trains in RUNS_DIR/NAME/ROW as an `essop train
 --resume auto` subprocess, so a finished row (its summary.json says so) is skipped, a stopped or killed one
 continues from its last checkpoint, and one that never started starts; that holds on another machine too,
-given the run folders. SIGINT/SIGTERM reach the running rows as SIGTERM (each saves a checkpoint mid-epoch and
+given the run folders. A row with no run folder here whose report copy (below) is a finished run of the row's
+own options is skipped too: a fresh clone runs only the rows the committed report lacks. SIGINT/SIGTERM reach the running rows as SIGTERM (each saves a checkpoint mid-epoch and
 exits) and no further row starts. Every finished row is also evaluated once (`essop evaluate`: its final weights
 with BatchNorm statistics recomputed, eval.json), a column of the table.
 
@@ -35,7 +36,7 @@ import threading
 import time
 from collections import deque
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from queue import SimpleQueue
 from typing import Callable
@@ -45,6 +46,7 @@ import numpy as np
 from essop.config import rng_label
 from essop.plotting import pyplot, save_figure
 from essop.training.evaluation import EVAL_FILE, correct_images, read_evaluation
+from essop.training.train import run_identity
 
 #: The top-level keys of a protocol file.
 PROTOCOL_KEYS = ("name", "description", "train", "rows")
@@ -175,6 +177,10 @@ class Plan:
     """The random-number source: 'lfsr' or 'sobol', '+shift' with the per-pair shift."""
     bl: int
     epochs: int
+    copy: Path
+    """The report's copy of the run's small files (REPORT_DIR/NAME/ROW)."""
+    identity: dict
+    """The options that define the run (train.run_identity): a run recorded with others is not this row's."""
     environment: list[str]
     """The row's flags that say where it runs (ENVIRONMENT), for the `essop evaluate` of its weights."""
     configuration: str
@@ -193,14 +199,15 @@ def _flags(options: dict) -> list[str]:
 
 
 #: `essop train`'s parser as the campaign uses it: argv (the arguments after `essop train`) -> (namespace,
-#: EssopConfig), ValueError for a bad option or value. The command line (essop.app.training_commands) owns that
+#: TrainOptions), ValueError for a bad option or value. The command line (essop.app.training_commands) owns that
 #: parser and passes this function in.
 ParseTrain = Callable[[list[str]], tuple]
 
 
-def plan_rows(protocol: Protocol, runs_dir: Path, environment: dict, parse_train: ParseTrain) -> list[Plan]:
-    """Every row's run folder and `essop train` arguments (the protocol's common options, the row's, then
-    the campaign's environment options), each checked by `essop train`'s parser, `parse_train`."""
+def plan_rows(protocol: Protocol, runs_dir: Path, report_dir: Path, environment: dict,
+              parse_train: ParseTrain) -> list[Plan]:
+    """Every row's run folder, report copy and `essop train` arguments (the protocol's common options, the
+    row's, then the campaign's environment options), each checked by `essop train`'s parser, `parse_train`."""
     plans = []
     for row in protocol.rows:
         folder = runs_dir / protocol.name / row.name
@@ -209,7 +216,7 @@ def plan_rows(protocol: Protocol, runs_dir: Path, environment: dict, parse_train
         argv += ["--out", str(folder), "--resume", "auto", "--no-progress"]
         where = f"{protocol.path}: row {row.name!r}"
         try:
-            args, cfg = parse_train(argv)
+            args, opts = parse_train(argv)
         except (ValueError, TypeError) as exc:
             raise ValueError(f"{where}: {exc}") from None
         if args.epochs is None:
@@ -217,10 +224,11 @@ def plan_rows(protocol: Protocol, runs_dir: Path, environment: dict, parse_train
         # Only the options that differ from the protocol's common ones name the configuration; every row has those.
         own = {k: v for k, v in options.items()
                if k != "seed" and k not in ENVIRONMENT and (k not in protocol.train or protocol.train[k] != v)}
+        cfg = opts.essop
         plans.append(Plan(row.name, folder, argv, args.mode, args.scaling, cfg.sharing,
-                          cfg.rng_label, cfg.bl, args.epochs, _flags({k: v for k, v in options.items()
-                                                                      if k in ENVIRONMENT}),
-                          shlex.join(_flags(own))))
+                          cfg.rng_label, cfg.bl, args.epochs, report_dir / protocol.name / row.name,
+                          run_identity(asdict(opts)),
+                          _flags({k: v for k, v in options.items() if k in ENVIRONMENT}), shlex.join(_flags(own))))
     return plans
 
 
@@ -249,6 +257,8 @@ class RunState:
     """The run's length: summary.json's (--time-budget-s may have sized it), else the protocol's."""
     config: dict | None
     summary: dict | None
+    in_report: bool = False
+    """Read from the report's copy: the row finished elsewhere (a clone of the committed report)."""
 
 
 def read_state(folder: Path, epochs: int) -> RunState:
@@ -267,6 +277,24 @@ def read_state(folder: Path, epochs: int) -> RunState:
     return RunState(status, history, epochs, config, summary)
 
 
+def row_state(plan: Plan) -> RunState:
+    """What is left of a row to run: its run folder's state, unless that folder holds nothing of it and the
+    report's copy is a finished run of the row's own options. A clone of the committed report then reruns only
+    what the report lacks (a partial copy cannot continue: its checkpoint is not in the report)."""
+    state = read_state(plan.folder, plan.epochs)
+    if state.status == "pending" and _copy_is_this_row(plan):
+        copy = read_state(plan.copy, plan.epochs)
+        if copy.status == "done":
+            return replace(copy, in_report=True)
+    return state
+
+
+def _copy_is_this_row(plan: Plan) -> bool:
+    """Whether the report's copy records a run of the row's defining options (not one of an earlier protocol)."""
+    config = _load_json(plan.copy / "config.json") if (plan.copy / "config.json").exists() else None
+    return config is not None and run_identity(config.get("options", {})) == plan.identity
+
+
 def _progress(state: RunState) -> str:
     return f"{len(state.history)}/{state.epochs} epochs"
 
@@ -274,8 +302,10 @@ def _progress(state: RunState) -> str:
 def print_plan(plans: list[Plan]) -> None:
     width = max(len(p.name) for p in plans)
     for p in plans:
-        state = read_state(p.folder, p.epochs)
-        print(f"{p.name:<{width}}  {state.status:<7}  {_progress(state):>12}  essop train {shlex.join(p.argv)}")
+        state = row_state(p)
+        where = "report" if state.in_report else "runs"
+        print(f"{p.name:<{width}}  {state.status:<7}  {_progress(state):>12}  {where:<6}  "
+              f"essop train {shlex.join(p.argv)}")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -426,12 +456,15 @@ def run_campaign(protocol: Protocol, selected: list[Plan], runs_dir: Path, paral
     1 if a row failed, 128 + the signal number if the campaign was stopped."""
     tags = {p.name: f"[{i}/{len(selected)}] {p.name}" for i, p in enumerate(selected, 1)}
     with campaign_lock(runs_dir / protocol.name):
-        states = {p.name: read_state(p.folder, p.epochs) for p in selected}
+        states = {p.name: row_state(p) for p in selected}
         todo = [p for p in selected if states[p.name].status != "done"]
         print(f"campaign {protocol.name}: {len(todo)} of {len(selected)} row(s) to run, up to {parallel} at once, "
               f"in {runs_dir / protocol.name}", flush=True)
         for p in selected:
-            if p not in todo:
+            if p not in todo and states[p.name].in_report:
+                print(f"{tags[p.name]}: done ({_progress(states[p.name])}, in the report {p.copy}), skipped",
+                      flush=True)
+            elif p not in todo:
                 print(f"{tags[p.name]}: done ({_progress(states[p.name])}), skipped", flush=True)
                 evaluate_row(p, tags[p.name], states[p.name])
         runner = _Runner(todo, tags, parallel, report)
@@ -471,6 +504,7 @@ class TableRow:
     wall_min: float | None
     device: str | None
     status: str
+    """RunState.status, or "outdated": a report copy recorded with other options than the row's now."""
     history: list[dict]
     configuration: str = ""
     """Plan.configuration: the row's options but its seed."""
@@ -505,13 +539,15 @@ def _setup(plan: Plan, config: dict | None) -> tuple[str, str | None, str | None
     return mode, scaling, essop.get("sharing", plan.sharing), source, essop.get("bl", plan.bl)
 
 
-def _table_row(plan: Plan, copy: Path) -> TableRow:
+def _table_row(plan: Plan) -> TableRow:
     """A row of the table, from its run folder when this machine has it (refreshing the report's copy),
-    else from the report's copy."""
-    here = plan.folder.is_dir()
+    else from the report's copy; a copy recorded with other options than the row's is "outdated"."""
+    here, copy = plan.folder.is_dir(), plan.copy
     state = read_state(plan.folder if here else copy, plan.epochs)
     if here and state.history:
         _copy_run_files(plan.folder, copy)
+    elif state.history and not _copy_is_this_row(plan):
+        state = replace(state, status="outdated")
     h = state.history
     ev = read_evaluation(plan.folder if here else copy, len(h)) if h else None
     mode, scaling, sharing, source, bl = _setup(plan, state.config)
@@ -676,7 +712,7 @@ def write_report(protocol: Protocol, plans: list[Plan], report_dir: Path) -> Pat
     """Rewrite REPORT_DIR/NAME for every row of the protocol; returns the path of table.md."""
     out = report_dir / protocol.name
     out.mkdir(parents=True, exist_ok=True)
-    rows = [_table_row(p, out / p.name) for p in plans]
+    rows = [_table_row(p) for p in plans]
     fp32 = _fp32_reference(rows)
     for r in rows:
         if fp32 is not None and r.final_test_acc is not None:

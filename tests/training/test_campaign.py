@@ -35,15 +35,16 @@ def _campaign_args(tmp_path, protocol=TINY):
             "--data", data, "--cache-dir", tmp_path / "cache", "--threads", "1"]
 
 
-def _plan(tmp_path) -> dict[str, tuple[str, str]]:
-    """row -> (status and progress, `essop train` arguments) from --dry-run."""
-    res = _essop(*_campaign_args(tmp_path), "--dry-run")
+def _plan(tmp_path, protocol=TINY) -> dict[str, tuple[str, str]]:
+    """row -> (status, progress and where it was read: "runs" or "report", `essop train` arguments) from
+    --dry-run."""
+    res = _essop(*_campaign_args(tmp_path, protocol), "--dry-run")
     assert res.returncode == 0, res.stderr
     plan = {}
     for line in res.stdout.splitlines():
         head, command = line.split("essop train ")
-        name, status, progress, _ = head.split()
-        plan[name] = (f"{status} {progress}", command)
+        name, status, progress, _, where = head.split()
+        plan[name] = (f"{status} {progress} {where}", command)
     return plan
 
 
@@ -65,7 +66,7 @@ def test_campaign_end_to_end(tmp_path):
     # The plan: every row pending with its exact command; nothing is run or written.
     plan = _plan(tmp_path)
     assert list(plan) == list(ROWS)
-    assert all(status == "pending 0/2" for status, _ in plan.values())
+    assert all(status == "pending 0/2 runs" for status, _ in plan.values())
     assert "--mode essop --scaling block --bl 8" in plan["essop-block-bl8"][1]
     assert f"--out {runs / 'essop-per_pair-bl8'} --resume auto --no-progress" in plan["essop-per_pair-bl8"][1]
     assert not (tmp_path / "runs").exists() and not (tmp_path / "report").exists()
@@ -77,7 +78,7 @@ def test_campaign_end_to_end(tmp_path):
     assert cut.returncode == 0, cut.stderr
     first_epoch = json.loads((runs / "essop-per_pair-bl8" / "log.json").read_text())
     assert len(first_epoch) == 1
-    assert _plan(tmp_path)["essop-per_pair-bl8"][0] == "partial 1/2"
+    assert _plan(tmp_path)["essop-per_pair-bl8"][0] == "partial 1/2 runs"
 
     res = _essop(*_campaign_args(tmp_path))
     assert res.returncode == 0, res.stdout + res.stderr
@@ -167,6 +168,30 @@ def test_campaign_end_to_end(tmp_path):
     assert regen.returncode == 0, regen.stderr
     assert (report / "table.md").read_text() == md
 
+    # There (a fresh clone of the committed report), the rows the report holds as finished are not run again.
+    assert {name: status for name, (status, _) in _plan(tmp_path).items()} == {name: "done 2/2 report"
+                                                                               for name in ROWS}
+    clone = _essop(*_campaign_args(tmp_path))
+    assert clone.returncode == 0, clone.stdout + clone.stderr
+    for i, name in enumerate(ROWS, 1):
+        assert f"[{i}/4] {name}: done (2/2 epochs, in the report {report / name}), skipped" in clone.stdout
+    assert ": start" not in clone.stdout and " recomputed" not in clone.stdout
+    assert (report / "table.md").read_text() == md
+
+    # ... unless the protocol has changed a row's options since: that row runs again, and until it has, the
+    # report marks its old copy "outdated" (out of the fp32 reference and the gaps).
+    edited = json.loads(TINY.read_text())
+    edited["rows"][3]["bl"] = 16
+    changed = tmp_path / "edited.json"
+    changed.write_text(json.dumps(edited))
+    plan = _plan(tmp_path, changed)
+    assert plan["essop-block-bl8"][0] == "pending 0/2 runs"
+    assert all(plan[name][0] == "done 2/2 report" for name in ROWS[:3])
+    assert _essop(*_campaign_args(tmp_path, changed), "--report-only").returncode == 0
+    rows = {r["row"]: r for r in json.loads((report / "table.json").read_text())["rows"]}
+    assert rows["essop-block-bl8"]["status"] == "outdated" and rows["essop-block-bl8"]["bl"] == 8
+    assert [rows[name]["status"] for name in ROWS[:3]] == ["done"] * 3
+
 
 def test_sigterm_stops_the_running_row_with_a_checkpoint(tmp_path):
     protocol = tmp_path / "long.json"
@@ -218,12 +243,15 @@ def test_a_failing_row_is_shown_and_the_others_still_run(tmp_path):
     protocol = tmp_path / "two.json"
     protocol.write_text(json.dumps({"name": "two", "train": {"epochs": 1, "batch-size": 32, "subset": 32,
                                                                "test-subset": 20},
-                                    "rows": [{"name": "bad", "mode": "fp32", "model": "resnet9"},
+                                    "rows": [{"name": "bad", "mode": "fp32", "model": "resnet8"},
                                              {"name": "good", "mode": "fp32", "model": "resnet8"}]}))
+    # A row that fails when it runs (every option is checked before): its run folder's path is taken by a file.
+    (tmp_path / "runs" / "two").mkdir(parents=True)
+    (tmp_path / "runs" / "two" / "bad").write_text("not a run folder")
     res = _essop(*_campaign_args(tmp_path, protocol), "--parallel", "2")
     assert res.returncode == 1, res.stdout + res.stderr
     assert "[1/2] bad: FAILED (exit status 2) at 0/1 epochs; its last output:" in res.stdout
-    assert "    essop train: error: model must be one of" in res.stdout          # the row's own error line
+    assert re.search(r"^    essop train: error: .*File exists", res.stdout, re.M), res.stdout  # the row's own error
     assert "[2/2] good: done, final test" in res.stdout and "(failed: bad)" in res.stdout
     rows = _table_rows((tmp_path / "report" / "two" / "table.md").read_text())
     assert [(r[0], r[-1]) for r in rows] == [("bad", "pending"), ("good", "done")]
@@ -235,6 +263,8 @@ def test_a_failing_row_is_shown_and_the_others_still_run(tmp_path):
     ({"name": "p"}, "no 'rows'"),
     ({"rows": [{"name": "a", "mode": "fp32"}]}, "no 'name'"),
     ({"name": "p", "rows": [{"name": "a", "mode": "fp32"}, {"name": "a", "mode": "essop"}]}, "duplicate row name 'a'"),
+    ({"name": "p", "rows": [{"name": "a", "mode": "fp32", "model": "resnet9"}]},
+     "row 'a': model must be one of resnet8, resnet20, resnet32, resnet44, resnet56, not 'resnet9'"),
     ({"name": "p", "rows": [{"name": "../a", "mode": "fp32"}]}, "unsafe row name (row 1) '../a'"),
     ({"name": "p", "rows": [{"name": "a", "seed": 1}]}, "row 'a' has no \"mode\""),
     ({"name": "p", "train": {"epochs": 2}, "rows": [{"name": "a", "mode": "fp32", "bogus": 1}]},
@@ -274,10 +304,31 @@ def test_the_committed_protocols_plan(tmp_path):
     assert protocols
     for protocol in protocols:
         rows = [r["name"] for r in json.loads(protocol.read_text())["rows"]]
-        res = _essop("campaign", protocol, "--dry-run", "--runs-dir", tmp_path / "runs")
+        res = _essop("campaign", protocol, "--dry-run", "--runs-dir", tmp_path / "runs",
+                     "--report-dir", tmp_path / "report")
         assert res.returncode == 0, res.stderr
         assert [ln.split()[0] for ln in res.stdout.splitlines()] == rows
         assert all(" pending " in ln for ln in res.stdout.splitlines())
+
+
+def test_the_committed_reports_rows_are_not_run_again(tmp_path):
+    """On a fresh clone every row that the committed report holds as finished reads as done from the report
+    (its recorded options are the protocol's), so `make accuracy` there runs only the missing rows."""
+    root = Path(__file__).parents[2]
+    checked = 0
+    for protocol in sorted((root / "protocols").glob("*.json")):
+        name = json.loads(protocol.read_text())["name"]
+        report = root / "docs" / "accuracy" / name
+        if not (report / "table.json").exists():
+            continue
+        finished = {r["row"] for r in json.loads((report / "table.json").read_text())["rows"] if r["status"] == "done"}
+        res = _essop("campaign", protocol, "--dry-run", "--runs-dir", tmp_path / "runs",
+                     "--report-dir", root / "docs" / "accuracy")
+        assert res.returncode == 0, res.stderr
+        status = {ln.split()[0]: ln.split()[1] + " " + ln.split()[4] for ln in res.stdout.splitlines()}
+        assert {row for row, s in status.items() if s == "done report"} == finished
+        checked += len(finished)
+    assert checked > 0
 
 
 def test_seeds_of_one_configuration_are_grouped(tmp_path):
