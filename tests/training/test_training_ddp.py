@@ -1,8 +1,5 @@
 """Data-parallel ESSOP on two CPU processes (gloo): integer counts all-reduce exactly, so two ranks sharing a
 global batch end with the same weights as one process on the whole batch, and replicas stay identical."""
-import os
-import socket
-
 import pytest
 import torch
 import torch.distributed as dist
@@ -13,12 +10,6 @@ from essop.config import EssopConfig
 from essop.training.layers import EssopConv2d, EssopLinear, EssopUpdate, attach
 from essop.training import models
 from essop.training.train import TrainOptions, make_optimizer, train_step
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _batches(steps, batch, seed=0):
@@ -44,10 +35,11 @@ def _run_steps(model, mode, batches, rank, world):
     return model
 
 
-def _worker(rank, world, port, mode, cfg, scaling, batches, expected, result_dir, with_resnet):
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+def _worker(rank, world, mode, cfg, scaling, batches, expected, result_dir, with_resnet):
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", rank=rank, world_size=world)
+    # The ranks meet through a file of this test's own, not a TCP port picked beforehand: a port found free
+    # can be taken by a concurrent test before rank 0 binds it.
+    dist.init_process_group("gloo", init_method=f"file://{result_dir / 'rendezvous'}", rank=rank, world_size=world)
     try:
         model = _run_steps(_linear_model(mode, cfg, scaling), mode, batches, rank, world)
         for k, v in model.state_dict().items():
@@ -80,6 +72,6 @@ def test_two_ranks_equal_one_process(tmp_path, mode, sharing, scaling):
     batches = _batches(3, 8)
     single = _run_steps(_linear_model(mode, cfg, scaling), mode, batches, 0, 1).state_dict()
     assert not torch.equal(single["3.weight"], _linear_model(mode, cfg, scaling).state_dict()["3.weight"])
-    mp.spawn(_worker, args=(2, _free_port(), mode, cfg, scaling, batches, single, tmp_path,
+    mp.spawn(_worker, args=(2, mode, cfg, scaling, batches, single, tmp_path,
                             sharing == "shared" and scaling == "per_pair"), nprocs=2, join=True)
     assert (tmp_path / "ok0").exists() and (tmp_path / "ok1").exists()
