@@ -644,8 +644,10 @@ def _plot_accuracy(protocol: Protocol, rows: list[TableRow], path: Path) -> None
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
     drawn = [r for r in rows if r.history]
     for r in drawn:
-        ax.plot([h["epoch"] for h in r.history], [100 * h["test_acc"] for h in r.history], label=r.row,
-                linestyle="--" if r.mode == "fp32" else "-")
+        outdated = r.status == "outdated"
+        ax.plot([h["epoch"] for h in r.history], [100 * h["test_acc"] for h in r.history],
+                label=r.row + (" (outdated)" if outdated else ""),
+                linestyle=":" if outdated else "--" if r.mode == "fp32" else "-")
     if drawn:
         ax.legend(fontsize=7)
     else:
@@ -715,7 +717,7 @@ def write_report(protocol: Protocol, plans: list[Plan], report_dir: Path) -> Pat
     rows = [_table_row(p) for p in plans]
     fp32 = _fp32_reference(rows)
     for r in rows:
-        if fp32 is not None and r.final_test_acc is not None:
+        if fp32 is not None and r.final_test_acc is not None and r.status != "outdated":
             r.gap_pp = r.final_test_acc - fp32["mean_test_acc"]
     _paired_intervals(rows)
     seeds = _seed_groups(rows, fp32)

@@ -190,6 +190,7 @@ def test_campaign_end_to_end(tmp_path):
     assert _essop(*_campaign_args(tmp_path, changed), "--report-only").returncode == 0
     rows = {r["row"]: r for r in json.loads((report / "table.json").read_text())["rows"]}
     assert rows["essop-block-bl8"]["status"] == "outdated" and rows["essop-block-bl8"]["bl"] == 8
+    assert rows["essop-block-bl8"]["gap_pp"] is None and rows["essop-per_pair-bl8"]["gap_pp"] is not None
     assert [rows[name]["status"] for name in ROWS[:3]] == ["done"] * 3
 
 
