@@ -313,7 +313,8 @@ def _campaign_arguments(parser: argparse.ArgumentParser) -> None:
                              "default runs/accuracy)")
     parser.add_argument("--report-dir", type=Path, default=Path("docs/accuracy"),
                         help="the report goes to REPORT_DIR/NAME (small files, for committing; default docs/accuracy)")
-    parser.add_argument("--rows", nargs="+", metavar="NAME", help="run only these rows (the report covers all)")
+    parser.add_argument("--rows", nargs="+", metavar="NAME",
+                        help="run only these rows, in this order (the report covers all)")
     parser.add_argument("--dry-run", action="store_true",
                         help="print every row's status, progress and `essop train` command; run nothing")
     parser.add_argument("--parallel", type=_positive, metavar="N",

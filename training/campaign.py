@@ -233,14 +233,16 @@ def plan_rows(protocol: Protocol, runs_dir: Path, report_dir: Path, environment:
 
 
 def select_rows(plans: list[Plan], names: list[str] | None, path: Path) -> list[Plan]:
-    """The plans of the rows named in `names` (all when none), ValueError for a name the protocol lacks."""
+    """The plans of the rows named in `names`, in that order (all, in the protocol's order, when none);
+    ValueError for a name the protocol lacks."""
     if not names:
         return plans
-    unknown = [n for n in names if n not in {p.name for p in plans}]
+    by_name = {p.name: p for p in plans}
+    unknown = [n for n in names if n not in by_name]
     if unknown:
         raise ValueError(f"{path} has no row {', '.join(map(repr, unknown))} "
                          f"(its rows: {', '.join(p.name for p in plans)})")
-    return [p for p in plans if p.name in names]
+    return [by_name[n] for n in dict.fromkeys(names)]
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -72,6 +72,10 @@ def test_campaign_end_to_end(tmp_path):
     assert not (tmp_path / "runs").exists() and not (tmp_path / "report").exists()
     only = _essop(*_campaign_args(tmp_path), "--dry-run", "--rows", "fp32-s1")
     assert only.returncode == 0 and [ln.split()[0] for ln in only.stdout.splitlines()] == ["fp32-s1"]
+    # --rows also sets the order the rows run in (a name given twice runs once).
+    some = _essop(*_campaign_args(tmp_path), "--dry-run", "--rows", "essop-block-bl8", "fp32-s0", "essop-block-bl8")
+    assert some.returncode == 0 and [ln.split()[0] for ln in some.stdout.splitlines()] == ["essop-block-bl8",
+                                                                                           "fp32-s0"]
 
     # One row stopped early by hand with the plan's own command: one epoch of two done, then mid-epoch.
     cut = _essop("train", *shlex.split(plan["essop-per_pair-bl8"][1]), "--stop-after-steps", "3")
