@@ -12,8 +12,8 @@ The run folders are the campaign's state. Each row trains in RUNS_DIR/NAME/ROW a
 --resume auto` subprocess, so a finished row (its summary.json says so) is skipped, a stopped or killed one
 continues from its last checkpoint, and one that never started starts; that holds on another machine too,
 given the run folders. A row with no run folder here whose report copy (below) is a finished run of the row's
-own options is skipped too: a fresh clone runs only the rows the committed report lacks. SIGINT/SIGTERM reach the running rows as SIGTERM (each saves a checkpoint mid-epoch and
-exits) and no further row starts. Every finished row is also evaluated once (`essop evaluate`: its final weights
+own options is skipped too: a fresh clone runs only the rows the committed report lacks. SIGINT/SIGTERM reach
+the running rows as SIGTERM (each saves a checkpoint mid-epoch and exits) and no further row starts. Every finished row is also evaluated once (`essop evaluate`: its final weights
 with BatchNorm statistics recomputed, eval.json), a column of the table.
 
 The report in REPORT_DIR/NAME (table.md, table.json, accuracy_vs_epoch.png, gap_vs_bl.png and each row's small
