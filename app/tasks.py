@@ -123,11 +123,17 @@ def run_tasks(tasks: list[CachedTask], *, workers: int | None = None, ray_addres
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     started = not ray.is_initialized()
     if started:
-        if ray_address is not None:
-            ray.init(address=ray_address, log_to_driver=False)
-        else:
-            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False,
-                     object_store_memory=100 * 1024 * 1024)
+        try:
+            if ray_address is not None:
+                ray.init(address=ray_address, log_to_driver=False)
+            else:
+                ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False,
+                         object_store_memory=100 * 1024 * 1024)
+        except Exception as exc:   # Ray raises a bare Exception when its node does not come up in time
+            where = f"at {ray_address}" if ray_address is not None else "locally"
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise OSError(f"Ray did not start {where}: {first} (a heavily loaded machine can time it out; "
+                          "without --workers and --ray-address the configurations run in this process)") from None
     # A sweep stopped with SIGTERM (kill PID) goes through `finally` like Ctrl-C, so that the local Ray
     # instance is shut down; finished tasks have their results in their build folders, and the next run
     # resumes from them.

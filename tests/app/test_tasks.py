@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from essop.app.synth_commands import synth_tasks
+from essop.app import tasks as tasks_module
 from essop.app.tasks import RESULT_FILE, CachedTask, run_cached, run_tasks
 from essop.config import EssopConfig
 from essop.synth.libraries import library
@@ -48,6 +49,30 @@ def test_plain_path_needs_no_ray(tmp_path):
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "t")], capture_output=True, text=True,
                          check=True).stdout
     assert "--workers and --ray-address run tasks on Ray, which is not installed" in out
+
+
+def test_ray_that_does_not_start_is_a_one_line_error(tmp_path, monkeypatch):
+    # Ray raises a bare Exception with a paragraph when its node times out (seen on a loaded 2-core machine);
+    # the CLI turns OSError into one line and exit status 2.
+    class NoStartRay:
+        @staticmethod
+        def is_initialized():
+            return False
+
+        @staticmethod
+        def init(**kwargs):
+            raise Exception("The current node timed out during startup. This could happen because ...\nmore")
+
+    monkeypatch.setattr(tasks_module, "_ray", lambda: NoStartRay)
+    t = [CachedTask(divmod, (7, 2), str(tmp_path / "t"), {"k": 1})]
+    with pytest.raises(OSError) as info:
+        run_tasks(t, workers=1)
+    message = str(info.value)
+    assert message.startswith("Ray did not start locally: The current node timed out during startup.")
+    assert "\n" not in message
+    with pytest.raises(OSError, match="Ray did not start at ray://nowhere:1: "):
+        run_tasks(t, ray_address="ray://nowhere:1")
+    assert not (tmp_path / "t").exists()
 
 
 @pytest.mark.slow
