@@ -71,9 +71,11 @@ train: setup
 bench-train: setup
 	$(ESSOP) bench-train
 
-## Per-layer gradient fidelity of the default grid (docs/fidelity.md).
+## Per-layer gradient fidelity of the default grid (results/fidelity, quoted in docs/fidelity.md), then of every
+## configuration of the accuracy campaign's rows (docs/fidelity/campaign, read by `make pareto`).
 fidelity: setup
 	$(ESSOP) fidelity
+	$(ESSOP) fidelity --protocol protocols/accuracy-cpu.json --out docs/fidelity/campaign
 
 ## Every row of PROTOCOL in the background (run folders in runs/accuracy, report in docs/accuracy); stop it
 ## with the `kill PID` it prints, and `make accuracy` again continues where it stopped.

@@ -153,9 +153,13 @@ def _fidelity_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sharing", nargs="+", choices=("shared", "per_element"), default=["shared"])
     parser.add_argument("--rng", nargs="+", choices=("lfsr", "sobol"), default=["lfsr"],
                         help="random-number sources (default lfsr; the per-pair shift is --rng-shift)")
+    parser.add_argument("--protocol", type=Path, metavar="PROTOCOL.json",
+                        help="instead of the grid of --modes/--bl/--scaling/--sharing/--rng: every ESSOP and "
+                             "expected configuration of this accuracy protocol's rows, once each (its network "
+                             "unless --model is given); the fidelity proxy of each row of the campaign")
     parser.add_argument("--batches", type=_positive, default=1, help="minibatches to average over (default 1)")
     parser.add_argument("--batch-size", type=_positive, default=128)
-    parser.add_argument("--model", default="resnet32")
+    parser.add_argument("--model", help="network (default resnet32, or the --protocol's)")
     parser.add_argument("--checkpoint", help="weights from an `essop train` checkpoint.pt or model.pt "
                                              "(default: the network at initialisation, seed --seed)")
     parser.add_argument("--seed", type=int, default=0)
@@ -169,11 +173,17 @@ def _fidelity(args: argparse.Namespace) -> int:
 
     from essop.training import data as cdata, models
     from essop.training.fidelity import FIELDS, grid, markdown, measure, plot
-    if args.threads:
-        torch.set_num_threads(args.threads)
     base = config_from_args(args, skip=LAYER_FIELDS + ("bl", "sharing", "rng"))
     for bl in args.bl:
         base.replace(bl=bl)                  # an invalid BL fails here, before any work
+    if args.protocol:
+        points, model_name = _protocol_points(args.protocol, base)
+        args.model = args.model or model_name
+    else:
+        points = grid(args.modes, args.bl, args.scaling, args.sharing, args.rng, base.rng_shift)
+    args.model = args.model or "resnet32"
+    if args.threads:
+        torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     model = models.build(args.model)
     title = f"{args.model} at initialisation (seed {args.seed})"
@@ -190,7 +200,6 @@ def _fidelity(args: argparse.Namespace) -> int:
         idx = order[b * args.batch_size:(b + 1) * args.batch_size]
         x = cdata.augment(torch.from_numpy(ds.x_train[idx]), cdata.step_generator(args.seed, 0, b))
         batches.append((norm(x), torch.from_numpy(ds.y_train[idx])))
-    points = grid(args.modes, args.bl, args.scaling, args.sharing, args.rng)
     t0 = time.perf_counter()
     rows = measure(model, batches, points, base,
                    lambda p, b: print(f"  {p.label} (minibatch {b}): {time.perf_counter() - t0:.0f} s",
@@ -202,7 +211,9 @@ def _fidelity(args: argparse.Namespace) -> int:
         w.writeheader()
         w.writerows(rows)
     title += f"; {args.batches} minibatch(es) of {args.batch_size}; q {base.q}, LFSR width {base.lfsr_width}"
-    if base.rng_shift:
+    if args.protocol:
+        title += f"; the configurations of {args.protocol}"
+    elif base.rng_shift:
         title += ", per-pair shift"
     text = markdown(rows, title)
     (out / "fidelity.md").write_text(text + "\n")
@@ -212,6 +223,27 @@ def _fidelity(args: argparse.Namespace) -> int:
     print(f"\nwrote {out / 'fidelity.csv'}, {out / 'fidelity.md'}, {out / 'fidelity.png'} "
           f"({time.perf_counter() - t0:.0f} s)")
     return 0
+
+
+def _protocol_points(path: Path, base):
+    """The fidelity points of an accuracy protocol's rows (each row read by `essop train`'s own parser, as
+    the campaign reads it) and the network they train."""
+    from essop.training import campaign
+    from essop.training.fidelity import protocol_points
+
+    protocol = campaign.load_protocol(path)
+    rows, networks = [], set()
+    for plan in campaign.plan_rows(protocol, Path("runs"), Path("docs"), {}, parse_train):
+        args, opts = parse_train(plan.argv)
+        rows.append((plan.name, args.mode, args.scaling, opts.essop))
+        networks.add(args.model)
+    if len(networks) > 1:
+        raise ValueError(f"{path}: the rows train different networks ({', '.join(sorted(networks))}); "
+                         f"give --model")
+    try:
+        return protocol_points(rows, base), networks.pop()
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
 
 
 # ---- essop faults ----------------------------------------------------------------------------------------

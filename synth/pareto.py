@@ -5,8 +5,10 @@ Three sources, each the committed output of its own tool, read as they are:
 
 - accuracy: the campaign report (``essop campaign ... --report-only`` writes ``docs/accuracy/<protocol>/
   table.json``): each row's gap to the FP32 rows in percentage points, or its status while it is not done;
-- gradient fidelity: the default-grid table of ``docs/fidelity.md`` (``essop fidelity``): the median layer
-  cosine of the ESSOP weight gradient to the FP32 one, a proxy that exists before the training rows do;
+- gradient fidelity: the first table of ``docs/fidelity.md`` (``essop fidelity``'s default grid), then that of
+  ``docs/fidelity/campaign/fidelity.md`` (``essop fidelity --protocol``: the campaign's rows, BL 32 and
+  per_element among them): the median layer cosine of the ESSOP weight gradient to the FP32 one, a proxy that
+  exists before the training rows do;
 - hardware: ``synth.csv`` files of ``essop synth``: each array's products/s/um^2 and energy per product against
   the FP16 multiplier row of the same file and library.
 
@@ -29,6 +31,8 @@ from essop.plotting import pyplot, save_figure
 
 __all__ = ["read_accuracy", "read_fidelity", "read_hardware", "points", "plot", "markdown", "main"]
 
+#: docs/fidelity.md's default grid, then `make fidelity`'s table of the accuracy campaign's rows.
+FIDELITY_TABLES = [Path("docs/fidelity.md"), Path("docs/fidelity/campaign/fidelity.md")]
 _FIDELITY_HEADER = "| configuration | median cosine |"
 _FIDELITY_ROW = re.compile(r"^\| essop (per_pair|block|per_sample) (shared|per_element) BL (\d+) \| ([0-9.]+) \|")
 
@@ -218,7 +222,9 @@ def plot(pts: list[dict], out: Path, title: str) -> Path:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m essop.synth.pareto", description=__doc__.split("\n\n")[0])
     ap.add_argument("--accuracy", type=Path, default=Path("docs/accuracy/r32-e15/table.json"))
-    ap.add_argument("--fidelity", type=Path, default=Path("docs/fidelity.md"))
+    ap.add_argument("--fidelity", type=Path, nargs="+", default=FIDELITY_TABLES,
+                    help="essop fidelity tables, the first table of each; where two give a configuration, "
+                         "the earlier file's value counts (default: the default grid, then the campaign's rows)")
     ap.add_argument("--synth-csv", type=Path, nargs="+", required=True)
     ap.add_argument("--out", type=Path, default=Path("docs/pareto.png"))
     args = ap.parse_args(argv)
@@ -226,11 +232,15 @@ def main(argv=None) -> int:
     hardware, base = read_hardware(args.synth_csv)
     if not hardware:
         ap.error("no ESSOP row with an FP16 multiplier row of the same library in the synth.csv files")
-    pts = points(acc, read_fidelity(args.fidelity), hardware)
+    fidelity = {}
+    for path in args.fidelity:
+        for key, cosine in read_fidelity(path).items():
+            fidelity.setdefault(key, cosine)
+    pts = points(acc, fidelity, hardware)
     fp32 = acc["fp32"]
     sizes = sorted({f"{p['rows']}x{p['cols']}" for p in pts})
     title = (f"ESSOP configurations: accuracy gap ({args.accuracy.parent.name}, FP32 {fp32.get('mean_test_acc')} % "
-             f"over {fp32.get('rows')} row(s)) and gradient fidelity (docs/fidelity.md)\nagainst efficiency of "
+             f"over {fp32.get('rows')} row(s)) and gradient fidelity (essop fidelity)\nagainst efficiency of "
              f"{', '.join(sizes)} arrays vs the FP16 multiplier ({base['stages']} stages), {base['library']}")
     plot(pts, args.out, title)
     text = markdown(pts)

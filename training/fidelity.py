@@ -19,13 +19,14 @@ from those same pairs
 `essop fidelity` (its options and output files: essop.app.training_commands) writes fidelity.csv (one row per
 configuration, minibatch and layer), fidelity.md (per configuration the median and minimum over layers, then
 the per-layer cosines, `markdown`) and fidelity.png (cosine per layer, one line per configuration, `plot`).
-Numbers of docs/fidelity.md: `essop fidelity` (the default grid).
+Numbers of docs/fidelity.md: `essop fidelity` (the default grid) and `essop fidelity --protocol
+protocols/accuracy-cpu.json` (`protocol_points`: the configurations of an accuracy campaign's rows).
 """
 from __future__ import annotations
 
 import itertools
 import statistics
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +40,7 @@ from essop.training import fp16_tensors
 from essop.training.layers import (EssopConv2d, EssopUpdate, _ConvGeometry, _group_exponents, _map_pairs,
                                          _prescale, essop_layers, essop_weight_grad)
 
-__all__ = ["Point", "grid", "record_pairs", "measure", "fixed_bias_share", "markdown", "plot", "FIELDS"]
+__all__ = ["Point", "grid", "protocol_points", "record_pairs", "measure", "fixed_bias_share", "markdown", "plot", "FIELDS"]
 
 FIELDS = ("config", "mode", "scaling", "sharing", "rng", "bl", "batch", "layer", "cosine", "rel_err", "quant_share",
           "zero_frac", "saturated")
@@ -52,15 +53,18 @@ class Point:
     sharing: str
     bl: int
     rng: str = "lfsr"
+    rng_shift: bool = False
 
     @property
     def label(self) -> str:
         if self.mode == "expected":
             return f"expected {self.scaling}"
-        return f"essop {self.scaling} {self.sharing} BL {self.bl}" + ("" if self.rng == "lfsr" else f" {self.rng}")
+        source = rng_label(self.rng, self.rng_shift)
+        # The plain LFSR is the array's default and goes unnamed (docs/fidelity.md's rows read that way).
+        return f"essop {self.scaling} {self.sharing} BL {self.bl}" + ("" if source == "lfsr" else f" {source}")
 
 
-def grid(modes, bls, scalings, sharings, rngs=("lfsr",)) -> list[Point]:
+def grid(modes, bls, scalings, sharings, rngs=("lfsr",), rng_shift: bool = False) -> list[Point]:
     """Every requested configuration; the expected mode once per scaling (it has no BL, sharing or random
     numbers)."""
     points = []
@@ -68,8 +72,33 @@ def grid(modes, bls, scalings, sharings, rngs=("lfsr",)) -> list[Point]:
         if "expected" in modes:
             points.append(Point("expected", scaling, "shared", bls[0]))
         if "essop" in modes:
-            points += [Point("essop", scaling, sh, bl, rng)
+            points += [Point("essop", scaling, sh, bl, rng, rng_shift)
                        for rng, sh, bl in itertools.product(rngs, sharings, bls)]
+    return points
+
+
+def protocol_points(rows, base: EssopConfig) -> list[Point]:
+    """The configurations of an accuracy protocol's rows, each once, in the rows' order: `rows` holds
+    (row name, mode, scaling, EssopConfig) per row, as `essop train` reads the row. FP32 rows have no ESSOP
+    gradient; seeds and schedules are training's, not the gradient's. A row whose array differs from `base` in
+    more than BL, sharing and random-number source (another q, say) is refused: one table, one array."""
+    points = []
+    for name, mode, scaling, cfg in rows:
+        if mode == "fp32":
+            continue
+        point = (Point("expected", scaling, "shared", base.bl) if mode == "expected" else
+                 Point("essop", scaling, cfg.sharing, cfg.bl, cfg.rng, cfg.rng_shift))
+        if mode == "essop":
+            own = base.replace(bl=cfg.bl, sharing=cfg.sharing, rng=cfg.rng, rng_shift=cfg.rng_shift)
+            if own != cfg:
+                theirs, ours = asdict(cfg), asdict(own)
+                diff = ", ".join(f"{k}={v!r}" for k, v in theirs.items() if ours[k] != v)
+                raise ValueError(f"row {name!r} sets {diff}, which this fidelity command's array does not "
+                                 f"(give it the same options)")
+        if point not in points:
+            points.append(point)
+    if not points:
+        raise ValueError("the protocol has no ESSOP or expected row: nothing to measure")
     return points
 
 
@@ -182,7 +211,7 @@ def measure(model, batches, points: list[Point], base: EssopConfig, progress=Non
     for b, (x, y) in enumerate(batches):
         recorded = record_pairs(model, x, y)
         for point in points:
-            cfg = base.replace(bl=point.bl, sharing=point.sharing, rng=point.rng)
+            cfg = base.replace(bl=point.bl, sharing=point.sharing, rng=point.rng, rng_shift=point.rng_shift)
             for name, layer, xin, dout, g32 in recorded:
                 def grad(mode):
                     layer.essop_update = EssopUpdate(mode, cfg, point.scaling)

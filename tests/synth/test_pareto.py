@@ -1,6 +1,6 @@
 """essop.synth.pareto: each configuration's hardware ratios come from its own synth.csv row and baseline, its
-accuracy gap from the campaign report (pending rows stay pending), its fidelity from the default-grid table
-only; the picture is written."""
+accuracy gap from the campaign report (pending rows stay pending), its fidelity from the first table of each
+fidelity file (the earlier file first); the picture is written."""
 import csv
 import json
 
@@ -126,6 +126,25 @@ def test_main_writes_the_picture_and_table(sources, tmp_path):
                         "--out", str(out)]) == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "| per_pair shared BL16 |" in out.with_suffix(".md").read_text()
+
+
+def test_later_fidelity_tables_fill_in_what_the_first_lacks(sources, tmp_path):
+    """--fidelity A B: B's table (the campaign's rows) adds configurations A lacks and never overrides A's;
+    its rows of other sources (Sobol, the per-pair shift) are not the LFSR arrays' fidelity."""
+    acc, fid, csvs = sources
+    campaign = tmp_path / "campaign.md"
+    campaign.write_text("| configuration | median cosine | min cosine |\n|---|---|---|\n"
+                        "| essop per_pair shared BL 16 | 0.5 | 0.4 |\n"
+                        "| essop per_pair shared BL 16 sobol | 0.99 | 0.9 |\n"
+                        "| essop per_pair shared BL 64 lfsr+shift | 0.98 | 0.9 |\n"
+                        "| essop per_pair shared BL 64 | 0.930 | 0.881 |\n")
+    c = _csv(tmp_path / "c.csv", [_row("fp16_mul", tpa=10.0, energy=1800.0),
+                                  _row("essop", 64, 8, "shared", "per_pair", tpa=1.0, energy=1800.0)])
+    assert pareto.main(["--accuracy", str(acc), "--fidelity", str(fid), str(campaign), "--synth-csv",
+                        *map(str, csvs), str(c), "--out", str(tmp_path / "p.png")]) == 0
+    text = (tmp_path / "p.md").read_text()
+    assert "| per_pair shared BL16 | 16x16 nangate15 | 0.500x | 4.00x | -1.25 | 0.812 |" in text
+    assert "| per_pair shared BL64 | 8x8 nangate15 | 0.100x | 1.00x | not in the campaign | 0.930 |" in text
 
 
 def test_accuracy_of_lfsr_rows_only(sources):

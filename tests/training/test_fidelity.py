@@ -1,6 +1,7 @@
 """essop fidelity: per-layer comparison of ESSOP gradients with FP32 ones, on a small network and data."""
 import argparse
 import csv
+import subprocess
 import sys
 from pathlib import Path
 
@@ -59,15 +60,58 @@ def test_sobol_rows_with_rng(tmp_path):
     gradient is closer to FP32 than the LFSR one at the same BL (its counts are nearly exact per block)."""
     torch.manual_seed(0)
     model = models.build("resnet8")
-    points = fidelity.grid(["essop"], [16], ["per_pair"], ["shared"], ["lfsr", "sobol"])
-    assert [p.label for p in points] == ["essop per_pair shared BL 16", "essop per_pair shared BL 16 sobol"]
-    rows = fidelity.measure(model, [_batch()], points, EssopConfig(rng_shift=True))
+    assert [p.label for p in fidelity.grid(["essop"], [16], ["per_pair"], ["shared"], ["lfsr", "sobol"])] == \
+        ["essop per_pair shared BL 16", "essop per_pair shared BL 16 sobol"]
+    points = fidelity.grid(["essop"], [16], ["per_pair"], ["shared"], ["lfsr", "sobol"], rng_shift=True)
+    assert [p.label for p in points] == ["essop per_pair shared BL 16 lfsr+shift",
+                                         "essop per_pair shared BL 16 sobol+shift"]
+    rows = fidelity.measure(model, [_batch()], points, EssopConfig())
     assert {r["rng"] for r in rows} == {"lfsr+shift", "sobol+shift"}
     med = {p.label: sorted(r["cosine"] for r in rows if r["config"] == p.label)[5] for p in points}
-    assert med["essop per_pair shared BL 16 sobol"] > med["essop per_pair shared BL 16"]
+    assert med["essop per_pair shared BL 16 sobol+shift"] > med["essop per_pair shared BL 16 lfsr+shift"]
     parser = argparse.ArgumentParser()
     training_commands.add_arguments("fidelity", parser)
     assert parser.parse_args(["--rng", "lfsr", "sobol"]).rng == ["lfsr", "sobol"]
+
+
+def test_protocol_points_are_the_rows_configurations_once_each():
+    """--protocol: one point per distinct ESSOP/expected configuration of the rows (seeds and FP32 rows add
+    none), each with the row's own source and shift; a row with another array is refused by name."""
+    base = EssopConfig()
+    rows = [("fp32", "fp32", "per_pair", base),
+            ("a", "essop", "per_pair", base.replace(bl=16)),
+            ("a-s1", "essop", "per_pair", base.replace(bl=16)),
+            ("e", "expected", "per_pair", base),
+            ("shift", "essop", "per_pair", base.replace(bl=16, rng_shift=True)),
+            ("sobol", "essop", "per_pair", base.replace(bl=8, rng="sobol")),
+            ("pe", "essop", "per_pair", base.replace(bl=16, sharing="per_element")),
+            ("blk", "essop", "block", base.replace(bl=16))]
+    assert [p.label for p in fidelity.protocol_points(rows, base)] == [
+        "essop per_pair shared BL 16", "expected per_pair", "essop per_pair shared BL 16 lfsr+shift",
+        "essop per_pair shared BL 8 sobol", "essop per_pair per_element BL 16", "essop block shared BL 16"]
+    with pytest.raises(ValueError, match=r"row 'q6' sets q=6"):
+        fidelity.protocol_points(rows + [("q6", "essop", "per_pair", base.replace(q=6))], base)
+    with pytest.raises(ValueError, match="no ESSOP or expected row"):
+        fidelity.protocol_points(rows[:1], base)
+
+
+def test_command_measures_a_protocols_rows(tmp_path):
+    """`essop fidelity --protocol`: the rows' configurations on the rows' network (ResNet-8 here); a row the
+    command's array cannot measure is one line naming it."""
+    data = write_batches(tmp_path / "b", n_train=32, n_test=8)
+    protocol = Path(__file__).with_name("tiny_protocol.json")
+    parser = argparse.ArgumentParser()
+    training_commands.add_arguments("fidelity", parser)
+    common = ["--protocol", str(protocol), "--batch-size", "16", "--data", str(data), "--cache-dir",
+              str(tmp_path / "cache"), "--out", str(tmp_path / "fid"), "--threads", "1"]
+    assert training_commands.run("fidelity", parser.parse_args(common)) == 0
+    with open(tmp_path / "fid" / "fidelity.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert list(dict.fromkeys(r["config"] for r in rows)) == ["essop per_pair shared BL 8", "essop block shared BL 8"]
+    assert len(rows) == 2 * (9 + 1)                                   # ResNet-8: 9 convolutions and the FC layer
+    assert "the configurations of" in (tmp_path / "fid" / "fidelity.md").read_text()
+    with pytest.raises(ValueError, match=r"tiny_protocol.json: row 'essop-per_pair-bl8' sets q=8"):
+        training_commands.run("fidelity", parser.parse_args(common + ["--q", "6"]))
 
 
 def test_fixed_bias_share_of_the_lfsr_pair_and_its_removal_by_the_shift():
@@ -120,3 +164,20 @@ def test_bias_share_script(tmp_path, capsys):
     assert bias_share.main([str(tmp_path / "missing.pt"), *common]) == 2
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 1 and err.startswith("bias_share: error: ") and "missing.pt" in err
+
+
+@pytest.mark.parametrize("content, needle", [
+    (None, "No such file"),
+    ('{"name": "p", "train": {"epochs": 1}, "rows": [{"name": "a", "mode": "essop", "bl": 0}]}', "row 'a'"),
+    ('{"name": "p", "train": {"epochs": 1}, "rows": [{"name": "a", "mode": "fp32"}]}', "no ESSOP or expected row"),
+])
+def test_bad_protocol_is_one_line_and_exit_2(tmp_path, content, needle):
+    path = tmp_path / "p.json"
+    if content is not None:
+        path.write_text(content)
+    res = subprocess.run([sys.executable, "-m", "essop.app", "fidelity", "--protocol", str(path), "--out",
+                          str(tmp_path / "out")], capture_output=True, text=True, timeout=300)
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert res.returncode == 2 and len(lines) == 1, res.stderr
+    assert lines[0].startswith("essop fidelity: error: ") and needle in lines[0], lines[0]
+    assert not (tmp_path / "out").exists()
