@@ -7,8 +7,9 @@ Three sources, each the committed output of its own tool, read as they are:
   table.json``): each row's gap to the FP32 rows in percentage points, or its status while it is not done;
 - gradient fidelity: the first table of ``docs/fidelity.md`` (``essop fidelity``'s default grid), then that of
   ``docs/fidelity/campaign/fidelity.md`` (``essop fidelity --protocol``: the campaign's rows, BL 32 and
-  per_element among them): the median layer cosine of the ESSOP weight gradient to the FP32 one, a proxy that
-  exists before the training rows do;
+  per_element among them): the median layer cosine of the ESSOP weight gradient to the FP32 one and, the proxy
+  drawn, the same in the layers' output space (how the update moves what each layer computes on the minibatch:
+  it sees what shared random numbers do, the weight-space cosine does not), measured before any training row;
 - hardware: ``synth.csv`` files of ``essop synth``: each array's products/s/um^2 and energy per product against
   the FP16 multiplier row of the same file and library.
 
@@ -16,7 +17,7 @@ A configuration is (scaling, sharing, BL) and, for the hardware only, the cell k
 (EssopConfig.cell) gives the same counts bit for bit, so it takes the accuracy and fidelity of its up/down twin
 and differs only in its efficiency. The figure has two rows of panels, x = area efficiency and energy
 efficiency (ratio to the multiplier) in both: the top row's y is the accuracy gap (pp; rows not done are drawn
-on a "pending" strip with their status), the bottom row's y is 1 - median cosine (the proxy; lower is better).
+on a "pending" strip with their status), the bottom row's y is 1 - median output cosine (the proxy; lower is better).
 ``make pareto`` rebuilds it; as campaign rows land, ``essop campaign ... --report-only`` then ``make pareto``.
 """
 from __future__ import annotations
@@ -34,7 +35,7 @@ __all__ = ["read_accuracy", "read_fidelity", "read_hardware", "points", "plot", 
 #: docs/fidelity.md's default grid, then `make fidelity`'s table of the accuracy campaign's rows.
 FIDELITY_TABLES = [Path("docs/fidelity.md"), Path("docs/fidelity/campaign/fidelity.md")]
 _FIDELITY_HEADER = "| configuration | median cosine |"
-_FIDELITY_ROW = re.compile(r"^\| essop (per_pair|block|per_sample) (shared|per_element) BL (\d+) \| ([0-9.]+) \|")
+_FIDELITY_CONFIG = re.compile(r"essop (per_pair|block|per_sample) (shared|per_element) BL (\d+)")
 
 
 def read_accuracy(path: Path) -> dict[tuple, dict]:
@@ -63,22 +64,29 @@ def read_accuracy(path: Path) -> dict[tuple, dict]:
     return out
 
 
-def read_fidelity(path: Path) -> dict[tuple, float]:
-    """(scaling, sharing, bl) -> median cosine, from the first configuration table of docs/fidelity.md (the
-    default grid); the per-layer and later tables are other questions."""
-    out, inside = {}, False
+def read_fidelity(path: Path) -> dict[tuple, dict]:
+    """(scaling, sharing, bl) -> {"cosine": median layer cosine of the weight gradient, "output_cosine": median
+    layer cosine in output space, None in tables written before that column}, from the first configuration table
+    of an `essop fidelity` markdown file; the per-layer and later tables are other questions. Rows of other
+    random-number sources (named after the BL) are not the LFSR arrays'."""
+    out, columns = {}, None
     for line in Path(path).read_text().splitlines():
         if line.startswith(_FIDELITY_HEADER):
             if out:
                 break
-            inside = True
+            columns = [c.strip() for c in line.strip().strip("|").split("|")]
             continue
-        if inside:
+        if columns is not None:
             if not line.startswith("|"):
                 break
-            m = _FIDELITY_ROW.match(line)
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            m = _FIDELITY_CONFIG.fullmatch(cells[0])
             if m:
-                out[(m.group(1), m.group(2), int(m.group(3)))] = float(m.group(4))
+                value = dict(zip(columns, cells))
+                out[(m.group(1), m.group(2), int(m.group(3)))] = {
+                    "cosine": float(value["median cosine"]),
+                    "output_cosine": float(value["median output cosine"]) if "median output cosine" in value
+                    else None}
     if not out:
         raise ValueError(f"{path}: no '{_FIDELITY_HEADER}' table with essop rows")
     return out
@@ -125,7 +133,8 @@ def points(accuracy: dict, fidelity: dict, hardware: dict) -> list[dict]:
                     **hardware[key],
                     "gap_pp": acc["gap_pp"] if acc else None,
                     "status": acc["status"] if acc else "not in the campaign",
-                    "median_cosine": fidelity.get(key[:3])})
+                    "median_cosine": (fidelity.get(key[:3]) or {}).get("cosine"),
+                    "median_output_cosine": (fidelity.get(key[:3]) or {}).get("output_cosine")})
     return out
 
 
@@ -136,12 +145,16 @@ def _label(p: dict) -> str:
 
 def markdown(pts: list[dict]) -> str:
     lines = ["| configuration | array | area eff. vs FP16 | energy eff. vs FP16 | accuracy gap to FP32 (pp) | "
-             "median gradient cosine (proxy) |", "|---|---|---|---|---|---|"]
+             "median gradient cosine | median output cosine (proxy) |", "|---|---|---|---|---|---|---|"]
+
+    def cell(v):
+        return f"{v:.3f}" if v is not None else "not measured"
+
     for p in pts:
         gap = f"{p['gap_pp']:+.2f}" if p["gap_pp"] is not None else p["status"]
-        cos = f"{p['median_cosine']:.3f}" if p["median_cosine"] is not None else "not measured"
         lines.append(f"| {_label(p)} | {p['rows']}x{p['cols']} {p['library']} | {p['area_eff']:.3f}x | "
-                     f"{p['energy_eff']:.2f}x | {gap} | {cos} |")
+                     f"{p['energy_eff']:.2f}x | {gap} | {cell(p['median_cosine'])} | "
+                     f"{cell(p['median_output_cosine'])} |")
     return "\n".join(lines) + "\n"
 
 
@@ -180,11 +193,11 @@ def plot(pts: list[dict], out: Path, title: str) -> Path:
                     status = "" if p["status"] == "pending" else f": {p['status']}"
                     ax_acc.annotate(_label(p) + status, (p[xkey], strip), fontsize=7, rotation=60,
                                     xytext=(3, 5), textcoords="offset points")
-            if p["median_cosine"] is not None:
-                ax_fid.plot(p[xkey], 1 - p["median_cosine"], linestyle="none", **style)
+            if p["median_output_cosine"] is not None:
+                ax_fid.plot(p[xkey], 1 - p["median_output_cosine"], linestyle="none", **style)
                 if text:
-                    ax_fid.annotate(_label(p), (p[xkey], 1 - p["median_cosine"]), fontsize=7, xytext=(-5, 6),
-                                    textcoords="offset points", ha="right")
+                    ax_fid.annotate(_label(p), (p[xkey], 1 - p["median_output_cosine"]), fontsize=7,
+                                    xytext=(-5, 6), textcoords="offset points", ha="right")
         for ax in (ax_acc, ax_fid):
             ax.axvline(1.0, color="k", linestyle=":", linewidth=1)
             ax.set_xscale("log")
@@ -194,12 +207,13 @@ def plot(pts: list[dict], out: Path, title: str) -> Path:
             ax.grid(True, which="both", alpha=0.3)
             ax.margins(x=0.25)      # room for the labels written left of the leftmost points
         ax_acc.axhline(0.0, color="k", linewidth=0.8)
-        ax_acc.axhspan(strip - 0.5, strip + 0.5, color="0.9", zorder=0)
-        ax_acc.text(0.01, 0.02, f"hollow, on the grey strip: no accuracy yet ({len(pending)} points; pending "
-                    f"unless a status is given)",
-                    transform=ax_acc.transAxes, fontsize=8)
+        if pending:
+            ax_acc.axhspan(strip - 0.5, strip + 0.5, color="0.9", zorder=0)
+            ax_acc.text(0.01, 0.02, f"hollow, on the grey strip: no accuracy yet ({len(pending)} points; pending "
+                        f"unless a status is given)",
+                        transform=ax_acc.transAxes, fontsize=8)
         ax_acc.set_ylabel("accuracy gap to FP32 (pp, final test acc.; higher is better)")
-        ax_fid.set_ylabel("1 - median layer gradient cosine to FP32\n(proxy, lower is better)")
+        ax_fid.set_ylabel("1 - median layer output cosine to FP32\n(proxy, lower is better)")
         ax_fid.set_xlabel(xlabel + " (dotted: break-even)")
         ax_acc.set_title(f"accuracy gap against {xlabel.split(' vs')[0]}", fontsize=10)
         ax_fid.set_title(f"gradient-fidelity proxy against {xlabel.split(' vs')[0]}", fontsize=10)
@@ -219,6 +233,10 @@ def plot(pts: list[dict], out: Path, title: str) -> Path:
     return save_figure(fig, out)
 
 
+def _percent(value) -> str:
+    return f"{value:.2f}" if isinstance(value, (int, float)) else str(value)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m essop.synth.pareto", description=__doc__.split("\n\n")[0])
     ap.add_argument("--accuracy", type=Path, default=Path("docs/accuracy/r32-e15/table.json"))
@@ -234,12 +252,12 @@ def main(argv=None) -> int:
         ap.error("no ESSOP row with an FP16 multiplier row of the same library in the synth.csv files")
     fidelity = {}
     for path in args.fidelity:
-        for key, cosine in read_fidelity(path).items():
-            fidelity.setdefault(key, cosine)
+        for key, measured in read_fidelity(path).items():
+            fidelity.setdefault(key, measured)
     pts = points(acc, fidelity, hardware)
     fp32 = acc["fp32"]
     sizes = sorted({f"{p['rows']}x{p['cols']}" for p in pts})
-    title = (f"ESSOP configurations: accuracy gap ({args.accuracy.parent.name}, FP32 {fp32.get('mean_test_acc')} % "
+    title = (f"ESSOP configurations: accuracy gap ({args.accuracy.parent.name}, FP32 {_percent(fp32.get('mean_test_acc'))} % "
              f"over {fp32.get('rows')} row(s)) and gradient fidelity (essop fidelity)\nagainst efficiency of "
              f"{', '.join(sizes)} arrays vs the FP16 multiplier ({base['stages']} stages), {base['library']}")
     plot(pts, args.out, title)

@@ -14,7 +14,12 @@ from those same pairs
   bitstream noise dominates;
 - zero_frac: the fraction of nonzero FP32 elements of the layer's pairs (x and delta together, every im2col
   pair counted) whose q-bit magnitude is 0 under the configuration's exponents;
-- saturated: whether any magnitude was clamped to 2**q - 1 (never, with exponents taken from the data).
+- saturated: whether any magnitude was clamped to 2**q - 1 (never, with exponents taken from the data);
+- out_cosine, out_rel_err: the same two comparisons in the layer's output space, between conv(x, g) and
+  conv(x, g_fp32) over the minibatch's own inputs x (a linear layer: x g^T): how the update moves what the layer
+  computes on these images. An error spread evenly over the weights mostly falls where the data are not and
+  moves the outputs little; one that follows the data (the same random numbers for every pair make a pair's
+  bits a threshold of its magnitudes) moves them more than its weight-space size says.
 
 `essop fidelity` (its options and output files: essop.app.training_commands) writes fidelity.csv (one row per
 configuration, minibatch and layer), fidelity.md (per configuration the median and minimum over layers, then
@@ -43,7 +48,7 @@ from essop.training.layers import (EssopConv2d, EssopUpdate, _ConvGeometry, _gro
 __all__ = ["Point", "grid", "protocol_points", "record_pairs", "measure", "fixed_bias_share", "markdown", "plot", "FIELDS"]
 
 FIELDS = ("config", "mode", "scaling", "sharing", "rng", "bl", "batch", "layer", "cosine", "rel_err", "quant_share",
-          "zero_frac", "saturated")
+          "zero_frac", "saturated", "out_cosine", "out_rel_err")
 
 
 @dataclass(frozen=True)
@@ -206,6 +211,16 @@ def _bias_gradients(layer, cfg: EssopConfig, scaling: str, x: torch.Tensor, d: t
     return g_exp, g_bias, ex.numel()
 
 
+def _layer_output(layer, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """The layer's output on its minibatch input `x` with weights `w` ([Cout, n], float64), no bias: how a
+    weight change of `w` moves what the layer computes on these images."""
+    x = x.to(torch.float64)
+    if isinstance(layer, EssopConv2d):
+        return F.conv2d(x, w.reshape(layer.weight.shape), None, layer.stride, layer.padding, layer.dilation,
+                        layer.groups)
+    return F.linear(x, w)
+
+
 def measure(model, batches, points: list[Point], base: EssopConfig, progress=None) -> list[dict]:
     rows = []
     for b, (x, y) in enumerate(batches):
@@ -221,6 +236,7 @@ def measure(model, batches, points: list[Point], base: EssopConfig, progress=Non
                 g = grad(point.mode)
                 g_exp = g if point.mode == "expected" else grad("expected")
                 ref = g32.to(torch.float64)
+                out, out_ref = _layer_output(layer, xin, g), _layer_output(layer, xin, ref)
                 err_q = float((g_exp - ref).square().sum())
                 err_n = float((g - g_exp).square().sum())
                 zero_frac, saturated = _zero_fraction(layer, cfg, point.scaling, xin, dout)
@@ -231,7 +247,9 @@ def measure(model, batches, points: list[Point], base: EssopConfig, progress=Non
                              "cosine": float(F.cosine_similarity(g.flatten(), ref.flatten(), dim=0)),
                              "rel_err": float((g - ref).norm() / ref.norm()),
                              "quant_share": err_q / (err_q + err_n) if err_q + err_n > 0 else 1.0,
-                             "zero_frac": zero_frac, "saturated": saturated})
+                             "zero_frac": zero_frac, "saturated": saturated,
+                             "out_cosine": float(F.cosine_similarity(out.flatten(), out_ref.flatten(), dim=0)),
+                             "out_rel_err": float((out - out_ref).norm() / out_ref.norm())})
             if progress:
                 progress(point, b)
     for _, layer in essop_layers(model):
@@ -242,21 +260,25 @@ def measure(model, batches, points: list[Point], base: EssopConfig, progress=Non
 def markdown(rows: list[dict], title: str) -> str:
     configs = list(dict.fromkeys(r["config"] for r in rows))
     lines = [title, "", "| configuration | median cosine | min cosine | median rel. error | median quant. share "
-             "| median zero fraction | saturated |", "|---|---|---|---|---|---|---|"]
+             "| median zero fraction | saturated | median output cosine | median output rel. error |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for c in configs:
         rs = [r for r in rows if r["config"] == c]
         cos = [r["cosine"] for r in rs]
         lines.append(f"| {c} | {statistics.median(cos):.3f} | {min(cos):.3f} | "
                      f"{statistics.median(r['rel_err'] for r in rs):.3f} | "
                      f"{statistics.median(r['quant_share'] for r in rs):.2f} | "
-                     f"{statistics.median(r['zero_frac'] for r in rs):.3f} | {any(r['saturated'] for r in rs)} |")
+                     f"{statistics.median(r['zero_frac'] for r in rs):.3f} | {any(r['saturated'] for r in rs)} | "
+                     f"{statistics.median(r['out_cosine'] for r in rs):.3f} | "
+                     f"{statistics.median(r['out_rel_err'] for r in rs):.3f} |")
     layers = list(dict.fromkeys(r["layer"] for r in rows))
-    lines += ["", "Cosine per layer (first minibatch):", "",
-              "| layer | " + " | ".join(configs) + " |", "|---" * (len(configs) + 1) + "|"]
-    for name in layers:
-        vals = [next(r["cosine"] for r in rows if r["config"] == c and r["layer"] == name and r["batch"] == 0)
-                for c in configs]
-        lines.append(f"| {name} | " + " | ".join(f"{v:.3f}" for v in vals) + " |")
+    for key, what in (("cosine", "Cosine"), ("out_cosine", "Output cosine")):
+        lines += ["", f"{what} per layer (first minibatch):", "",
+                  "| layer | " + " | ".join(configs) + " |", "|---" * (len(configs) + 1) + "|"]
+        for name in layers:
+            vals = [next(r[key] for r in rows if r["config"] == c and r["layer"] == name and r["batch"] == 0)
+                    for c in configs]
+            lines.append(f"| {name} | " + " | ".join(f"{v:.3f}" for v in vals) + " |")
     return "\n".join(lines)
 
 
@@ -265,15 +287,18 @@ def plot(rows: list[dict], path: Path, title: str) -> None:
 
     configs = list(dict.fromkeys(r["config"] for r in rows))
     layers = list(dict.fromkeys(r["layer"] for r in rows))
-    fig, ax = plt.subplots(figsize=(11, 4.5))
-    for c in configs:
-        ys = [statistics.mean(r["cosine"] for r in rows if r["config"] == c and r["layer"] == name)
-              for name in layers]
-        ax.plot(range(len(layers)), ys, marker=".", label=c,
-                linestyle="--" if c.startswith("expected") else "-")
-    ax.set_xticks(range(len(layers)), layers, rotation=90, fontsize=6)
-    ax.set(ylabel="cosine with the FP32 gradient", title=title, ylim=(min(0.0, ax.get_ylim()[0]), 1.02))
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, ncol=2)
+    fig, axes = plt.subplots(2, 1, figsize=(11, 8), sharex=True)
+    for ax, key, ylabel in ((axes[0], "cosine", "cosine with the FP32 gradient"),
+                            (axes[1], "out_cosine", "output cosine (the layer's outputs\nmoved by g vs by g_fp32)")):
+        for c in configs:
+            ys = [statistics.mean(r[key] for r in rows if r["config"] == c and r["layer"] == name)
+                  for name in layers]
+            ax.plot(range(len(layers)), ys, marker=".", label=c,
+                    linestyle="--" if c.startswith("expected") else "-")
+        ax.set(ylabel=ylabel, ylim=(min(0.0, ax.get_ylim()[0]), 1.02))
+        ax.grid(alpha=0.3)
+    axes[0].set_title(title, fontsize=9)
+    axes[0].legend(fontsize=7, ncol=2)
+    axes[1].set_xticks(range(len(layers)), layers, rotation=90, fontsize=6)
     fig.tight_layout()
     save_figure(fig, path)

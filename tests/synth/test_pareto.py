@@ -11,12 +11,12 @@ from essop.synth.compare import FIELDS
 
 FIDELITY_MD = """# Gradient fidelity
 
-| configuration | median cosine | min cosine |
-|---|---|---|
-| expected per_pair | 0.989 | 0.963 |
-| essop per_pair shared BL 8 | 0.697 | 0.558 |
-| essop per_pair shared BL 16 | 0.812 | 0.678 |
-| essop block shared BL 16 | 0.319 | 0.146 |
+| configuration | median cosine | min cosine | saturated | median output cosine |
+|---|---|---|---|---|
+| expected per_pair | 0.989 | 0.963 | False | 0.948 |
+| essop per_pair shared BL 8 | 0.697 | 0.558 | False | 0.589 |
+| essop per_pair shared BL 16 | 0.812 | 0.678 | False | 0.738 |
+| essop block shared BL 16 | 0.319 | 0.146 | False | 0.309 |
 
 Another grid, a trained checkpoint: not the default grid.
 
@@ -89,7 +89,7 @@ def test_points_join_the_three_sources(sources):
     up = [p for p in both if p["cell"] == "upcount" and not p["clock_gating"]]
     gated = [p for p in both if p["clock_gating"]]
     assert len(gated) == 1 and (gated[0]["area_eff"], gated[0]["energy_eff"], gated[0]["gap_pp"]) == (0.9, 10.0, -1.25)
-    assert "| per_pair shared BL16 upcount gated | 8x8 nangate15 | 0.900x | 10.00x | -1.25 | 0.812 |" in \
+    assert "| per_pair shared BL16 upcount gated | 8x8 nangate15 | 0.900x | 10.00x | -1.25 | 0.812 | 0.738 |" in \
         pareto.markdown(gated)
     pts = {(p["scaling"], p["bl"]): p for p in both if p["cell"] == "updown"}
     assert len(pts) == len([p for p in both if p["cell"] == "updown"])
@@ -101,15 +101,16 @@ def test_points_join_the_three_sources(sources):
     assert (p16["rows"], p16["area_eff"], p16["energy_eff"]) == (16, 0.5, 4.0)
     assert p16["gap_pp"] == -1.25 and p16["status"] == "done"
     assert p16["median_cosine"] == 0.812               # the default grid, not the later table's 0.111
+    assert p16["median_output_cosine"] == 0.738
     # A row still running has no gap yet, whatever its latest epoch says.
     assert pts["block", 16]["gap_pp"] is None and pts["block", 16]["status"] == "running"
     assert pts["block", 16]["median_cosine"] == 0.319
     assert pts["per_pair", 8]["status"] == "not in the campaign"
     assert pts["per_pair", 8]["area_eff"] == 1.0 and pts["per_pair", 8]["energy_eff"] == 4.0
-    assert "| per_pair shared BL16 upcount | 8x8 nangate15 | 0.800x | 5.00x | -1.25 | 0.812 |" in pareto.markdown(up)
+    assert "| per_pair shared BL16 upcount | 8x8 nangate15 | 0.800x | 5.00x | -1.25 | 0.812 | 0.738 |" in pareto.markdown(up)
     text = pareto.markdown(list(pts.values()))
-    assert "| per_pair shared BL16 | 16x16 nangate15 | 0.500x | 4.00x | -1.25 | 0.812 |" in text
-    assert "| block shared BL16 | 8x8 nangate15 | 0.400x | 2.00x | running | 0.319 |" in text
+    assert "| per_pair shared BL16 | 16x16 nangate15 | 0.500x | 4.00x | -1.25 | 0.812 | 0.738 |" in text
+    assert "| block shared BL16 | 8x8 nangate15 | 0.400x | 2.00x | running | 0.319 | 0.309 |" in text
 
 
 def test_fidelity_without_its_table_is_refused(tmp_path):
@@ -143,8 +144,10 @@ def test_later_fidelity_tables_fill_in_what_the_first_lacks(sources, tmp_path):
     assert pareto.main(["--accuracy", str(acc), "--fidelity", str(fid), str(campaign), "--synth-csv",
                         *map(str, csvs), str(c), "--out", str(tmp_path / "p.png")]) == 0
     text = (tmp_path / "p.md").read_text()
-    assert "| per_pair shared BL16 | 16x16 nangate15 | 0.500x | 4.00x | -1.25 | 0.812 |" in text
-    assert "| per_pair shared BL64 | 8x8 nangate15 | 0.100x | 1.00x | not in the campaign | 0.930 |" in text
+    assert "| per_pair shared BL16 | 16x16 nangate15 | 0.500x | 4.00x | -1.25 | 0.812 | 0.738 |" in text
+    # A table written before the output column: its weight cosine, no output cosine.
+    assert "| per_pair shared BL64 | 8x8 nangate15 | 0.100x | 1.00x | not in the campaign | 0.930 | not measured |" \
+        in text
 
 
 def test_accuracy_of_lfsr_rows_only(sources):

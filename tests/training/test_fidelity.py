@@ -1,6 +1,7 @@
 """essop fidelity: per-layer comparison of ESSOP gradients with FP32 ones, on a small network and data."""
 import argparse
 import csv
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -8,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from training_fixtures import write_batches
+from training_fixtures import synthetic_images, write_batches
 from essop.app import training_commands
 from essop.config import EssopConfig
 from essop.training import fidelity, models
@@ -72,6 +73,30 @@ def test_sobol_rows_with_rng(tmp_path):
     parser = argparse.ArgumentParser()
     training_commands.add_arguments("fidelity", parser)
     assert parser.parse_args(["--rng", "lfsr", "sobol"]).rng == ["lfsr", "sobol"]
+
+
+def test_output_space_error_sees_what_shared_random_numbers_do():
+    """out_cosine / out_rel_err compare conv(x, g) with conv(x, g_fp32) (conv(x, w) is the layer's own forward
+    pass with weights w); shared random numbers put the error where the data are: at BL 16 the per_element
+    error is about as large in the weights but moves the outputs far less."""
+    torch.manual_seed(0)
+    model = models.build("resnet8")
+    xs, ys = synthetic_images(32, 0)
+    x, y = torch.from_numpy(xs).permute(0, 3, 1, 2).float() / 255 - 0.4, torch.from_numpy(ys)
+    for name, layer, xin, _, _ in fidelity.record_pairs(model, x, y):
+        w = layer.weight.detach().reshape(layer.weight.shape[0], -1).to(torch.float64)
+        own = layer(xin) if layer.bias is None else layer(xin) - layer.bias.detach()
+        torch.testing.assert_close(fidelity._layer_output(layer, xin, w), own.detach().to(torch.float64),
+                                   rtol=1e-4, atol=1e-5, msg=name)
+    points = fidelity.grid(["essop"], [16], ["per_pair"], ["shared", "per_element"])
+    rows = fidelity.measure(model, [(x, y)], points, EssopConfig())
+    med = {(p.sharing, key): statistics.median(r[key] for r in rows if r["config"] == p.label)
+           for p in points for key in ("rel_err", "out_rel_err", "out_cosine")}
+    assert med["per_element", "out_rel_err"] < 0.75 * med["shared", "out_rel_err"]
+    assert med["shared", "out_rel_err"] / med["shared", "rel_err"] > \
+        1.3 * med["per_element", "out_rel_err"] / med["per_element", "rel_err"]
+    assert med["per_element", "out_cosine"] > med["shared", "out_cosine"]
+    assert all(-1 <= r["out_cosine"] <= 1 and r["out_rel_err"] >= 0 for r in rows)
 
 
 def test_protocol_points_are_the_rows_configurations_once_each():
