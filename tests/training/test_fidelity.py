@@ -206,3 +206,29 @@ def test_bad_protocol_is_one_line_and_exit_2(tmp_path, content, needle):
     assert res.returncode == 2 and len(lines) == 1, res.stderr
     assert lines[0].startswith("essop fidelity: error: ") and needle in lines[0], lines[0]
     assert not (tmp_path / "out").exists()
+
+
+def test_xor_words_study_measures_its_what_if_and_restores_the_kernel():
+    """scripts/xor_words_study.py: inside its context the LFSR per_element kernel runs one shared sequence
+    (offsets 0) with element words, and its error moves the outputs less than the shared one's; outside, the
+    kernel's tables are the configuration's own again."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+    import xor_words_study
+    from essop.training import counts
+    cfg = EssopConfig(rows=4, cols=8, sharing="per_element")
+    before = counts.generator_offsets(cfg, "x"), counts.generator_words(cfg, "x")
+    assert before[0].any() and before[1] is None
+    with xor_words_study.xor_words_instead_of_offsets():
+        assert not counts.generator_offsets(cfg, "x").any()
+        assert counts.generator_words(cfg, "x").tolist() == [0, 128, 64, 192, 32, 160, 96, 224]
+        assert counts.generator_words(cfg.replace(sharing="shared"), "x") is None
+    assert torch.equal(counts.generator_offsets(cfg, "x"), before[0]) and counts.generator_words(cfg, "x") is None
+    torch.manual_seed(0)
+    model = models.build("resnet8")
+    xs, ys = synthetic_images(32, 0)
+    x, y = torch.from_numpy(xs).permute(0, 3, 1, 2).float() / 255 - 0.4, torch.from_numpy(ys)
+    got = dict(xor_words_study.study(model, [(x, y)], [16], EssopConfig()))
+    shared, what_if = got["essop per_pair shared BL 16"], got["essop per_pair lfsr shared + XOR words BL 16"]
+    assert what_if["out_rel_err"] < 0.75 * shared["out_rel_err"]
+    assert set(got) == {"essop per_pair shared BL 16", "essop per_pair per_element BL 16",
+                        "essop per_pair lfsr shared + XOR words BL 16"}
