@@ -140,9 +140,14 @@ def _synth(args) -> int:
     except ValueError as e:
         print(f"essop synth: {e}", file=sys.stderr)
         return 2
-    base = config_from_args(args, skip=SYNTH_AXES)
+    base = config_from_args(args, skip=SYNTH_AXES + ("element_words",))
+    # Element words are a way to build per_element generators: they go with that sharing mode's points.
+    words = bool(args.element_words)
+    if words and "per_element" not in args.sharing:
+        raise ValueError("--element-words builds per_element generators: give --sharing per_element")
     # Every ESSOP point, validated before any synthesis starts (a bad value fails here, in one line).
-    points = [base.replace(rows=m, cols=args.cols if args.cols is not None else m, bl=bl, sharing=sharing)
+    points = [base.replace(rows=m, cols=args.cols if args.cols is not None else m, bl=bl, sharing=sharing,
+                           element_words=words and sharing == "per_element")
               for sharing in args.sharing for m in args.rows for bl in args.bl]
     t0 = time.time()
     tasks = synth_tasks(libs, points, args.stages, args.fp16_outer, args.build)

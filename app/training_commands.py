@@ -153,6 +153,9 @@ def _fidelity_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sharing", nargs="+", choices=("shared", "per_element"), default=["shared"])
     parser.add_argument("--rng", nargs="+", choices=("lfsr", "sobol"), default=["lfsr"],
                         help="random-number sources (default lfsr; the per-pair shift is --rng-shift)")
+    parser.add_argument("--element-words", action="store_true",
+                        help="each LFSR per_element point also with element words (one LFSR per side, a constant "
+                             "XOR word per element: EssopConfig.element_words)")
     parser.add_argument("--protocol", type=Path, metavar="PROTOCOL.json",
                         help="instead of the grid of --modes/--bl/--scaling/--sharing/--rng: every ESSOP and "
                              "expected configuration of this accuracy protocol's rows, once each (its network "
@@ -165,7 +168,7 @@ def _fidelity_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="results/fidelity", help="output folder (default results/fidelity)")
     _add_run_environment(parser)
-    add_config_arguments(parser, skip=LAYER_FIELDS + ("bl", "sharing", "rng"))
+    add_config_arguments(parser, skip=LAYER_FIELDS + ("bl", "sharing", "rng", "element_words"))
 
 
 def _fidelity(args: argparse.Namespace) -> int:
@@ -173,14 +176,15 @@ def _fidelity(args: argparse.Namespace) -> int:
 
     from essop.training import data as cdata, models
     from essop.training.fidelity import FIELDS, grid, markdown, measure, plot
-    base = config_from_args(args, skip=LAYER_FIELDS + ("bl", "sharing", "rng"))
+    base = config_from_args(args, skip=LAYER_FIELDS + ("bl", "sharing", "rng", "element_words"))
     for bl in args.bl:
         base.replace(bl=bl)                  # an invalid BL fails here, before any work
     if args.protocol:
         points, model_name = _protocol_points(args.protocol, base)
         args.model = args.model or model_name
     else:
-        points = grid(args.modes, args.bl, args.scaling, args.sharing, args.rng, base.rng_shift)
+        points = grid(args.modes, args.bl, args.scaling, args.sharing, args.rng, base.rng_shift,
+                      args.element_words)
     args.model = args.model or "resnet32"
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -27,9 +27,10 @@ SHARING_MODES = ("shared", "per_element")
 RNG_SOURCES = ("lfsr", "sobol")
 
 
-def rng_label(rng: str, rng_shift: bool) -> str:
-    """A random-number source as tables name it: 'lfsr' or 'sobol', '+shift' with the per-pair shift."""
-    return rng + ("+shift" if rng_shift else "")
+def rng_label(rng: str, rng_shift: bool, element_words: bool = False) -> str:
+    """A random-number source as tables name it: 'lfsr' or 'sobol', '+words' for LFSR element words,
+    '+shift' with the per-pair shift."""
+    return rng + ("+words" if element_words else "") + ("+shift" if rng_shift else "")
 SCALING_MODES = ("per_pair", "block")
 OUTPUT_FORMATS = ("fp16", "count")
 CELL_KINDS = ("updown", "upcount")
@@ -70,6 +71,11 @@ class EssopConfig:
     sequence (Joe and Kuo direction numbers; x side dimension 1, delta side dimension 2), q-bit points from a
     Gray-code counter and XORs of direction words; per_element generators are distinct digital shifts of the
     same points. docs/spec.md section 4."""
+    element_words: bool = False
+    """LFSR per_element only. False: one LFSR per input element, started at evenly spread offsets of the
+    m-sequence. True: one LFSR per side, as when shared, and element k's numbers are that LFSR's XOR a constant
+    q-bit word, the bit-reversed k (essop.sobol_params.element_word, the digital shift Sobol per_element uses):
+    every element its own numbers for inverters instead of n + m - 2 registers."""
     lfsr_width: int = 16
     """Register width w of every LFSR (maximal-length taps from Xilinx XAPP052, period 2**w - 1)."""
     lfsr_steps: int | None = None
@@ -131,6 +137,13 @@ class EssopConfig:
         if self.q > self.lfsr_width:
             raise ValueError(f"q ({self.q!r}) must not exceed lfsr_width ({self.lfsr_width!r})")
         _check_choice("rng", self.rng, RNG_SOURCES)
+        if not isinstance(self.element_words, bool):
+            raise TypeError(f"element_words must be a bool, not {self.element_words!r}")
+        if self.element_words and (self.sharing != "per_element" or self.rng != "lfsr"):
+            raise ValueError(
+                f"element_words=True is a way to build LFSR per_element generators, not sharing={self.sharing!r} "
+                f"with rng={self.rng!r}" + (" (Sobol per_element already is one generator with a word per element)"
+                                           if self.rng == "sobol" else ""))
         if self.lfsr_steps is not None:
             default = lfsr_params.default_steps(self.lfsr_width, self.q)
             _check_int("lfsr_steps", self.lfsr_steps, 1, max(self.lfsr_width, default))
@@ -249,21 +262,23 @@ class EssopConfig:
 
     @property
     def n_generators(self) -> int:
-        """Random-number generators in the array: 2 when shared, rows + cols per element."""
-        return 2 if self.sharing == "shared" else self.rows + self.cols
+        """Random-number generators (LFSR registers) in the array: 2 when shared or with element_words, rows +
+        cols per element."""
+        return 2 if self.sharing == "shared" or self.element_words else self.rows + self.cols
 
     @property
     def lfsr_seeds_x(self) -> tuple[int, ...]:
-        """Start state of each x-side generator (one when shared, cols when per_element)."""
+        """Start state of each x-side generator (one when shared or with element_words, cols when per_element)."""
         return lfsr_params.seeds(self.lfsr_taps_x, self.lfsr_width, self.lfsr_seed_x,
-                                 1 if self.sharing == "shared" else self.cols,
+                                 1 if self.sharing == "shared" or self.element_words else self.cols,
                                  self.phase_stride)
 
     @property
     def lfsr_seeds_d(self) -> tuple[int, ...]:
-        """Start state of each delta-side generator (one when shared, rows when per_element)."""
+        """Start state of each delta-side generator (one when shared or with element_words, rows when
+        per_element)."""
         return lfsr_params.seeds(self.lfsr_taps_d, self.lfsr_width, self.lfsr_seed_d,
-                                 1 if self.sharing == "shared" else self.rows,
+                                 1 if self.sharing == "shared" or self.element_words else self.rows,
                                  self.phase_stride)
 
     @property
@@ -291,8 +306,8 @@ class EssopConfig:
 
     @property
     def rng_words_x(self) -> tuple[int, ...]:
-        """Constant q-bit word XORed into each x generator's numbers: sobol per_element, generator k's digital
-        shift (essop.sobol_params.element_word); 0 otherwise."""
+        """Constant q-bit word XORed into each x element's numbers: sobol per_element and LFSR element_words,
+        element k's digital shift (essop.sobol_params.element_word); 0 otherwise."""
         return self._words(1 if self.sharing == "shared" else self.cols)
 
     @property
@@ -301,7 +316,7 @@ class EssopConfig:
         return self._words(1 if self.sharing == "shared" else self.rows)
 
     def _words(self, count: int) -> tuple[int, ...]:
-        if self.rng != "sobol":
+        if self.rng != "sobol" and not self.element_words:
             return (0,) * count
         return tuple(sobol_params.element_word(k, self.q) for k in range(count))
 
@@ -354,7 +369,7 @@ class EssopConfig:
     @property
     def rng_label(self) -> str:
         """This configuration's random-number source as tables name it (`rng_label`)."""
-        return rng_label(self.rng, self.rng_shift)
+        return rng_label(self.rng, self.rng_shift, self.element_words)
 
     @property
     def name(self) -> str:
@@ -363,6 +378,7 @@ class EssopConfig:
                 f"_w{self.lfsr_width}_d{self.acc_depth}_{self.scaling}_{self.output_format}"
                 + ("_restart" if self.lfsr_restart else "")
                 + ("_sobol" if self.rng == "sobol" else "")
+                + ("_xw" if self.element_words else "")
                 + ("_shift" if self.rng_shift else "")
                 + (f"_z{self.rng_shift_seed:x}" if self.rng_shift and self.rng_shift_seed != 1 else "")
                 + (f"_s{self.lfsr_steps}" if self.lfsr_steps is not None else "")

@@ -145,9 +145,10 @@ def _wrap(v, width: int):
 
 def check_source(cfg: EssopConfig) -> None:
     """The fault model's generator site is an LFSR state register: other random-number sources are refused."""
-    if cfg.rng != "lfsr" or cfg.rng_shift:
-        raise ValueError(f"fault injection models LFSR random numbers without the per-pair shift, not "
-                         f"rng={cfg.rng!r} with rng_shift={cfg.rng_shift!r}")
+    if cfg.rng != "lfsr" or cfg.rng_shift or cfg.element_words:
+        raise ValueError(f"fault injection models LFSR random numbers without the per-pair shift or element "
+                         f"words, not rng={cfg.rng!r} with rng_shift={cfg.rng_shift!r}, "
+                         f"element_words={cfg.element_words!r}")
 
 
 def run_with_faults(cfg: EssopConfig, xs, ds, last, exp_x=None, exp_d=None, plan: FaultPlan | None = None

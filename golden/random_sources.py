@@ -5,7 +5,8 @@ training kernels tabulate the same parts (essop.training.random_tables: `base_se
 `generator_offsets`, `generator_words`, `pair_words`); the statistics measure them; the RTL
 (essop.hdl.random_sources) is tested against `random_numbers`.
 
-Each side ("x" or "d") has G generators (1 when shared; cols or rows per_element). Generator k's number in
+Each side ("x" or "d") has G generators (1 when shared; cols or rows per_element; with LFSR element_words
+the G share one register and differ by their words). Generator k's number in
 cycle c of the run-on cycle count (pair p uses cycles p*BL .. p*BL + BL - 1) is
 
     R_k(c) = base[(c + offset_k) mod period] XOR word_k XOR pair_word(c div BL)
@@ -15,9 +16,10 @@ cycle c of the run-on cycle count (pair p uses cycles p*BL .. p*BL + BL - 1) is
     steps_per_cycle; the x side uses the XAPP052 taps, the delta side their reciprocal), period 2**w - 1;
   * sobol: base[c] = the q-bit Sobol point c (Gray-code order, essop.sobol_params), period 2**q; dimension 1
     on the x side, dimension 2 on the delta side.
-- `offset_k` (lfsr per_element): generator k starts k * phase_stride single shifts after generator 0, which is
+- `offset_k` (lfsr per_element without element_words): generator k starts k * phase_stride single shifts after generator 0, which is
   k * phase_stride / S cycles (mod 2**w - 1; S is coprime with the period, EssopConfig checks it). 0 otherwise.
-- `word_k` (sobol per_element): generator k's digital shift, EssopConfig.rng_words_x / _d. 0 otherwise.
+- `word_k` (sobol per_element, LFSR element_words): element k's digital shift, EssopConfig.rng_words_x / _d.
+  0 otherwise.
 - `pair_word(p)` (rng_shift): low q bits (x side) or the next q bits (delta side) of the per-pair shift LFSR's
   state after p * rng_shift_steps shifts from rng_shift_seed (width EssopConfig.rng_shift_width). 0 without
   rng_shift.
@@ -108,7 +110,7 @@ def _lfsr_offsets(taps: tuple[int, ...], width: int, seed: int, steps: int, stri
 def generator_offsets(cfg: EssopConfig, side: str) -> np.ndarray:
     """Cycle offset of every generator of a side into `base_sequence` (int64 [G], values < rng_period)."""
     count = generator_count(cfg, side)
-    if cfg.rng != "lfsr" or count == 1:
+    if cfg.rng != "lfsr" or count == 1 or cfg.element_words:
         return np.zeros(count, dtype=np.int64)
     return _lfsr_offsets(tuple(_taps(cfg, side)), cfg.lfsr_width, _seed(cfg, side), cfg.steps_per_cycle,
                          cfg.phase_stride, count)

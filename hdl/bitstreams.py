@@ -1,8 +1,8 @@
 """Bitstream generators of the ESSOP array (spec sections 4, 5): random numbers through comparators.
 
 Each x and delta element has a comparator, bit = R < a. The random numbers come from the configured source
-(essop.golden.random_sources is their definition): LFSRs shared by a side (two for the whole array) or one per
-element; or one Sobol Gray-code counter whose two dimensions feed the x and delta sides, per_element as
+(essop.golden.random_sources is their definition): LFSRs shared by a side (two for the whole array), one per
+element, or one per side with a constant XOR word per element (element_words); or one Sobol Gray-code counter whose two dimensions feed the x and delta sides, per_element as
 constant digital shifts (XOR of a per-element word). With rng_shift every number of a pair is also XORed with
 that pair's word from a shift LFSR advanced once per pair. A pair's bitstreams last BL cycles, counted here.
 """
@@ -49,7 +49,7 @@ class BitstreamGenerators(ConfiguredComponent):
 
     @property
     def n_generators(self) -> int:
-        """Random-number registers: LFSRs (2 shared, rows + cols per element) or one Sobol counter, plus the
+        """Random-number registers: LFSRs (2 shared or with element_words, rows + cols per element) or one Sobol counter, plus the
         per-pair shift register with rng_shift."""
         cfg = self._cfg
         return (cfg.n_generators if cfg.rng == "lfsr" else 1) + int(cfg.rng_shift)
@@ -86,6 +86,10 @@ class BitstreamGenerators(ConfiguredComponent):
         if cfg.rng == "lfsr":
             rand_x = lfsrs("x", cfg.lfsr_taps_x, cfg.lfsr_seeds_x)
             rand_d = lfsrs("d", cfg.lfsr_taps_d, cfg.lfsr_seeds_d)
+            if cfg.element_words:
+                # One LFSR per side; each element's digital shift: XOR with a constant word (inverters).
+                rand_x = [rand_x[0] ^ word for word in cfg.rng_words_x]
+                rand_d = [rand_d[0] ^ word for word in cfg.rng_words_d]
         else:
             m.submodules.sobol = sobol = SobolGenerator(q, (cfg.sobol_directions_x, cfg.sobol_directions_d))
             m.d.comb += sobol.en.eq(en)

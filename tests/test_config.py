@@ -37,6 +37,12 @@ from essop.config import EssopConfig
     ({"rng": "halton"}, ValueError, "rng must be one of 'lfsr', 'sobol', not 'halton'"),
     ({"rng": None}, TypeError, "rng must be a str, not None"),
     ({"rng_shift": 1}, TypeError, "rng_shift must be a bool, not 1"),
+    ({"element_words": 1}, TypeError, "element_words must be a bool, not 1"),
+    ({"element_words": True}, ValueError, "element_words=True is a way to build LFSR per_element generators, not "
+                                          "sharing='shared' with rng='lfsr'"),
+    ({"element_words": True, "sharing": "per_element", "rng": "sobol"}, ValueError,
+     "element_words=True is a way to build LFSR per_element generators, not sharing='per_element' with "
+     "rng='sobol' (Sobol per_element already is one generator with a word per element)"),
     ({"rng_shift_seed": 0}, ValueError, "rng_shift_seed must be in [1, 131071], not 0"),
     ({"rng_shift_seed": 128, "q": 3}, ValueError, "rng_shift_seed must be in [1, 127], not 128"),
     ({"lfsr_seed_x": 0}, ValueError, "lfsr_seed_x must be in [1, 65535], not 0"),
@@ -120,6 +126,12 @@ def test_random_source_facts():
     assert EssopConfig(q=1, lfsr_width=3, lfsr_seed_x=1, lfsr_seed_d=2).rng_shift_width == 4
     assert EssopConfig(rng="sobol", rng_shift=True, rng_shift_seed=5).name.endswith("_sobol_shift_z5")
     assert EssopConfig().name == "essop_16x16_bl16_q8_shared_w16_d1_per_pair_fp16"
+    # LFSR element words: the registers of shared generators, the words of Sobol per_element, its own name.
+    words = EssopConfig(q=6, sharing="per_element", element_words=True, rows=3, cols=5)
+    assert words.n_generators == 2 and len(words.lfsr_seeds_x) == len(words.lfsr_seeds_d) == 1
+    assert words.rng_words_x == sobol.rng_words_x and words.rng_words_d == sobol.rng_words_d
+    assert words.rng_label == "lfsr+words" and words.replace(rng_shift=True).rng_label == "lfsr+words+shift"
+    assert words.name.endswith("_xw") and words.name != words.replace(element_words=False).name
 
 
 def test_element_width_follows_the_output_format():

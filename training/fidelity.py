@@ -59,26 +59,30 @@ class Point:
     bl: int
     rng: str = "lfsr"
     rng_shift: bool = False
+    element_words: bool = False
 
     @property
     def label(self) -> str:
         if self.mode == "expected":
             return f"expected {self.scaling}"
-        source = rng_label(self.rng, self.rng_shift)
+        source = rng_label(self.rng, self.rng_shift, self.element_words)
         # The plain LFSR is the array's default and goes unnamed (docs/fidelity.md's rows read that way).
         return f"essop {self.scaling} {self.sharing} BL {self.bl}" + ("" if source == "lfsr" else f" {source}")
 
 
-def grid(modes, bls, scalings, sharings, rngs=("lfsr",), rng_shift: bool = False) -> list[Point]:
+def grid(modes, bls, scalings, sharings, rngs=("lfsr",), rng_shift: bool = False,
+         element_words: bool = False) -> list[Point]:
     """Every requested configuration; the expected mode once per scaling (it has no BL, sharing or random
-    numbers)."""
+    numbers). With `element_words`, every LFSR per_element point is followed by its element-words twin."""
     points = []
     for scaling in scalings:
         if "expected" in modes:
             points.append(Point("expected", scaling, "shared", bls[0]))
         if "essop" in modes:
-            points += [Point("essop", scaling, sh, bl, rng, rng_shift)
-                       for rng, sh, bl in itertools.product(rngs, sharings, bls)]
+            for rng, sh, bl in itertools.product(rngs, sharings, bls):
+                points.append(Point("essop", scaling, sh, bl, rng, rng_shift))
+                if element_words and rng == "lfsr" and sh == "per_element":
+                    points.append(Point("essop", scaling, sh, bl, rng, rng_shift, True))
     return points
 
 
@@ -92,9 +96,10 @@ def protocol_points(rows, base: EssopConfig) -> list[Point]:
         if mode == "fp32":
             continue
         point = (Point("expected", scaling, "shared", base.bl) if mode == "expected" else
-                 Point("essop", scaling, cfg.sharing, cfg.bl, cfg.rng, cfg.rng_shift))
+                 Point("essop", scaling, cfg.sharing, cfg.bl, cfg.rng, cfg.rng_shift, cfg.element_words))
         if mode == "essop":
-            own = base.replace(bl=cfg.bl, sharing=cfg.sharing, rng=cfg.rng, rng_shift=cfg.rng_shift)
+            own = base.replace(bl=cfg.bl, sharing=cfg.sharing, rng=cfg.rng, rng_shift=cfg.rng_shift,
+                               element_words=cfg.element_words)
             if own != cfg:
                 theirs, ours = asdict(cfg), asdict(own)
                 diff = ", ".join(f"{k}={v!r}" for k, v in theirs.items() if ours[k] != v)
@@ -226,7 +231,8 @@ def measure(model, batches, points: list[Point], base: EssopConfig, progress=Non
     for b, (x, y) in enumerate(batches):
         recorded = record_pairs(model, x, y)
         for point in points:
-            cfg = base.replace(bl=point.bl, sharing=point.sharing, rng=point.rng, rng_shift=point.rng_shift)
+            cfg = base.replace(bl=point.bl, sharing=point.sharing, rng=point.rng, rng_shift=point.rng_shift,
+                               element_words=point.element_words)
             for name, layer, xin, dout, g32 in recorded:
                 def grad(mode):
                     layer.essop_update = EssopUpdate(mode, cfg, point.scaling)
@@ -242,7 +248,7 @@ def measure(model, batches, points: list[Point], base: EssopConfig, progress=Non
                 zero_frac, saturated = _zero_fraction(layer, cfg, point.scaling, xin, dout)
                 rows.append({"config": point.label, "mode": point.mode, "scaling": point.scaling,
                              "sharing": point.sharing if point.mode == "essop" else "-",
-                             "rng": rng_label(point.rng, cfg.rng_shift) if point.mode == "essop" else "-",
+                             "rng": cfg.rng_label if point.mode == "essop" else "-",
                              "bl": point.bl if point.mode == "essop" else "-", "batch": b, "layer": name,
                              "cosine": float(F.cosine_similarity(g.flatten(), ref.flatten(), dim=0)),
                              "rel_err": float((g - ref).norm() / ref.norm()),

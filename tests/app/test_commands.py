@@ -166,6 +166,10 @@ def test_synth_takes_every_config_field_but_its_sweep_axes(capsys):
     (["--acc-depth", "4"], "acc_depth > 1 (4) requires scaling='block'"),
     (["--bl", "16", "12"], "bl must be a power of two, not 12"),
     (["--readout", "double"], "readout must be one of 'shift', 'shadow', not 'double'"),
+    (["--sharing", "shared", "--element-words"], "--element-words builds per_element generators: give --sharing "
+                                                 "per_element"),
+    (["--sharing", "per_element", "--element-words", "--rng", "sobol"],
+     "element_words=True is a way to build LFSR per_element generators, not sharing='per_element' with rng='sobol'"),
 ])
 def test_synth_refuses_a_bad_configuration_before_synthesising(tmp_path, capsys, argv, message):
     assert main(["synth", *argv, "--out", str(tmp_path / "out"), "--build", str(tmp_path / "build")]) == 2

@@ -82,6 +82,21 @@ def test_per_element_sobol_generators_are_distinct_digital_shifts():
     assert len(set(cfg.rng_words_d[:32])) == 32 and cfg.rng_words_d[32:] == cfg.rng_words_d[:8]
 
 
+@pytest.mark.parametrize("shift", [False, True])
+def test_lfsr_element_words_are_the_shared_registers_numbers_xor_bit_reversed_indices(shift):
+    """element_words: one LFSR per side (the shared configuration's numbers) and element k's constant word, the
+    bit-reversed k; with the per-pair shift, each pair's shift word on top, as for every source."""
+    cfg = EssopConfig(q=5, sharing="per_element", element_words=True, rows=40, cols=6, bl=8, rng_shift=shift)
+    shared = cfg.replace(sharing="shared", element_words=False)
+    for side, count in (("x", cfg.cols), ("d", cfg.rows)):
+        got = rs.random_numbers(cfg, side, 64, 40)
+        base = rs.random_numbers(shared, side, 64, 40)[0]
+        assert got.shape == (count, 64)
+        for k in range(count):
+            assert np.array_equal(got[k], base ^ int(format(k % 32, "05b")[::-1], 2))
+    assert not rs.generator_offsets(cfg, "x").any()
+
+
 @pytest.mark.parametrize("q", [1, 3, 8, 13])
 def test_pair_words_come_from_the_shift_register_stepped_by_hand(q):
     """Pair p's words: the shift LFSR (XAPP052 taps of width max(2q, 3), rng_shift_steps shifts per pair) after

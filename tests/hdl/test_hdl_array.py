@@ -47,6 +47,11 @@ CONFIGS = {
     "3x5 sobol count": EssopConfig(rows=3, cols=5, bl=8, rng="sobol", output_format="count"),
     "4x3 sobol per_element shift block acc3": EssopConfig(rows=4, cols=3, bl=4, q=6, rng="sobol", rng_shift=True,
                                                           sharing="per_element", acc_depth=3, scaling="block"),
+    # LFSR element words: one register per side, a constant XOR word per element.
+    "4x5 per_element element_words": EssopConfig(rows=4, cols=5, bl=8, sharing="per_element", element_words=True),
+    "3x4 element_words shift block acc2 count": EssopConfig(rows=3, cols=4, bl=4, q=6, sharing="per_element",
+                                                            element_words=True, rng_shift=True, acc_depth=2,
+                                                            scaling="block", output_format="count"),
     "2x3 lfsr shift restart count": EssopConfig(rows=2, cols=3, bl=8, rng_shift=True, lfsr_restart=True,
                                                 output_format="count"),
     "1x4 per_element block acc2": EssopConfig(rows=1, cols=4, bl=4, sharing="per_element", acc_depth=2,

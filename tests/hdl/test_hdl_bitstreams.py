@@ -109,6 +109,9 @@ CONFIGS = {
                                    lfsr_seed_d=0x3C3),
     "default steps q6": EssopConfig(rows=2, cols=3, bl=16, q=6),          # the step rule: 7 shifts, not 6
     "lfsr shift per_element": EssopConfig(rows=3, cols=2, bl=4, sharing="per_element", rng_shift=True),
+    "lfsr element_words": EssopConfig(rows=5, cols=3, bl=8, sharing="per_element", element_words=True),
+    "lfsr element_words shift restart q6": EssopConfig(rows=3, cols=4, bl=4, q=6, sharing="per_element",
+                                                       element_words=True, rng_shift=True, lfsr_restart=True),
     "sobol shared": EssopConfig(rows=3, cols=5, bl=8, rng="sobol"),
     "sobol per_element shift q6": EssopConfig(rows=5, cols=3, bl=4, q=6, sharing="per_element", rng="sobol",
                                               rng_shift=True, rng_shift_seed=0x1ABC),
@@ -159,11 +162,12 @@ def test_back_to_back_pairs():
     assert cycles == list(range(cycles[0], cycles[0] + len(cycles)))
 
 
-@pytest.mark.parametrize("sharing,count", [("shared", 2), ("per_element", 3 + 5)])
-def test_lfsr_count(sharing, count):
-    """Two LFSRs for the whole array when shared, one per element (rows + cols) otherwise, each seeded as the
-    configuration says."""
-    cfg = EssopConfig(rows=5, cols=3, sharing=sharing)
+@pytest.mark.parametrize("sharing,words,count", [("shared", False, 2), ("per_element", False, 3 + 5),
+                                                 ("per_element", True, 2)])
+def test_lfsr_count(sharing, words, count):
+    """Two LFSRs for the whole array when shared or with element words, one per element (rows + cols)
+    otherwise, each seeded as the configuration says."""
+    cfg = EssopConfig(rows=5, cols=3, sharing=sharing, element_words=words)
     assert cfg.n_generators == count
     frag = Fragment.get(BitstreamGenerators(cfg), None)
     lfsrs = [sub.origins[0] for sub, *_ in frag.subfragments if isinstance(sub.origins[0], Lfsr)]

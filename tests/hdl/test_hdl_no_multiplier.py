@@ -13,6 +13,7 @@ from essop.hdl.array import EssopArray
     # The Sobol source: a Gray-code counter and XORs of direction words, the per-pair shift an LFSR.
     EssopConfig(rows=3, cols=4, rng="sobol"),
     EssopConfig(rows=4, cols=3, rng="sobol", sharing="per_element", rng_shift=True, output_format="count"),
+    EssopConfig(rows=4, cols=3, sharing="per_element", element_words=True),
 ], ids=lambda c: c.name)
 def test_essop_array_has_no_arithmetic_multiplier(cfg):
     text = rtlil.convert(EssopArray(cfg))

@@ -37,6 +37,8 @@ CONFIGS = [
     EssopConfig(rows=2, cols=2, bl=64, q=5, rng="sobol", rng_shift=True, lfsr_restart=True, acc_depth=3,
                 scaling="block"),
     EssopConfig(rows=3, cols=2, bl=4, q=7, sharing="per_element", rng_shift=True, rng_shift_seed=0x2D1),
+    # LFSR element words: one register per side and a constant XOR word per element.
+    EssopConfig(rows=3, cols=4, bl=16, q=8, sharing="per_element", element_words=True),
     # The shadow bank (EssopConfig.readout): the read-out overlapping the next group's bitstreams; rows > BL
     # (the bank's interval sets the period), block groups, up-counting cells.
     EssopConfig(rows=5, cols=3, bl=4, q=8, readout="shadow"),

@@ -167,7 +167,8 @@ class TestRefusals:
         with pytest.raises(ValueError, match="fault injection in the training kernel needs sharing='shared'"):
             faults.check_supported(cfg, FaultPlan())
 
-    @pytest.mark.parametrize("change", [{"rng": "sobol"}, {"rng_shift": True}])
+    @pytest.mark.parametrize("change", [{"rng": "sobol"}, {"rng_shift": True},
+                                        {"sharing": "per_element", "element_words": True}])
     def test_other_random_sources_refused(self, change):
         # The generator site is an LFSR state register; a Sobol counter or a shifted pair would be modelled wrong.
         cfg = CONFIGS["per_pair"].replace(**change)
@@ -177,7 +178,7 @@ class TestRefusals:
                      lambda: sample_plan(cfg, 1, 0.0),
                      lambda: run_with_faults(cfg, xs, ds, [True])):
             with pytest.raises(ValueError, match="fault injection models LFSR random numbers without the per-pair "
-                                                 "shift, not rng="):
+                                                 "shift or element words, not rng="):
                 call()
 
     def test_counter_faults_need_one_pair_groups(self):

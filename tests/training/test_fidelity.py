@@ -99,6 +99,26 @@ def test_output_space_error_sees_what_shared_random_numbers_do():
     assert all(-1 <= r["out_cosine"] <= 1 and r["out_rel_err"] >= 0 for r in rows)
 
 
+def test_element_words_give_per_element_numbers_from_the_shared_registers():
+    """--element-words: each LFSR per_element point is followed by its element-words twin (one LFSR per side, a
+    constant word per element), measured with that configuration; like per_element generators, its error
+    moves the outputs far less than the shared generators' error."""
+    points = fidelity.grid(["essop"], [16], ["per_pair"], ["shared", "per_element"], ["lfsr", "sobol"],
+                           element_words=True)
+    assert [p.label for p in points] == [
+        "essop per_pair shared BL 16", "essop per_pair per_element BL 16",
+        "essop per_pair per_element BL 16 lfsr+words", "essop per_pair shared BL 16 sobol",
+        "essop per_pair per_element BL 16 sobol"]
+    torch.manual_seed(0)
+    model = models.build("resnet8")
+    xs, ys = synthetic_images(32, 0)
+    x, y = torch.from_numpy(xs).permute(0, 3, 1, 2).float() / 255 - 0.4, torch.from_numpy(ys)
+    rows = fidelity.measure(model, [(x, y)], points[:3], EssopConfig())
+    assert {r["rng"] for r in rows} == {"lfsr", "lfsr+words"}
+    med = {p.label: statistics.median(r["out_rel_err"] for r in rows if r["config"] == p.label) for p in points[:3]}
+    assert med["essop per_pair per_element BL 16 lfsr+words"] < 0.75 * med["essop per_pair shared BL 16"]
+
+
 def test_protocol_points_are_the_rows_configurations_once_each():
     """--protocol: one point per distinct ESSOP/expected configuration of the rows (seeds and FP32 rows add
     none), each with the row's own source and shift; a row with another array is refused by name."""
@@ -110,10 +130,12 @@ def test_protocol_points_are_the_rows_configurations_once_each():
             ("shift", "essop", "per_pair", base.replace(bl=16, rng_shift=True)),
             ("sobol", "essop", "per_pair", base.replace(bl=8, rng="sobol")),
             ("pe", "essop", "per_pair", base.replace(bl=16, sharing="per_element")),
-            ("blk", "essop", "block", base.replace(bl=16))]
+            ("blk", "essop", "block", base.replace(bl=16)),
+            ("words", "essop", "per_pair", base.replace(bl=16, sharing="per_element", element_words=True))]
     assert [p.label for p in fidelity.protocol_points(rows, base)] == [
         "essop per_pair shared BL 16", "expected per_pair", "essop per_pair shared BL 16 lfsr+shift",
-        "essop per_pair shared BL 8 sobol", "essop per_pair per_element BL 16", "essop block shared BL 16"]
+        "essop per_pair shared BL 8 sobol", "essop per_pair per_element BL 16", "essop block shared BL 16",
+        "essop per_pair per_element BL 16 lfsr+words"]
     with pytest.raises(ValueError, match=r"row 'q6' sets q=6"):
         fidelity.protocol_points(rows + [("q6", "essop", "per_pair", base.replace(q=6))], base)
     with pytest.raises(ValueError, match="no ESSOP or expected row"):
@@ -206,29 +228,3 @@ def test_bad_protocol_is_one_line_and_exit_2(tmp_path, content, needle):
     assert res.returncode == 2 and len(lines) == 1, res.stderr
     assert lines[0].startswith("essop fidelity: error: ") and needle in lines[0], lines[0]
     assert not (tmp_path / "out").exists()
-
-
-def test_xor_words_study_measures_its_what_if_and_restores_the_kernel():
-    """scripts/xor_words_study.py: inside its context the LFSR per_element kernel runs one shared sequence
-    (offsets 0) with element words, and its error moves the outputs less than the shared one's; outside, the
-    kernel's tables are the configuration's own again."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
-    import xor_words_study
-    from essop.training import counts
-    cfg = EssopConfig(rows=4, cols=8, sharing="per_element")
-    before = counts.generator_offsets(cfg, "x"), counts.generator_words(cfg, "x")
-    assert before[0].any() and before[1] is None
-    with xor_words_study.xor_words_instead_of_offsets():
-        assert not counts.generator_offsets(cfg, "x").any()
-        assert counts.generator_words(cfg, "x").tolist() == [0, 128, 64, 192, 32, 160, 96, 224]
-        assert counts.generator_words(cfg.replace(sharing="shared"), "x") is None
-    assert torch.equal(counts.generator_offsets(cfg, "x"), before[0]) and counts.generator_words(cfg, "x") is None
-    torch.manual_seed(0)
-    model = models.build("resnet8")
-    xs, ys = synthetic_images(32, 0)
-    x, y = torch.from_numpy(xs).permute(0, 3, 1, 2).float() / 255 - 0.4, torch.from_numpy(ys)
-    got = dict(xor_words_study.study(model, [(x, y)], [16], EssopConfig()))
-    shared, what_if = got["essop per_pair shared BL 16"], got["essop per_pair lfsr shared + XOR words BL 16"]
-    assert what_if["out_rel_err"] < 0.75 * shared["out_rel_err"]
-    assert set(got) == {"essop per_pair shared BL 16", "essop per_pair per_element BL 16",
-                        "essop per_pair lfsr shared + XOR words BL 16"}

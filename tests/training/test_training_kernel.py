@@ -35,20 +35,23 @@ def _cfg(m, n, P, **kw):
 #: Random-number sources: EssopConfig fields of each.
 SOURCES = {"lfsr": {}, "sobol": dict(rng="sobol"), "sobol+shift": dict(rng="sobol", rng_shift=True),
            "lfsr+shift": dict(rng_shift=True, rng_shift_seed=0x1234)}
+#: (sharing, source) pairs: every source with both sharing modes, and the LFSR element words (per_element only).
+SHARED_SOURCES = [(sh, so) for sh in ("shared", "per_element") for so in ("lfsr", "sobol", "sobol+shift")] + \
+    [("per_element", "lfsr+words")]
+WORDS = {"lfsr+words": dict(element_words=True), "lfsr+words+shift": dict(element_words=True, rng_shift=True)}
 
 
 @pytest.mark.parametrize("device,backend", PATHS)
-@pytest.mark.parametrize("sharing", ["shared", "per_element"])
+@pytest.mark.parametrize("sharing,source", SHARED_SOURCES)
 @pytest.mark.parametrize("restart", [False, True])
 @pytest.mark.parametrize("bl", [2, 8, 16, 64, 256])
 @pytest.mark.parametrize("layer", ["conv3x3", "linear"])
-@pytest.mark.parametrize("source", ["lfsr", "sobol", "sobol+shift"])
 def test_kernel_equals_golden_reference(device, backend, sharing, restart, bl, layer, source):
     rng = np.random.default_rng([bl, restart, len(sharing), len(layer)] + ([] if source == "lfsr" else [len(source)]))
     # conv3x3: Cin=3 (n = 27) -> Cout=8, pairs = 2 images x 5x5 positions; linear: 20 -> 10, 6 images.
     P, n, m = (50, 27, 8) if layer == "conv3x3" else (6, 20, 10)
     x, d = _layer_pairs(rng, P, n, m, relu=layer == "linear")
-    cfg = _cfg(m, n, P, bl=bl, sharing=sharing, lfsr_restart=restart, **SOURCES[source])
+    cfg = _cfg(m, n, P, bl=bl, sharing=sharing, lfsr_restart=restart, **{**SOURCES, **WORDS}[source])
     ex, ed = fp16.vector_exponent(x), fp16.vector_exponent(d)
     start = int(rng.integers(0, 200_000))
     ref, _ = counts_reference(cfg, x.view(np.uint16), d.view(np.uint16), ex, ed, start_pair=start)
@@ -65,6 +68,19 @@ def test_kernel_equals_golden_reference(device, backend, sharing, restart, bl, l
                                 dict(bl=16, **SOURCES["lfsr+shift"]), dict(bl=8, q=10, **SOURCES["sobol+shift"]),
                                 dict(bl=64, q=5, **SOURCES["sobol"]), dict(bl=4, q=3, lfsr_restart=True, **SOURCES["sobol+shift"])])
 def test_kernel_equals_cycle_level_model_over_successive_groups(backend, sharing, kw):
+    _run_on_across_groups(backend, sharing, kw)
+
+
+@pytest.mark.parametrize("backend", ["native", "native-scalar", "torch"])
+@pytest.mark.parametrize("kw", [dict(bl=16, **WORDS["lfsr+words"]), dict(bl=8, q=10, **WORDS["lfsr+words+shift"]),
+                                dict(bl=4, q=4, lfsr_width=7, lfsr_seed_x=0x45, lfsr_seed_d=0x3, lfsr_restart=True,
+                                     **WORDS["lfsr+words"])])
+def test_kernel_equals_cycle_level_model_with_element_words(backend, kw):
+    """LFSR element words (one register per side, a constant word per element), run on across groups."""
+    _run_on_across_groups(backend, "per_element", kw)
+
+
+def _run_on_across_groups(backend, sharing, kw):
     """Run-on across groups: the kernel started at the model's pair count gives the model's counts (q > 8
     takes the native kernel's 16-bit lanes; lfsr_steps=7 != q: per_element generator offsets are the phase
     stride divided by the step count modulo the period). (lfsr_steps=3 was here: EssopConfig now refuses step
@@ -131,13 +147,13 @@ def test_float_magnitude_path_equals_integer_barrel_shifter(s, E, q):
     assert (ref != 0).any()
 
 
-@pytest.mark.parametrize("source", list(SOURCES))
-@pytest.mark.parametrize("sharing", ["shared", "per_element"])
+@pytest.mark.parametrize("sharing,source", [(sh, so) for sh in ("shared", "per_element") for so in SOURCES] +
+                         [("per_element", so) for so in WORDS])
 def test_tables_rebuild_the_golden_random_numbers(source, sharing):
     """random_tables' parts put together as the kernels do (cycle table + offset, XOR word, pair word) give
     essop.golden.random_sources.random_numbers for every generator, cycle for cycle."""
     from essop.golden.random_sources import random_numbers
-    cfg = EssopConfig(rows=3, cols=5, bl=8, q=7, sharing=sharing, **SOURCES[source])
+    cfg = EssopConfig(rows=3, cols=5, bl=8, q=7, sharing=sharing, **{**SOURCES, **WORDS}[source])
     start_pair, P = 40_000, 9
     for side in ("x", "d"):
         ref = random_numbers(cfg, side, P * cfg.bl, start_pair * cfg.bl)
@@ -152,7 +168,10 @@ def test_tables_rebuild_the_golden_random_numbers(source, sharing):
         if pw is not None:
             got = got ^ pw.repeat_interleave(cfg.bl)[None, :]
         assert np.array_equal(got.numpy(), ref)
-        assert (words is not None) == (source.startswith("sobol") and sharing == "per_element")
+        assert (words is not None) == (source.startswith("sobol") and sharing == "per_element"
+                                       or "words" in source)
+        # Element words: the offsets are all 0 (one register per side), the words the bit-reversed indices.
+        assert (off.any()) == (source in ("lfsr", "lfsr+shift") and sharing == "per_element")
         assert (pw is not None) == source.endswith("shift")
 
 

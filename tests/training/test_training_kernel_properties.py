@@ -1,6 +1,6 @@
 """Property tests: every counting path (native vector, native scalar, PyTorch; CUDA where present) gives the
 golden model's integers for any shape — one pair, one row, one column, odd sizes, lengths that are no
-multiple of 8 — any array configuration (BL, q, sharing, random-number source LFSR or Sobol with or without
+multiple of 8 — any array configuration (BL, q, sharing, LFSR element words, random-number source LFSR or Sobol with or without
 the per-pair shift, LFSR width/steps/seeds, run-on or restart) and any
 FP16 value class (zeros of both signs, subnormals, normals, Inf, NaN), with block exponents and with
 per-pair exponent segments."""
@@ -40,13 +40,16 @@ def configs(draw, max_dim=13):
     steps = draw(st.one_of(st.none(), st.integers(1, width).filter(lambda s: math.gcd(s, period) == 1)))
     # Any seed for short registers; for the default width a few, so the tables built stay few.
     seeds = st.integers(1, period) if width < 16 else st.sampled_from([0xACE1, 0x1D2B, 1, period])
+    sharing = draw(st.sampled_from(["shared", "per_element"]))
+    rng = draw(st.sampled_from(["lfsr", "sobol"]))
     return EssopConfig(
         rows=draw(st.integers(1, max_dim)), cols=draw(st.integers(1, max_dim)),
         bl=draw(st.sampled_from([2, 4, 8, 16, 32, 64, 128])), q=q,
-        sharing=draw(st.sampled_from(["shared", "per_element"])), lfsr_width=width, lfsr_steps=steps,
+        sharing=sharing, lfsr_width=width, lfsr_steps=steps,
         lfsr_seed_x=draw(seeds), lfsr_seed_d=draw(seeds),
         lfsr_restart=draw(st.booleans()), acc_depth=1 << 20, scaling="block", output_format="count",
-        rng=draw(st.sampled_from(["lfsr", "sobol"])), rng_shift=draw(st.booleans()),
+        rng=rng, rng_shift=draw(st.booleans()),
+        element_words=sharing == "per_element" and rng == "lfsr" and draw(st.booleans()),
         rng_shift_seed=draw(st.integers(1, (1 << max(2 * q, 3)) - 1)))
 
 
