@@ -29,7 +29,10 @@ def main(argv=None) -> int:
     rng = np.random.default_rng(2020)
     failures, checks, t0 = [], 0, time.perf_counter()
     sources = {"lfsr": {}, "sobol+shift": {"rng": "sobol", "rng_shift": True}}
-    for (source, src), sharing in ((s, sh) for s in sources.items() for sh in ("shared", "per_element")):
+    # Every source with both sharing modes, and the LFSR element words (per_element only).
+    pairs = [(s, sh) for s in sources.items() for sh in ("shared", "per_element")] + \
+        [(("lfsr+words", {"element_words": True}), "per_element")]
+    for (source, src), sharing in pairs:
         for restart in (False, True):
             for bl in (2, 8, 16, 64):
                 for case in range(a.cases):
@@ -58,7 +61,7 @@ def main(argv=None) -> int:
                                             f"case={case}")
     # A layer's ESSOP weight gradient: device == CPU, bit for bit.
     from essop.training.layers import EssopConv2d, EssopUpdate, attach
-    for (source, src), sharing in ((s, sh) for s in sources.items() for sh in ("shared", "per_element")):
+    for (source, src), sharing in pairs:
         grads = []
         for dev in ("cpu", a.device):
             torch.manual_seed(0)
