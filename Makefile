@@ -107,10 +107,12 @@ pareto: setup
 	$(ESSOP) synth --rows $(PARETO_ROWS) --bl 8 16 32 64 --sharing shared --fp16-outer 0 --out results/pareto/per_pair --build build/synth
 	$(ESSOP) synth --rows $(PARETO_ROWS) --bl 16 64 --sharing shared --scaling block --fp16-outer 0 --out results/pareto/block --build build/synth
 	$(ESSOP) synth --rows $(PARETO_ROWS) --bl 16 --sharing per_element --fp16-outer 0 --out results/pareto/per_element --build build/synth
+	$(ESSOP) synth --rows $(PARETO_ROWS) --bl 16 --sharing per_element --element-words --fp16-outer 0 --out results/pareto/element_words --build build/synth
 	$(ESSOP) synth --rows $(PARETO_ROWS) --bl 8 16 32 64 --sharing shared --cell upcount --fp16-outer 0 --out results/pareto/upcount --build build/synth
 	$(ESSOP) synth --rows $(PARETO_ROWS) --bl 8 16 32 64 --sharing shared --cell upcount --clock-gating --fp16-outer 0 --out results/pareto/upcount_cg --build build/synth
 	$(PY) -m essop.synth.pareto --synth-csv results/pareto/per_pair/synth.csv results/pareto/block/synth.csv \
-	  results/pareto/per_element/synth.csv results/pareto/upcount/synth.csv results/pareto/upcount_cg/synth.csv \
+	  results/pareto/per_element/synth.csv results/pareto/element_words/synth.csv results/pareto/upcount/synth.csv \
+	  results/pareto/upcount_cg/synth.csv \
 	  --out docs/pareto.png
 
 fpga: setup

@@ -35,11 +35,11 @@ __all__ = ["read_accuracy", "read_fidelity", "read_hardware", "points", "plot", 
 #: docs/fidelity.md's default grid, then `make fidelity`'s table of the accuracy campaign's rows.
 FIDELITY_TABLES = [Path("docs/fidelity.md"), Path("docs/fidelity/campaign/fidelity.md")]
 _FIDELITY_HEADER = "| configuration | median cosine |"
-_FIDELITY_CONFIG = re.compile(r"essop (per_pair|block|per_sample) (shared|per_element) BL (\d+)")
+_FIDELITY_CONFIG = re.compile(r"essop (per_pair|block|per_sample) (shared|per_element) BL (\d+)(?: (\S+))?")
 
 
 def read_accuracy(path: Path) -> dict[tuple, dict]:
-    """(scaling, sharing, bl) -> {gap_pp (None until done), status, row, runs} for every ESSOP configuration of
+    """(scaling, sharing, bl, source) -> {gap_pp (None until done), status, row, runs} for every ESSOP configuration of
     a campaign report; plus the FP32 reference's accuracy under the key 'fp32'. A configuration with several
     rows (seeds) takes the mean gap of its done rows (`runs` of them) and, while none is done, the status of
     its furthest row."""
@@ -47,10 +47,10 @@ def read_accuracy(path: Path) -> dict[tuple, dict]:
     out = {"fp32": table.get("fp32", {})}
     rows: dict[tuple, list[dict]] = {}
     for r in table["rows"]:
-        # The hardware points are LFSR arrays: a row with another random-number source is another point.
-        if r["mode"] != "essop" or r.get("source", "lfsr") != "lfsr":
+        # A row's random-number source (lfsr, lfsr+words, sobol, ...) is part of its configuration.
+        if r["mode"] != "essop":
             continue
-        rows.setdefault((r["scaling"], r["sharing"], int(r["bl"])), []).append(r)
+        rows.setdefault((r["scaling"], r["sharing"], int(r["bl"]), r.get("source") or "lfsr"), []).append(r)
     for key, group in rows.items():
         done = [r for r in group if r["status"] == "done" and r["gap_pp"] is not None]
         if done:
@@ -65,10 +65,10 @@ def read_accuracy(path: Path) -> dict[tuple, dict]:
 
 
 def read_fidelity(path: Path) -> dict[tuple, dict]:
-    """(scaling, sharing, bl) -> {"cosine": median layer cosine of the weight gradient, "output_cosine": median
-    layer cosine in output space, None in tables written before that column}, from the first configuration table
-    of an `essop fidelity` markdown file; the per-layer and later tables are other questions. Rows of other
-    random-number sources (named after the BL) are not the LFSR arrays'."""
+    """(scaling, sharing, bl, source) -> {"cosine": median layer cosine of the weight gradient, "output_cosine":
+    median layer cosine in output space, None in tables written before that column}, from the first
+    configuration table of an `essop fidelity` markdown file; the per-layer and later tables are other
+    questions. The source is named after the BL (lfsr+words, sobol, ...); none is the plain LFSR."""
     out, columns = {}, None
     for line in Path(path).read_text().splitlines():
         if line.startswith(_FIDELITY_HEADER):
@@ -83,7 +83,7 @@ def read_fidelity(path: Path) -> dict[tuple, dict]:
             m = _FIDELITY_CONFIG.fullmatch(cells[0])
             if m:
                 value = dict(zip(columns, cells))
-                out[(m.group(1), m.group(2), int(m.group(3)))] = {
+                out[(m.group(1), m.group(2), int(m.group(3)), m.group(4) or "lfsr")] = {
                     "cosine": float(value["median cosine"]),
                     "output_cosine": float(value["median output cosine"]) if "median output cosine" in value
                     else None}
@@ -93,7 +93,7 @@ def read_fidelity(path: Path) -> dict[tuple, dict]:
 
 
 def read_hardware(paths) -> tuple[dict[tuple, dict], dict]:
-    """(scaling, sharing, bl, cell, clock_gating) -> the largest shift read-out array of that configuration in the synth.csv files (the one
+    """(scaling, sharing, bl, source, cell, clock_gating) -> the largest shift read-out array of that configuration in the synth.csv files (the one
     whose periphery is amortised best), with its efficiency ratios to the FP16 multiplier of its own file and
     library; and that baseline row."""
     best, base = {}, None
@@ -112,7 +112,8 @@ def read_hardware(paths) -> tuple[dict[tuple, dict], dict]:
             base = base or b
             # synth.csv files written before the cell column existed hold up/down cells.
             # ... and before the clock_gating column, ungated ones.
-            key = (r["scaling"], r["sharing"], int(r["bl"]), r.get("cell") or "updown",
+            # ... and before the rng column, plain LFSR ones.
+            key = (r["scaling"], r["sharing"], int(r["bl"]), r.get("rng") or "lfsr", r.get("cell") or "updown",
                    r.get("clock_gating") == "True")
             h = {"rows": int(r["rows"]), "cols": int(r["cols"]), "library": r["library"],
                  "area_eff": float(r["throughput_per_area"]) / float(b["throughput_per_area"]),
@@ -126,20 +127,22 @@ def points(accuracy: dict, fidelity: dict, hardware: dict) -> list[dict]:
     """One point per configuration with hardware numbers; its accuracy (or status) and fidelity where known."""
     out = []
     for key in sorted(hardware):
-        scaling, sharing, bl, cell, gated = key
+        scaling, sharing, bl, source, cell, gated = key
         # Neither the cell kind nor clock gating changes the counts: accuracy and fidelity are the configuration's.
-        acc = accuracy.get(key[:3])
-        out.append({"scaling": scaling, "sharing": sharing, "bl": bl, "cell": cell, "clock_gating": gated,
-                    **hardware[key],
+        acc = accuracy.get(key[:4])
+        out.append({"scaling": scaling, "sharing": sharing, "bl": bl, "source": source, "cell": cell,
+                    "clock_gating": gated, **hardware[key],
                     "gap_pp": acc["gap_pp"] if acc else None,
                     "status": acc["status"] if acc else "not in the campaign",
-                    "median_cosine": (fidelity.get(key[:3]) or {}).get("cosine"),
-                    "median_output_cosine": (fidelity.get(key[:3]) or {}).get("output_cosine")})
+                    "median_cosine": (fidelity.get(key[:4]) or {}).get("cosine"),
+                    "median_output_cosine": (fidelity.get(key[:4]) or {}).get("output_cosine")})
     return out
 
 
 def _label(p: dict) -> str:
-    return (f"{p['scaling']} {p['sharing']} BL{p['bl']}" + (" upcount" if p["cell"] == "upcount" else "")
+    source = p.get("source", "lfsr")
+    return (f"{p['scaling']} {p['sharing']} BL{p['bl']}" + ("" if source == "lfsr" else f" {source}")
+            + (" upcount" if p["cell"] == "upcount" else "")
             + (" gated" if p["clock_gating"] else ""))
 
 
@@ -174,7 +177,8 @@ def plot(pts: list[dict], out: Path, title: str) -> Path:
                                           ("energy_eff", "energy efficiency vs FP16 multiplier (x)")]):
         ax_acc, ax_fid = axes[0, col], axes[1, col]
         for p in pts:
-            style = dict(marker="^" if p["sharing"] == "per_element" else markers.get(p["scaling"], "o"),
+            per_element = "v" if p.get("source") == "lfsr+words" else "^"
+            style = dict(marker=per_element if p["sharing"] == "per_element" else markers.get(p["scaling"], "o"),
                          color=colors.get(p["bl"], "k"), markersize=9)
             if p["cell"] == "upcount":
                 style |= dict(markeredgecolor="k", markeredgewidth=2)
@@ -220,7 +224,9 @@ def plot(pts: list[dict], out: Path, title: str) -> Path:
     handles = [plt.Line2D([], [], marker="o", color=c, linestyle="none", label=f"BL {b}")
                for b, c in sorted(colors.items()) if any(p["bl"] == b for p in pts)]
     handles += [plt.Line2D([], [], marker=m, color="0.3", linestyle="none", label=lab)
-                for lab, m in [("per_pair shared", "o"), ("block shared", "s"), ("per_element", "^")]]
+                for lab, m in [("per_pair shared", "o"), ("block shared", "s"), ("per_element", "^"),
+                               ("per_element, element words", "v")]
+                if m != "v" or any(p.get("source") == "lfsr+words" for p in pts)]
     if any(p["cell"] == "upcount" for p in pts):
         handles.append(plt.Line2D([], [], marker="o", color="0.7", markeredgecolor="k", markeredgewidth=2,
                                   linestyle="none", label="up-counting cells (same accuracy)"))

@@ -150,9 +150,35 @@ def test_later_fidelity_tables_fill_in_what_the_first_lacks(sources, tmp_path):
         in text
 
 
+def test_element_words_are_a_configuration_of_their_own(tmp_path):
+    """per_element with element words (source lfsr+words): its own hardware row, accuracy row and fidelity row,
+    never those of the per_element LFSRs; drawn and labelled as such."""
+    acc = tmp_path / "table.json"
+    acc.write_text(json.dumps({"fp32": {"rows": 1, "mean_test_acc": 85.0}, "rows": [
+        {"row": "pe", "mode": "essop", "scaling": "per_pair", "sharing": "per_element", "source": "lfsr", "bl": 16,
+         "status": "done", "gap_pp": -0.58, "epochs_done": 15, "epochs": 15},
+        {"row": "pe-words", "mode": "essop", "scaling": "per_pair", "sharing": "per_element",
+         "source": "lfsr+words", "bl": 16, "status": "pending", "gap_pp": None, "epochs_done": 0, "epochs": 15}]}))
+    fid = tmp_path / "fidelity.md"
+    fid.write_text("| configuration | median cosine | median output cosine |\n|---|---|---|\n"
+                   "| essop per_pair per_element BL 16 | 0.794 | 0.809 |\n"
+                   "| essop per_pair per_element BL 16 lfsr+words | 0.798 | 0.876 |\n")
+    a = _csv(tmp_path / "a.csv", [_row("fp16_mul", tpa=10.0, energy=1800.0),
+                                  _row("essop", 16, 8, "per_element", "per_pair", tpa=4.4, energy=1750.0)])
+    w = _row("essop", 16, 8, "per_element", "per_pair", tpa=5.2, energy=1230.0)
+    w["rng"] = "lfsr+words"
+    b = _csv(tmp_path / "b.csv", [_row("fp16_mul", tpa=10.0, energy=1800.0), w])
+    assert pareto.main(["--accuracy", str(acc), "--fidelity", str(fid), "--synth-csv", str(a), str(b),
+                        "--out", str(tmp_path / "p.png")]) == 0
+    text = (tmp_path / "p.md").read_text()
+    assert "| per_pair per_element BL16 | 8x8 nangate15 | 0.440x | 1.03x | -0.58 | 0.794 | 0.809 |" in text
+    assert "| per_pair per_element BL16 lfsr+words | 8x8 nangate15 | 0.520x | 1.46x | pending | 0.798 | 0.876 |" \
+        in text
+
+
 def test_accuracy_of_lfsr_rows_only(sources):
     acc, _, _ = sources
-    got = pareto.read_accuracy(acc)[("per_pair", "shared", 16)]
+    got = pareto.read_accuracy(acc)[("per_pair", "shared", 16, "lfsr")]
     assert (got["row"], got["gap_pp"]) == ("essop-per_pair-bl16", -1.25)
 
 
@@ -164,14 +190,14 @@ def test_seeds_of_one_configuration_share_a_point(tmp_path):
     path = tmp_path / "table.json"
     # A second seed still pending does not hide the finished one, wherever it stands in the table.
     path.write_text(json.dumps({"fp32": {}, "rows": [row("s0", "done", -1.0), row("s1", "pending", None, 0)]}))
-    got = pareto.read_accuracy(path)[("per_pair", "shared", 16)]
+    got = pareto.read_accuracy(path)[("per_pair", "shared", 16, "lfsr")]
     assert (got["gap_pp"], got["status"], got["runs"], got["row"]) == (-1.0, "done", 1, "s0")
     # Two finished seeds: the mean gap.
     path.write_text(json.dumps({"fp32": {}, "rows": [row("s0", "done", -1.0), row("s1", "done", -0.5)]}))
-    got = pareto.read_accuracy(path)[("per_pair", "shared", 16)]
+    got = pareto.read_accuracy(path)[("per_pair", "shared", 16, "lfsr")]
     assert (got["gap_pp"], got["runs"], got["row"]) == (-0.75, 2, "s0, s1")
     # None finished: the furthest row's status and progress.
     path.write_text(json.dumps({"fp32": {}, "rows": [row("a", "pending", None, 0, 32),
                                                       row("b", "partial", -3.0, 7, 32)]}))
-    got = pareto.read_accuracy(path)[("per_pair", "shared", 32)]
+    got = pareto.read_accuracy(path)[("per_pair", "shared", 32, "lfsr")]
     assert (got["gap_pp"], got["status"], got["epochs_done"], got["row"]) == (None, "partial", 7, "b")
