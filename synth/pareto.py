@@ -233,9 +233,10 @@ def plot(pts: list[dict], out: Path, title: str) -> Path:
     if any(p["clock_gating"] for p in pts):
         handles.append(plt.Line2D([], [], marker="o", color="0.7", markeredgecolor="magenta", markeredgewidth=2,
                                   linestyle="none", label="up-counting, clock gating (same accuracy)"))
-    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8)
+    # Two rows at most: one row of every handle is wider than the figure.
+    fig.legend(handles=handles, loc="lower center", ncol=(len(handles) + 1) // 2, fontsize=8)
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout(rect=(0, 0.04, 1, 0.95))
+    fig.tight_layout(rect=(0, 0.06, 1, 0.95))
     return save_figure(fig, out)
 
 
