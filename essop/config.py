@@ -261,16 +261,21 @@ class EssopConfig:
         return lfsr_params.reciprocal_taps(self.lfsr_width)
 
     @property
+    def one_register_per_side(self) -> bool:
+        """One LFSR register feeds each side: shared numbers, or per-element ones made by element_words."""
+        return self.sharing == "shared" or self.element_words
+
+    @property
     def n_generators(self) -> int:
         """Random-number generators (LFSR registers) in the array: 2 when shared or with element_words, rows +
         cols per element."""
-        return 2 if self.sharing == "shared" or self.element_words else self.rows + self.cols
+        return 2 if self.one_register_per_side else self.rows + self.cols
 
     @property
     def lfsr_seeds_x(self) -> tuple[int, ...]:
         """Start state of each x-side generator (one when shared or with element_words, cols when per_element)."""
         return lfsr_params.seeds(self.lfsr_taps_x, self.lfsr_width, self.lfsr_seed_x,
-                                 1 if self.sharing == "shared" or self.element_words else self.cols,
+                                 1 if self.one_register_per_side else self.cols,
                                  self.phase_stride)
 
     @property
@@ -278,7 +283,7 @@ class EssopConfig:
         """Start state of each delta-side generator (one when shared or with element_words, rows when
         per_element)."""
         return lfsr_params.seeds(self.lfsr_taps_d, self.lfsr_width, self.lfsr_seed_d,
-                                 1 if self.sharing == "shared" or self.element_words else self.rows,
+                                 1 if self.one_register_per_side else self.rows,
                                  self.phase_stride)
 
     @property
