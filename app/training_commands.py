@@ -231,16 +231,13 @@ def _fidelity(args: argparse.Namespace) -> int:
 
 def _protocol_points(path: Path, base):
     """The fidelity points of an accuracy protocol's rows (each row read by `essop train`'s own parser, as
-    the campaign reads it) and the network they train."""
+    the campaign reads it: campaign.plan_rows) and the network they train."""
     from essop.training import campaign
     from essop.training.fidelity import protocol_points
 
-    protocol = campaign.load_protocol(path)
-    rows, networks = [], set()
-    for plan in campaign.plan_rows(protocol, Path("runs"), Path("docs"), {}, parse_train):
-        args, opts = parse_train(plan.argv)
-        rows.append((plan.name, args.mode, args.scaling, opts.essop))
-        networks.add(args.model)
+    plans = campaign.plan_rows(campaign.load_protocol(path), Path("runs"), Path("docs"), {}, parse_train)
+    rows = [(plan.name, plan.mode, plan.scaling, plan.essop) for plan in plans]
+    networks = {plan.model for plan in plans}
     if len(networks) > 1:
         raise ValueError(f"{path}: the rows train different networks ({', '.join(sorted(networks))}); "
                          f"give --model")

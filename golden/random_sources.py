@@ -16,8 +16,9 @@ cycle c of the run-on cycle count (pair p uses cycles p*BL .. p*BL + BL - 1) is
     steps_per_cycle; the x side uses the XAPP052 taps, the delta side their reciprocal), period 2**w - 1;
   * sobol: base[c] = the q-bit Sobol point c (Gray-code order, essop.sobol_params), period 2**q; dimension 1
     on the x side, dimension 2 on the delta side.
-- `offset_k` (lfsr per_element without element_words): generator k starts k * phase_stride single shifts after generator 0, which is
-  k * phase_stride / S cycles (mod 2**w - 1; S is coprime with the period, EssopConfig checks it). 0 otherwise.
+- `offset_k` (lfsr per_element without element_words): generator k starts k * phase_stride single shifts
+  after generator 0, which is k * phase_stride / S cycles (mod 2**w - 1; S is coprime with the period,
+  EssopConfig checks it). 0 otherwise.
 - `word_k` (sobol per_element, LFSR element_words): element k's digital shift, EssopConfig.rng_words_x / _d.
   0 otherwise.
 - `pair_word(p)` (rng_shift): low q bits (x side) or the next q bits (delta side) of the per-pair shift LFSR's

@@ -2,8 +2,9 @@
 
 Each x and delta element has a comparator, bit = R < a. The random numbers come from the configured source
 (essop.golden.random_sources is their definition): LFSRs shared by a side (two for the whole array), one per
-element, or one per side with a constant XOR word per element (element_words); or one Sobol Gray-code counter whose two dimensions feed the x and delta sides, per_element as
-constant digital shifts (XOR of a per-element word). With rng_shift every number of a pair is also XORed with
+element, or one per side with a constant XOR word per element (element_words); or one Sobol Gray-code counter
+whose two dimensions feed the x and delta sides, per_element as constant digital shifts (XOR of a per-element
+word). With rng_shift every number of a pair is also XORed with
 that pair's word from a shift LFSR advanced once per pair. A pair's bitstreams last BL cycles, counted here.
 """
 
@@ -49,8 +50,8 @@ class BitstreamGenerators(ConfiguredComponent):
 
     @property
     def n_generators(self) -> int:
-        """Random-number registers: LFSRs (2 shared or with element_words, rows + cols per element) or one Sobol counter, plus the
-        per-pair shift register with rng_shift."""
+        """Random-number registers: LFSRs (2 shared or with element_words, rows + cols per element) or one Sobol
+        counter, plus the per-pair shift register with rng_shift."""
         cfg = self._cfg
         return (cfg.n_generators if cfg.rng == "lfsr" else 1) + int(cfg.rng_shift)
 

@@ -43,7 +43,7 @@ from typing import Callable
 
 import numpy as np
 
-from essop.config import rng_label
+from essop.config import EssopConfig, rng_label
 from essop.plotting import pyplot, save_figure
 from essop.training.evaluation import EVAL_FILE, correct_images, read_evaluation
 from essop.training.train import run_identity
@@ -185,6 +185,10 @@ class Plan:
     """The row's flags that say where it runs (ENVIRONMENT), for the `essop evaluate` of its weights."""
     configuration: str
     """The row's training options but its seed, as flags: rows that agree on it are seeds of one configuration."""
+    essop: EssopConfig
+    """The row's array (the layer fields left at their defaults), as `essop train` reads it."""
+    model: str
+    """The network the row trains."""
 
 
 def _flags(options: dict) -> list[str]:
@@ -228,7 +232,8 @@ def plan_rows(protocol: Protocol, runs_dir: Path, report_dir: Path, environment:
         plans.append(Plan(row.name, folder, argv, args.mode, args.scaling, cfg.sharing,
                           cfg.rng_label, cfg.bl, args.epochs, report_dir / protocol.name / row.name,
                           run_identity(asdict(opts)),
-                          _flags({k: v for k, v in options.items() if k in ENVIRONMENT}), shlex.join(_flags(own))))
+                          _flags({k: v for k, v in options.items() if k in ENVIRONMENT}), shlex.join(_flags(own)),
+                          cfg, args.model))
     return plans
 
 
