@@ -43,7 +43,7 @@ from typing import Callable
 
 import numpy as np
 
-from essop.config import EssopConfig, rng_label
+from essop.config import EssopConfig
 from essop.plotting import pyplot, save_figure
 from essop.training.evaluation import EVAL_FILE, correct_images, read_evaluation
 from essop.training.train import run_identity
@@ -542,7 +542,8 @@ def _setup(plan: Plan, config: dict | None) -> tuple[str, str | None, str | None
     scaling = None if mode == "fp32" else options.get("scaling", plan.scaling)
     if mode != "essop":
         return mode, scaling, None, None, None
-    source = rng_label(essop.get("rng", "lfsr"), essop.get("rng_shift", False)) if essop else plan.source
+    # The run's own configuration names its source (element words included), as EssopConfig names any.
+    source = EssopConfig.from_dict(essop).rng_label if essop else plan.source
     return mode, scaling, essop.get("sharing", plan.sharing), source, essop.get("bl", plan.bl)
 
 
@@ -645,24 +646,49 @@ def _note(ax, text: str) -> None:
     ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center")
 
 
+#: The zoomed panel of accuracy_vs_epoch.png shows the top this many pp of the schedule's last third.
+TAIL_SPAN_PP = 8.0
+
+
 def _plot_accuracy(protocol: Protocol, rows: list[TableRow], path: Path) -> None:
+    """Test accuracy per epoch of every row: the whole schedule, and beside it its last third on a y axis
+    fitted to those epochs, where the rows' differences (a pp or two) are visible. The fp32 rows are grey
+    and dashed (the reference band), every other row has a colour of its own (tab20)."""
     plt = pyplot()
     from matplotlib.ticker import MaxNLocator
-    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    fig, (full, tail) = plt.subplots(1, 2, figsize=(13, 5))
     drawn = [r for r in rows if r.history]
+    first_tail = max(1, (2 * max((r.epochs for r in rows), default=3)) // 3)
+    colours = iter(plt.get_cmap("tab20").colors * 2)
+    tail_values = []
     for r in drawn:
-        outdated = r.status == "outdated"
-        ax.plot([h["epoch"] for h in r.history], [100 * h["test_acc"] for h in r.history],
-                label=r.row + (" (outdated)" if outdated else ""),
-                linestyle=":" if outdated else "--" if r.mode == "fp32" else "-")
+        epochs = [h["epoch"] for h in r.history]
+        acc = [100 * h["test_acc"] for h in r.history]
+        label = r.row + (" (outdated)" if r.status == "outdated" else
+                         f" ({r.epochs_done}/{r.epochs})" if r.status != "done" else "")
+        style = ({"color": "0.45", "linestyle": "--"} if r.mode == "fp32" else
+                 {"color": next(colours), "linestyle": ":" if r.status == "outdated" else "-"})
+        for ax in (full, tail):
+            ax.plot(epochs, acc, label=label if ax is full else None, linewidth=1.3, **style)
+            if r.status != "done":
+                ax.plot(epochs[-1:], acc[-1:], marker="o", markersize=4, color=style["color"])
+        tail_values += [a for e, a in zip(epochs, acc) if e >= first_tail]
+    for ax, title in ((full, "every epoch"), (tail, f"epochs {first_tail}+, top {TAIL_SPAN_PP:g} pp")):
+        ax.set(xlabel="epoch", ylabel="test accuracy (%)", title=f"{protocol.name}: test accuracy, {title}")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+    if tail_values:
+        # Rows more than TAIL_SPAN_PP below the best leave the zoomed panel's bottom edge: the left panel has them.
+        hi = max(tail_values)
+        lo = max(min(tail_values), hi - TAIL_SPAN_PP)
+        tail.set_xlim(first_tail - 0.2, max(r.epochs for r in rows) + 0.2)
+        tail.set_ylim(lo - 0.5, hi + 0.5)
+    fig.tight_layout(rect=(0, 0, 0.8, 1))      # the right fifth holds the legend
     if drawn:
-        ax.legend(fontsize=7)
+        fig.legend(*full.get_legend_handles_labels(), loc="center left", bbox_to_anchor=(0.8, 0.5), fontsize=7,
+                   title="row (unfinished: epochs done, dot)", title_fontsize=7)
     else:
-        _note(ax, "no finished epoch yet")
-    ax.set(xlabel="epoch", ylabel="test accuracy (%)", title=f"{protocol.name}: test accuracy")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
+        _note(full, "no finished epoch yet")
     save_figure(fig, path)
 
 

@@ -288,18 +288,29 @@ def test_bad_protocol_is_one_line_and_exit_2(tmp_path, protocol, message):
 
 
 def test_a_row_names_its_random_number_source(tmp_path):
-    # Rows that differ only in the source (LFSR, Sobol, Sobol with the per-pair shift) stay apart in the table.
+    # Rows that differ only in the source (LFSR, Sobol, Sobol with the per-pair shift, LFSR element words) stay
+    # apart in the table: read from the protocol before a row runs, and from the run's own configuration after.
     protocol = tmp_path / "sources.json"
-    protocol.write_text(json.dumps({"name": "sources", "train": {"epochs": 1},
+    protocol.write_text(json.dumps({"name": "sources", "train": {"model": "resnet8", "epochs": 1, "batch-size": 32,
+                                                                  "subset": 32, "test-subset": 20},
                                     "rows": [{"name": "lfsr", "mode": "essop"},
                                              {"name": "sobol", "mode": "essop", "rng": "sobol"},
                                              {"name": "shifted", "mode": "essop", "rng": "sobol", "rng-shift": True},
+                                             {"name": "words", "mode": "essop", "sharing": "per_element",
+                                              "element-words": True},
                                              {"name": "expected", "mode": "expected", "rng": "sobol"}]}))
+    expected = [("lfsr", "lfsr"), ("sobol", "sobol"), ("shifted", "sobol+shift"), ("words", "lfsr+words"),
+                ("expected", "-")]     # no bitstreams, no source
     res = _essop(*_campaign_args(tmp_path, protocol), "--report-only")
     assert res.returncode == 0, res.stdout + res.stderr
     rows = _table_rows((tmp_path / "report" / "sources" / "table.md").read_text())
-    assert [(r[0], r[4]) for r in rows] == [("lfsr", "lfsr"), ("sobol", "sobol"), ("shifted", "sobol+shift"),
-                                            ("expected", "-")]     # no bitstreams, no source
+    assert [(r[0], r[4]) for r in rows] == expected
+    res = _essop(*_campaign_args(tmp_path, protocol), "--rows", "words", timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert json.loads((tmp_path / "runs" / "sources" / "words" / "config.json").read_text()
+                      )["options"]["essop"]["element_words"] is True
+    rows = _table_rows((tmp_path / "report" / "sources" / "table.md").read_text())
+    assert [(r[0], r[4]) for r in rows] == expected and rows[3][-1] == "done"
 
 
 def test_the_committed_protocols_plan(tmp_path):
