@@ -33,7 +33,10 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
                                  "its path; WAVES=1 in the environment does the same")
     elif name == "sweep":
         from essop.app.sweep import DEFAULT_LIBRARY, providers
-        add_config_arguments(parser, skip=("bl", "sharing", "rng"))
+        add_config_arguments(parser, skip=SWEEP_SKIP)
+        parser.add_argument("--element-words", action="store_true",
+                            help="each LFSR per_element point also with element words (one LFSR per side, a "
+                                 "constant XOR word per element: EssopConfig.element_words)")
         parser.add_argument("--bl", nargs="+", type=int, default=[4, 8, 16, 32, 64],
                             help="bitstream lengths to sweep (default: 4 8 16 32 64); both sharing modes each")
         parser.add_argument("--rng", nargs="+", default=["lfsr"], metavar="SOURCE",
@@ -70,7 +73,7 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
                             help="bitstream lengths of the BL table (default: 4 .. 256)")
         parser.add_argument("--sources", nargs="+", default=list(STATS_SOURCES), choices=list(SOURCES),
                             help="random-number sources of the BL and fixed-input bias tables, both sharing modes "
-                                 f"each (default: {' '.join(STATS_SOURCES)})")
+                                 f"each (lfsr+words: per_element only) (default: {' '.join(STATS_SOURCES)})")
         parser.add_argument("--bias-widths", nargs="*", type=int, default=[20], metavar="W",
                             help="wider LFSRs whose fixed-input bias the alternatives table adds (default: 20; "
                                  "24 takes minutes)")
@@ -83,13 +86,15 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
         raise ValueError(f"essop.app.array_commands has no subcommand {name!r}")
 
 
+#: EssopConfig fields `essop sweep` sweeps itself (--bl, both sharing modes, --rng, --element-words).
+SWEEP_SKIP = ("bl", "sharing", "rng", "element_words")
 #: EssopConfig fields `essop stats` sweeps itself (--bl, both sharing modes, --sources).
-STATS_SKIP = ("bl", "sharing", "rng", "rng_shift")
-STATS_SOURCES = ("lfsr", "lfsr+shift", "sobol", "sobol+shift")
+STATS_SKIP = ("bl", "sharing", "rng", "rng_shift", "element_words")
+STATS_SOURCES = ("lfsr", "lfsr+shift", "lfsr+words", "sobol", "sobol+shift")
 
 
 def run(name: str, args: argparse.Namespace) -> int:
-    skip = {"sweep": ("bl", "sharing", "rng"), "stats": STATS_SKIP}.get(name, ())
+    skip = {"sweep": SWEEP_SKIP, "stats": STATS_SKIP}.get(name, ())
     try:
         cfg = config_from_args(args, skip=skip)
     except (TypeError, ValueError) as exc:
@@ -141,18 +146,15 @@ def _sweep(cfg, args) -> int:
 
     from essop.app import sweep, tables
 
-    n_points = 2 * len(args.bl) * len(args.rng)
     try:
-        for bl in args.bl:
-            cfg.replace(bl=bl)     # validate every BL before starting anything
-        for rng in args.rng:
-            cfg.replace(rng=rng)
+        # Every point's configuration is checked before any runs (an invalid BL or source fails here).
+        n_points = len(sweep.points(cfg, args.bl, rngs=args.rng, element_words=args.element_words))
         if args.columns and "synth" in args.columns:
             from essop.synth.libraries import library
             library(args.lib)      # an unknown library fails here, not after the first points
         with tqdm(total=n_points, desc="sweep points", unit="point") as bar:
-            rows = sweep.run_sweep(cfg, args.bl, rngs=args.rng, columns=args.columns, jobs=args.jobs, seed=args.seed,
-                                   build_root=args.build_dir, workers=args.workers, ray_address=args.ray_address,
+            rows = sweep.run_sweep(cfg, args.bl, rngs=args.rng, element_words=args.element_words,
+                                   columns=args.columns, jobs=args.jobs, seed=args.seed, build_root=args.build_dir, workers=args.workers, ray_address=args.ray_address,
                                    options={"simulator": args.simulator, "pairs": args.pairs, "draws": args.draws,
                                             "lib": args.lib, "cache_dir": args.cache_dir},
                                    progress=bar.update)
@@ -187,8 +189,9 @@ def _stats(cfg, args) -> int:
             cfg.replace(bl=bl)
         for w in args.bias_widths:
             cfg.replace(lfsr_width=w)
-        total = (2 * len(args.sources) * len(args.bl) + 2 * 2 * len(depths) + len(steps) * len(step_bls)
-                 + 2 * len(args.sources) + 2 + len(args.bias_widths))
+        points = sum(len(stats.source_sharings(s)) for s in args.sources)
+        total = (points * len(args.bl) + 2 * 2 * len(depths) + len(steps) * len(step_bls)
+                 + points + 2 + len(args.bias_widths))
         with tqdm(total=total, desc="stats cells", unit="cell") as bar:
             bl_rows, slopes = stats.bl_table(cfg, args.bl, args.draws, args.seed, bar, sources=args.sources)
             bias_rows = stats.fixed_bias_table(cfg, args.sources, progress=bar, wider=args.bias_widths)

@@ -143,17 +143,28 @@ def _run_point(cfg_json: str, build_dir: str, seed: int, options: dict, names: l
     return row
 
 
-def points(base: EssopConfig, bls, sharings=("shared", "per_element"), rngs=None) -> list[EssopConfig]:
+def points(base: EssopConfig, bls, sharings=("shared", "per_element"), rngs=None,
+           element_words: bool = False) -> list[EssopConfig]:
+    """The sweep's configurations: every (source, BL, sharing); with `element_words`, each LFSR per_element
+    point followed by its element-words twin (one LFSR per side and a constant XOR word per element)."""
     rngs = [base.rng] if rngs is None else list(rngs)
-    return [base.replace(bl=bl, sharing=s, rng=r) for r in rngs for bl in bls for s in sharings]
+    out = []
+    for r in rngs:
+        for bl in bls:
+            for s in sharings:
+                out.append(base.replace(bl=bl, sharing=s, rng=r, element_words=False))
+                if element_words and r == "lfsr" and s == "per_element":
+                    out.append(out[-1].replace(element_words=True))
+    return out
 
 
-def run_sweep(base: EssopConfig, bls, *, rngs=None, columns: list[str] | None = None, jobs: int = 1, seed: int = 1,
+def run_sweep(base: EssopConfig, bls, *, rngs=None, element_words: bool = False, columns: list[str] | None = None,
+              jobs: int = 1, seed: int = 1,
               build_root: Path = Path("build/sweep"), options: dict | None = None,
               progress: Callable | None = None, workers: int | None = None,
               ray_address: str | None = None) -> list[dict]:
-    """Rows, sorted by (source, sharing, BL), one per point (sources `rngs`, default base.rng); `columns`
-    names providers (default: the default ones).
+    """Rows, sorted by (source, sharing, BL), one per point of `points` (sources `rngs`, default base.rng;
+    `element_words` adds the element-words twins); `columns` names providers (default: the default ones).
 
     With ``workers`` or ``ray_address`` the points are Ray tasks (essop.app.tasks), each with its result cached
     in its build folder: a stopped sweep run again recomputes only the points it had not finished. Without
@@ -164,7 +175,7 @@ def run_sweep(base: EssopConfig, bls, *, rngs=None, columns: list[str] | None = 
     if unknown:
         raise ValueError(f"unknown column provider(s) {', '.join(map(repr, unknown))}; "
                          f"known: {', '.join(map(repr, table))}")
-    cfgs = points(base, bls, rngs=rngs)
+    cfgs = points(base, bls, rngs=rngs, element_words=element_words)
     args = [(c.to_json(), str(Path(build_root) / c.name), seed, dict(options or {}), names) for c in cfgs]
     rows = []
     if workers is not None or ray_address is not None:

@@ -37,7 +37,7 @@ from essop.plotting import pyplot, save_figure
 
 __all__ = [
     "Errors", "draw_errors", "summarize", "loglog_slope", "restart_counts", "bl_table", "restart_table",
-    "steps_table", "plot_rmse", "BIAS_BOUND_SE", "SOURCES", "source_config", "fixed_input_bias",
+    "steps_table", "plot_rmse", "BIAS_BOUND_SE", "SOURCES", "source_sharings", "source_config", "fixed_input_bias",
     "fixed_input_bias_per_element", "relative_bias", "below_counts", "fixed_bias_table", "joint_histogram",
     "stream_histogram", "bias_summary",
     "xor_convolve", "MAX_JOINT_CYCLES"
@@ -47,20 +47,28 @@ __all__ = [
 BIAS_BOUND_SE = 4.0
 #: The random-number sources the tables compare, by label: the EssopConfig fields each sets.
 SOURCES = {
-    "lfsr": {"rng": "lfsr", "rng_shift": False},
-    "lfsr+shift": {"rng": "lfsr", "rng_shift": True},
-    "sobol": {"rng": "sobol", "rng_shift": False},
-    "sobol+shift": {"rng": "sobol", "rng_shift": True},
+    "lfsr": {"rng": "lfsr", "rng_shift": False, "element_words": False},
+    "lfsr+shift": {"rng": "lfsr", "rng_shift": True, "element_words": False},
+    "lfsr+words": {"rng": "lfsr", "rng_shift": False, "element_words": True},
+    "sobol": {"rng": "sobol", "rng_shift": False, "element_words": False},
+    "sobol+shift": {"rng": "sobol", "rng_shift": True, "element_words": False},
 }
 #: Longest joint period fixed_input_bias counts cycle by cycle.
 MAX_JOINT_CYCLES = 1 << 27
 
 
-def source_config(base: EssopConfig, source: str) -> EssopConfig:
-    """`base` with the random-number source named by a SOURCES label."""
+def source_sharings(source: str) -> tuple[str, ...]:
+    """The sharing modes a SOURCES label exists in: element words are per-element numbers by construction."""
     if source not in SOURCES:
         raise ValueError(f"source must be one of {', '.join(map(repr, SOURCES))}, not {source!r}")
-    return base.replace(**SOURCES[source])
+    return ("per_element",) if SOURCES[source]["element_words"] else ("shared", "per_element")
+
+
+def source_config(base: EssopConfig, source: str, sharing: str | None = None) -> EssopConfig:
+    """`base` with the random-number source named by a SOURCES label (and the sharing mode, if given)."""
+    if source not in SOURCES:
+        raise ValueError(f"source must be one of {', '.join(map(repr, SOURCES))}, not {source!r}")
+    return base.replace(**SOURCES[source], **({} if sharing is None else {"sharing": sharing}))
 
 
 @dataclass
@@ -332,8 +340,8 @@ def fixed_bias_table(base: EssopConfig, sources=("lfsr", "sobol", "sobol+shift")
     widths."""
     rows = []
     for source in sources:
-        for sharing in ("shared", "per_element"):
-            cfg = source_config(base, source).replace(sharing=sharing)
+        for sharing in source_sharings(source):
+            cfg = source_config(base, source, sharing)
             r = fixed_input_bias(cfg) if sharing == "shared" else fixed_input_bias_per_element(cfg)
             rows.append({"design": f"{source}, {sharing}", "max |bias|": r["max |bias|"],
                          "RMS bias": r["RMS bias"], "at (a, b)": r["at (a, b)"], "cycles": r["cycles"]})
@@ -356,14 +364,14 @@ def fixed_bias_table(base: EssopConfig, sources=("lfsr", "sobol", "sobol+shift")
 # ---- the tables of `essop stats` -------------------------------------------------------------------------
 def bl_table(base: EssopConfig, bls, draws: int, seed: int, progress=None, n_seeds: int = 4,
              sources=("lfsr",)) -> tuple[list[dict], list[dict]]:
-    """Bias, RMSE and neighbour correlation against BL for every source (SOURCES labels) and both sharing
-    modes; and the fitted slopes."""
+    """Bias, RMSE and neighbour correlation against BL for every source (SOURCES labels) in the sharing modes
+    it exists in (source_sharings); and the fitted slopes."""
     rows, slopes = [], []
     for source in sources:
-        for sharing in ("shared", "per_element"):
+        for sharing in source_sharings(source):
             rmse_q, rmse_64 = [], []
             for bl in bls:
-                cfg = source_config(base, source).replace(bl=bl, sharing=sharing)
+                cfg = source_config(base, source, sharing).replace(bl=bl)
                 s = summarize(draw_errors(cfg, draws, seed, n_seeds=n_seeds))
                 rows.append({"source": source, "sharing": sharing, "BL": bl, **s})
                 rmse_q.append(s["RMSE (SC)"])

@@ -133,6 +133,26 @@ def test_stats_command_writes_docs_ready_tables(tmp_path):
         assert f"| {source}, shared |" in text and f"| {source}, per_element |" in text
     assert "| lfsr, w = 20 |" in text and "one 16-bit register" in text
     assert (out / "fixed_bias.csv").exists() and (out / "rmse_vs_bl.png").read_bytes()[:4] == b"\x89PNG"
+    # Element words exist per_element only: one row each, no shared one.
+    assert "| lfsr+words | per_element | 4..16 |" in text and "| lfsr+words, per_element |" in text
+    assert "| lfsr+words | shared |" not in text and "| lfsr+words, shared |" not in text
+
+
+def test_sweep_takes_element_words_as_an_axis(tmp_path, capsys):
+    """--element-words: every LFSR per_element point also with element words, its own row and name; the shared
+    points keep the shared array."""
+    out = tmp_path / "sweep"
+    assert main(["sweep", "--bl", "4", "8", "--rows", "2", "--cols", "3", "--columns", "estimator", "--rng", "lfsr",
+                 "sobol", "--element-words", "--draws", "20", "--out", str(out),
+                 "--build-dir", str(tmp_path / "b")]) == 0
+    lines = [line.split(",") for line in (out / "sweep.csv").read_text().splitlines()[1:]]
+    assert [(v[0], v[2], v[1]) for v in lines] == [
+        ("lfsr", "per_element", "4"), ("lfsr", "per_element", "8"), ("lfsr", "shared", "4"), ("lfsr", "shared", "8"),
+        ("lfsr+words", "per_element", "4"), ("lfsr+words", "per_element", "8"),
+        ("sobol", "per_element", "4"), ("sobol", "per_element", "8"), ("sobol", "shared", "4"),
+        ("sobol", "shared", "8")]
+    assert all(v[6].endswith("_xw") == (v[0] == "lfsr+words") for v in lines)
+    assert len({v[6] for v in lines}) == len(lines)
 
 
 @pytest.mark.cocotb

@@ -147,3 +147,30 @@ def test_bias_summary_of_every_pair_once_is_zero():
     grid = np.ones(1 << (2 * q), dtype=np.int64)
     r = stats.bias_summary(grid, 1 << (2 * q), q)
     assert r["max |bias|"] == 0 and r["RMS bias"] == 0
+
+
+def test_source_labels_are_the_configurations_own():
+    """Every SOURCES label is the rng_label of the configuration it sets (tables and configs name it alike)."""
+    for label in stats.SOURCES:
+        sharing = stats.source_sharings(label)[-1]
+        assert stats.source_config(BASE, label, sharing).rng_label == label
+
+
+def test_element_words_exist_per_element_only_and_decorrelate_neighbours():
+    """Element words (one LFSR per side, a constant XOR word per element) are unbiased like every source, and
+    their neighbouring counts are nearly uncorrelated (below 0.1 on 8 x 8; 0.2-0.3 with per_element LFSRs read
+    at cycle offsets of one sequence; docs/statistics.md)."""
+    rows, slopes = stats.bl_table(BASE, [8, 16], 600, seed=16, sources=("lfsr", "lfsr+words"))
+    assert [(r["source"], r["sharing"], r["BL"]) for r in rows] == [
+        ("lfsr", "shared", 8), ("lfsr", "shared", 16), ("lfsr", "per_element", 8), ("lfsr", "per_element", 16),
+        ("lfsr+words", "per_element", 8), ("lfsr+words", "per_element", 16)]
+    assert len(slopes) == 3
+    offsets, words = rows[3], rows[5]
+    assert abs(words["bias (SC)"]) < stats.BIAS_BOUND_SE * words["SE (SC)"], words
+    assert offsets["corr (row neighbours)"] > 0.15 and offsets["corr (col neighbours)"] > 0.15, offsets
+    assert abs(words["corr (row neighbours)"]) < 0.1 and abs(words["corr (col neighbours)"]) < 0.1, words
+    assert words["RMSE (SC)"] == pytest.approx(offsets["RMSE (SC)"], rel=0.1)   # the same variance
+    bias = stats.fixed_bias_table(EssopConfig(), sources=("lfsr+words",), alternatives=False)
+    assert [r["design"] for r in bias] == ["lfsr+words, per_element"] and bias[0]["max |bias|"] < 3e-3
+    with pytest.raises(ValueError, match="source must be one of"):
+        stats.source_sharings("words")
