@@ -110,9 +110,13 @@ pareto: setup
 	$(ESSOP) synth --rows $(PARETO_ROWS) --bl 16 --sharing per_element --element-words --fp16-outer 0 --out results/pareto/element_words --build build/synth
 	$(ESSOP) synth --rows $(PARETO_ROWS) --bl 8 16 32 64 --sharing shared --cell upcount --fp16-outer 0 --out results/pareto/upcount --build build/synth
 	$(ESSOP) synth --rows $(PARETO_ROWS) --bl 8 16 32 64 --sharing shared --cell upcount --clock-gating --fp16-outer 0 --out results/pareto/upcount_cg --build build/synth
+	$(ESSOP) synth --rows $(PARETO_ROWS) --bl 8 16 --sharing shared --rng sobol --fp16-outer 0 --out results/pareto/sobol --build build/synth
+	$(ESSOP) synth --rows $(PARETO_ROWS) --bl 16 --sharing shared --rng-shift --fp16-outer 0 --out results/pareto/shift --build build/synth
+	$(ESSOP) synth --rows $(PARETO_ROWS) --bl 16 --sharing shared --rng sobol --rng-shift --fp16-outer 0 --out results/pareto/sobol_shift --build build/synth
 	$(PY) -m essop.synth.pareto --synth-csv results/pareto/per_pair/synth.csv results/pareto/block/synth.csv \
 	  results/pareto/per_element/synth.csv results/pareto/element_words/synth.csv results/pareto/upcount/synth.csv \
-	  results/pareto/upcount_cg/synth.csv \
+	  results/pareto/upcount_cg/synth.csv results/pareto/sobol/synth.csv results/pareto/shift/synth.csv \
+	  results/pareto/sobol_shift/synth.csv \
 	  --out docs/pareto.png
 
 fpga: setup

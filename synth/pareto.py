@@ -26,6 +26,7 @@ import argparse
 import csv
 import json
 import re
+import textwrap
 from pathlib import Path
 
 from essop.plotting import pyplot, save_figure
@@ -161,11 +162,26 @@ def markdown(pts: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: Marker of a point: by scaling for the shared LFSR arrays, by random-number source for the others.
+SCALING_MARKERS = {"per_pair": "o", "block": "s", "per_sample": "D"}
+SOURCE_MARKERS = {"lfsr+shift": "X", "sobol": "P", "sobol+shift": "*"}
+PER_ELEMENT_MARKERS = {"lfsr": "^", "lfsr+words": "v"}
+MARKER_LABELS = [("per_pair shared", "o"), ("block shared", "s"), ("per_sample shared", "D"), ("per_element", "^"),
+                 ("per_element, element words", "v"), ("shared, per-pair shift", "X"), ("shared, Sobol", "P"),
+                 ("shared, Sobol + shift", "*")]
+
+
+def _marker(p: dict) -> str:
+    source = p.get("source", "lfsr")
+    if p["sharing"] == "per_element":
+        return PER_ELEMENT_MARKERS.get(source, "^")
+    return SOURCE_MARKERS.get(source) or SCALING_MARKERS.get(p["scaling"], "o")
+
+
 def plot(pts: list[dict], out: Path, title: str) -> Path:
     plt = pyplot()
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-    markers = {"per_pair": "o", "block": "s", "per_sample": "D"}
     colors = {8: "tab:blue", 16: "tab:orange", 32: "tab:green", 64: "tab:red", 4: "tab:purple"}
     fig, axes = plt.subplots(2, 2, figsize=(13, 9), sharex="col")
     done = [p for p in pts if p["gap_pp"] is not None]
@@ -177,9 +193,7 @@ def plot(pts: list[dict], out: Path, title: str) -> Path:
                                           ("energy_eff", "energy efficiency vs FP16 multiplier (x)")]):
         ax_acc, ax_fid = axes[0, col], axes[1, col]
         for p in pts:
-            per_element = "v" if p.get("source") == "lfsr+words" else "^"
-            style = dict(marker=per_element if p["sharing"] == "per_element" else markers.get(p["scaling"], "o"),
-                         color=colors.get(p["bl"], "k"), markersize=9)
+            style = dict(marker=_marker(p), color=colors.get(p["bl"], "k"), markersize=9)
             if p["cell"] == "upcount":
                 style |= dict(markeredgecolor="k", markeredgewidth=2)
             if p["clock_gating"]:
@@ -192,11 +206,8 @@ def plot(pts: list[dict], out: Path, title: str) -> Path:
                     ax_acc.annotate(_label(p), (p[xkey], p["gap_pp"]), fontsize=7, xytext=(5, 4),
                                     textcoords="offset points")
             else:
+                # Unlabelled: these points crowd one strip; the note under the axes names them.
                 ax_acc.plot(p[xkey], strip, linestyle="none", markerfacecolor="none", **style)
-                if text:
-                    status = "" if p["status"] == "pending" else f": {p['status']}"
-                    ax_acc.annotate(_label(p) + status, (p[xkey], strip), fontsize=7, rotation=60,
-                                    xytext=(3, 5), textcoords="offset points")
             if p["median_output_cosine"] is not None:
                 ax_fid.plot(p[xkey], 1 - p["median_output_cosine"], linestyle="none", **style)
                 if text:
@@ -213,9 +224,6 @@ def plot(pts: list[dict], out: Path, title: str) -> Path:
         ax_acc.axhline(0.0, color="k", linewidth=0.8)
         if pending:
             ax_acc.axhspan(strip - 0.5, strip + 0.5, color="0.9", zorder=0)
-            ax_acc.text(0.01, 0.02, f"hollow, on the grey strip: no accuracy yet ({len(pending)} points; pending "
-                        f"unless a status is given)",
-                        transform=ax_acc.transAxes, fontsize=8)
         ax_acc.set_ylabel("accuracy gap to FP32 (pp, final test acc.; higher is better)")
         ax_fid.set_ylabel("1 - median layer output cosine to FP32\n(proxy, lower is better)")
         ax_fid.set_xlabel(xlabel + " (dotted: break-even)")
@@ -223,10 +231,9 @@ def plot(pts: list[dict], out: Path, title: str) -> Path:
         ax_fid.set_title(f"gradient-fidelity proxy against {xlabel.split(' vs')[0]}", fontsize=10)
     handles = [plt.Line2D([], [], marker="o", color=c, linestyle="none", label=f"BL {b}")
                for b, c in sorted(colors.items()) if any(p["bl"] == b for p in pts)]
+    used = {_marker(p) for p in pts}
     handles += [plt.Line2D([], [], marker=m, color="0.3", linestyle="none", label=lab)
-                for lab, m in [("per_pair shared", "o"), ("block shared", "s"), ("per_element", "^"),
-                               ("per_element, element words", "v")]
-                if m != "v" or any(p.get("source") == "lfsr+words" for p in pts)]
+                for lab, m in MARKER_LABELS if m in used]
     if any(p["cell"] == "upcount" for p in pts):
         handles.append(plt.Line2D([], [], marker="o", color="0.7", markeredgecolor="k", markeredgewidth=2,
                                   linestyle="none", label="up-counting cells (same accuracy)"))
@@ -235,8 +242,15 @@ def plot(pts: list[dict], out: Path, title: str) -> Path:
                                   linestyle="none", label="up-counting, clock gating (same accuracy)"))
     # Two rows at most: one row of every handle is wider than the figure.
     fig.legend(handles=handles, loc="lower center", ncol=(len(handles) + 1) // 2, fontsize=8)
+    bottom = 0.06
+    if pending:
+        names = sorted({_label(p) + ("" if p["status"] == "pending" else f" ({p['status']})")
+                        for p in pending if p["cell"] != "upcount" and not p["clock_gating"]})
+        fig.text(0.5, 0.065, textwrap.fill("Hollow, on the grey strip: no accuracy yet: " + ", ".join(names), 180),
+                 ha="center", va="bottom", fontsize=8)
+        bottom = 0.1
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout(rect=(0, 0.06, 1, 0.95))
+    fig.tight_layout(rect=(0, bottom, 1, 0.95))
     return save_figure(fig, out)
 
 

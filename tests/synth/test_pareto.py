@@ -201,3 +201,17 @@ def test_seeds_of_one_configuration_share_a_point(tmp_path):
                                                       row("b", "partial", -3.0, 7, 32)]}))
     got = pareto.read_accuracy(path)[("per_pair", "shared", 32, "lfsr")]
     assert (got["gap_pp"], got["status"], got["epochs_done"], got["row"]) == (None, "partial", 7, "b")
+
+
+def test_every_random_number_source_has_a_marker_of_its_own():
+    """Points of one BL (one colour) stay apart by marker: the shared LFSR arrays by scaling, the other sources
+    and the per-element designs each by their own, every one named in the legend."""
+    def point(scaling="per_pair", sharing="shared", source="lfsr"):
+        return {"scaling": scaling, "sharing": sharing, "source": source}
+    configs = [point(), point("block"), point("per_sample"), point(sharing="per_element"),
+               point(sharing="per_element", source="lfsr+words"), point(source="lfsr+shift"),
+               point(source="sobol"), point(source="sobol+shift")]
+    markers = [pareto._marker(p) for p in configs]
+    assert len(set(markers)) == len(markers)
+    named = {m for _, m in pareto.MARKER_LABELS}
+    assert set(markers) <= named
