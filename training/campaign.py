@@ -67,7 +67,8 @@ REPORT_FILES = ("log.csv", "log.json", "config.json", "summary.json", EVAL_FILE)
 FAILED_TAIL = 15
 #: The columns of table.md, in order.
 TABLE_COLUMNS = ("row", "mode", "scaling", "sharing", "source", "BL", "epochs (done/total)", "final test acc (%)",
-                 "best test acc (%)", "gap to fp32 (pp)", "+- 95 % (pp)", "final, BN recomputed (%)", "wall (min)",
+                 "best test acc (%)", "gap to fp32 (pp)", "+- 95 % (pp)", "final, BN recomputed (%)",
+                 "final train loss", "wall (min)",
                  "device", "status")
 SEED_COLUMNS = ("configuration (options but the seed)", "rows", "done", "final test acc (%)", "mean (%)",
                 "spread (pp)", "gap of the mean to fp32 (pp)")
@@ -508,6 +509,8 @@ class TableRow:
     the fp32 rows (normal approximation). The test set's sampling error only; the seeds' spread is apart."""
     bn_test_acc: float | None
     """%, the final weights' test accuracy with BatchNorm statistics recomputed (eval.json), if evaluated."""
+    final_train_loss: float | None
+    """The last finished epoch's mean training loss: a steadier signal than one test accuracy, mid-run too."""
     wall_min: float | None
     device: str | None
     status: str
@@ -564,6 +567,7 @@ def _table_row(plan: Plan) -> TableRow:
                     final_test_acc=100 * h[-1]["test_acc"] if h else None,
                     best_test_acc=100 * max(r["test_acc"] for r in h) if h else None, gap_pp=None,
                     gap_ci_pp=None, bn_test_acc=100 * ev.bn_test_acc if ev else None,
+                    final_train_loss=h[-1]["train_loss"] if h else None,
                     wall_min=h[-1]["wall_s"] / 60 if h else None, device=(state.config or {}).get("device"),
                     status=state.status, history=h, configuration=plan.configuration,
                     correct=correct_images(ev) if ev else None)
@@ -613,7 +617,7 @@ def _markdown(protocol: Protocol, rows: list[TableRow], fp32: dict | None, seeds
         cells = (r.row, r.mode, _cell(r.scaling), _cell(r.sharing), _cell(r.source), _cell(r.bl),
                  f"{r.epochs_done}/{r.epochs}", _cell(r.final_test_acc, ".2f"), _cell(r.best_test_acc, ".2f"),
                  _cell(r.gap_pp, "+.2f"), _cell(r.gap_ci_pp, ".2f"), _cell(r.bn_test_acc, ".2f"),
-                 _cell(r.wall_min, ".1f"), _cell(r.device), r.status)
+                 _cell(r.final_train_loss, ".3f"), _cell(r.wall_min, ".1f"), _cell(r.device), r.status)
         lines.append("| " + " | ".join(map(str, cells)) + " |")
     lines.append("")
     if fp32 is None:
@@ -636,7 +640,8 @@ def _markdown(protocol: Protocol, rows: list[TableRow], fp32: dict | None, seeds
               "error, not the spread between seeds (the fp32 rows' spread and the seeds table above). \"BN recomputed\": the same "
               "weights tested with BatchNorm statistics recomputed from them (`essop evaluate`, run after each "
               "finished row), which separates what the weights can do from running statistics that lag them "
-              "(docs/results.md).", "",
+              "(docs/results.md). \"final train loss\": the last finished epoch's mean training loss (augmented "
+              "images, the weights as they moved over the epoch), the steadier signal mid-run.", "",
               f"Regenerate with `essop campaign {protocol.path} --report-only`; plots: accuracy_vs_epoch.png, "
               f"gap_vs_bl.png.", ""]
     return "\n".join(lines)

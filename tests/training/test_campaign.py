@@ -104,8 +104,9 @@ def test_campaign_end_to_end(tmp_path):
     assert [r[0] for r in rows] == list(ROWS)
     for r in rows:
         assert r[6] == "2/2" and r[-1] == "done" and r[-2] == "cpu"
-        final, best, gap, ci, bn, wall = map(float, r[7:13])
+        final, best, gap, ci, bn, loss, wall = map(float, r[7:14])
         assert 0 <= final <= best <= 100 and 0 <= bn <= 100 and wall >= 0 and abs(gap) <= 100 and ci >= 0
+        assert 0 < loss < 10
     assert rows[0][1:6] == ["fp32", "-", "-", "-", "-"]
     assert rows[3][1:6] == ["essop", "block", "shared", "lfsr", "8"]
     table = json.loads((report / "table.json").read_text())
@@ -113,6 +114,7 @@ def test_campaign_end_to_end(tmp_path):
     for r in table["rows"]:
         log = json.loads((runs / r["row"] / "log.json").read_text())
         assert r["final_test_acc"] == pytest.approx(100 * log[-1]["test_acc"])
+        assert r["final_train_loss"] == log[-1]["train_loss"]
         evaluation = json.loads((runs / r["row"] / "eval.json").read_text())
         assert (evaluation["weights"], evaluation["epoch"], evaluation["step"]) == ("model.pt", 2, 0)
         assert evaluation["test_acc"] == log[-1]["test_acc"]       # the same weights and statistics as the log's
