@@ -154,7 +154,8 @@ def _sweep(cfg, args) -> int:
             library(args.lib)      # an unknown library fails here, not after the first points
         with tqdm(total=n_points, desc="sweep points", unit="point") as bar:
             rows = sweep.run_sweep(cfg, args.bl, rngs=args.rng, element_words=args.element_words,
-                                   columns=args.columns, jobs=args.jobs, seed=args.seed, build_root=args.build_dir, workers=args.workers, ray_address=args.ray_address,
+                                   columns=args.columns, jobs=args.jobs, seed=args.seed, build_root=args.build_dir,
+                                   workers=args.workers, ray_address=args.ray_address,
                                    options={"simulator": args.simulator, "pairs": args.pairs, "draws": args.draws,
                                             "lib": args.lib, "cache_dir": args.cache_dir},
                                    progress=bar.update)

@@ -57,18 +57,20 @@ SOURCES = {
 MAX_JOINT_CYCLES = 1 << 27
 
 
-def source_sharings(source: str) -> tuple[str, ...]:
-    """The sharing modes a SOURCES label exists in: element words are per-element numbers by construction."""
+def _source_fields(source: str) -> dict:
     if source not in SOURCES:
         raise ValueError(f"source must be one of {', '.join(map(repr, SOURCES))}, not {source!r}")
-    return ("per_element",) if SOURCES[source]["element_words"] else ("shared", "per_element")
+    return SOURCES[source]
+
+
+def source_sharings(source: str) -> tuple[str, ...]:
+    """The sharing modes a SOURCES label exists in: element words are per-element numbers by construction."""
+    return ("per_element",) if _source_fields(source)["element_words"] else ("shared", "per_element")
 
 
 def source_config(base: EssopConfig, source: str, sharing: str | None = None) -> EssopConfig:
     """`base` with the random-number source named by a SOURCES label (and the sharing mode, if given)."""
-    if source not in SOURCES:
-        raise ValueError(f"source must be one of {', '.join(map(repr, SOURCES))}, not {source!r}")
-    return base.replace(**SOURCES[source], **({} if sharing is None else {"sharing": sharing}))
+    return base.replace(**_source_fields(source), **({} if sharing is None else {"sharing": sharing}))
 
 
 @dataclass
