@@ -49,7 +49,7 @@ from essop.training.evaluation import EVAL_FILE, correct_images, read_evaluation
 from essop.training.train import run_identity
 
 #: The top-level keys of a protocol file.
-PROTOCOL_KEYS = ("name", "description", "train", "rows")
+PROTOCOL_KEYS = ("name", "description", "train", "rows", "compare_to")
 #: `essop train` options the campaign sets for every row itself (where its run folder is, that it continues,
 #: no progress bars in a pipe); a protocol that set them would fight the campaign.
 CAMPAIGN_SET = ("out", "resume", "overwrite", "no-progress", "help")
@@ -90,6 +90,8 @@ class Protocol:
     description: str
     train: dict
     rows: list[Row]
+    compare_to: str | None = None
+    """A row every other finished row is also compared with, image by image (the report's last table)."""
 
 
 def _load_json(path: Path):
@@ -159,7 +161,11 @@ def load_protocol(path: Path) -> Protocol:
         if row.name.lower() in seen:
             raise ValueError(f"{path}: duplicate row name {row.name!r}")
         seen.add(row.name.lower())
-    return Protocol(path, name, description, _options(data.get("train", {}), f"{path}: \"train\""), rows)
+    compare_to = data.get("compare_to")
+    if compare_to is not None and compare_to not in {row.name for row in rows}:
+        raise ValueError(f"{path}: \"compare_to\" must name a row of the protocol, not {compare_to!r}")
+    return Protocol(path, name, description, _options(data.get("train", {}), f"{path}: \"train\""), rows,
+                    compare_to)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -606,7 +612,8 @@ def _cell(value, spec: str = "") -> str:
     return "-" if value is None else format(value, spec)
 
 
-def _markdown(protocol: Protocol, rows: list[TableRow], fp32: dict | None, seeds: list[dict]) -> str:
+def _markdown(protocol: Protocol, rows: list[TableRow], fp32: dict | None, seeds: list[dict],
+              compared: dict | None = None) -> str:
     lines = [f"# Accuracy campaign `{protocol.name}`", ""]
     if protocol.description:
         lines += [protocol.description, ""]
@@ -644,6 +651,17 @@ def _markdown(protocol: Protocol, rows: list[TableRow], fp32: dict | None, seeds
               "images, the weights as they moved over the epoch), the steadier signal mid-run.", "",
               f"Regenerate with `essop campaign {protocol.path} --report-only`; plots: accuracy_vs_epoch.png, "
               f"gap_vs_bl.png.", ""]
+    if compared is not None:
+        ref = compared["reference"]
+        lines += [f"Every finished row against `{ref}` (the protocol's \"compare_to\"), test image by test image: "
+                  f"the difference of the final test accuracies with its 95 % interval over the test images, and "
+                  f"of the final training losses. Rows of the same seed share initial weights and data order, so "
+                  f"this pairing separates smaller differences than two gaps to fp32 do.", "",
+                  f"| row | test acc - {ref} (pp) | +- 95 % (pp) | train loss - {ref} |", "|---|---|---|---|"]
+        for c in compared["rows"]:
+            lines.append(f"| {c['row']} | {c['diff_pp']:+.2f} | {_cell(c['ci_pp'], '.2f')} | "
+                         f"{_cell(c['train_loss_diff'], '+.3f')} |")
+        lines.append("")
     return "\n".join(lines)
 
 
@@ -748,6 +766,27 @@ def _paired_intervals(rows: list[TableRow]) -> None:
             r.gap_ci_pp = float(1.96 * 100 * d.std(ddof=1) / np.sqrt(len(d)))
 
 
+def _comparisons(rows: list[TableRow], reference: str | None) -> dict | None:
+    """Every done, evaluated row against the done, evaluated row `reference` on the same test images: with
+    d_i = correct_i - reference correct_i, the difference 100 * mean(d) in pp and its 95 % interval
+    1.96 * 100 * std(d) / sqrt(N); and the difference of their final training losses. Two rows of one seed share
+    their initial weights and data order, so this pairing resolves smaller differences than two gaps to fp32."""
+    ref = next((r for r in rows if r.row == reference), None)
+    if ref is None or ref.status != "done" or ref.correct is None:
+        return None
+    out = []
+    for r in rows:
+        if r is ref or r.status != "done" or r.correct is None or len(r.correct) != len(ref.correct):
+            continue
+        d = r.correct.astype(float) - ref.correct
+        out.append({"row": r.row, "diff_pp": float(100 * d.mean()),
+                    "ci_pp": float(1.96 * 100 * d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else None,
+                    "train_loss_diff": (r.final_train_loss - ref.final_train_loss
+                                        if r.final_train_loss is not None and ref.final_train_loss is not None
+                                        else None)})
+    return {"reference": ref.row, "rows": out}
+
+
 def write_report(protocol: Protocol, plans: list[Plan], report_dir: Path) -> Path:
     """Rewrite REPORT_DIR/NAME for every row of the protocol; returns the path of table.md."""
     out = report_dir / protocol.name
@@ -759,11 +798,12 @@ def write_report(protocol: Protocol, plans: list[Plan], report_dir: Path) -> Pat
             r.gap_pp = r.final_test_acc - fp32["mean_test_acc"]
     _paired_intervals(rows)
     seeds = _seed_groups(rows, fp32)
-    (out / "table.md").write_text(_markdown(protocol, rows, fp32, seeds))
+    compared = _comparisons(rows, protocol.compare_to)
+    (out / "table.md").write_text(_markdown(protocol, rows, fp32, seeds, compared))
     (out / "table.json").write_text(json.dumps(
         {"protocol": protocol.name, "description": protocol.description, "file": str(protocol.path),
-         "train": protocol.train, "fp32": fp32, "seeds": seeds, "rows": [r.to_json() for r in rows]},
-        indent=2) + "\n")
+         "train": protocol.train, "fp32": fp32, "seeds": seeds, "compared": compared,
+         "rows": [r.to_json() for r in rows]}, indent=2) + "\n")
     _plot_accuracy(protocol, rows, out / "accuracy_vs_epoch.png")
     _plot_gap(protocol, rows, fp32, out / "gap_vs_bl.png")
     return out / "table.md"

@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from essop.training.evaluation import Evaluation, correct_images
@@ -119,6 +120,20 @@ def test_campaign_end_to_end(tmp_path):
         assert (evaluation["weights"], evaluation["epoch"], evaluation["step"]) == ("model.pt", 2, 0)
         assert evaluation["test_acc"] == log[-1]["test_acc"]       # the same weights and statistics as the log's
         assert r["bn_test_acc"] == pytest.approx(100 * evaluation["bn_test_acc"])
+    # compare_to: every other finished row against essop-per_pair-bl8, test image by test image.
+    ref = correct_images(Evaluation(**json.loads((runs / "essop-per_pair-bl8" / "eval.json").read_text())))
+    compared = table["compared"]
+    assert compared["reference"] == "essop-per_pair-bl8"
+    assert [c["row"] for c in compared["rows"]] == [r for r in ROWS if r != "essop-per_pair-bl8"]
+    losses = {r["row"]: r["final_train_loss"] for r in table["rows"]}
+    for c in compared["rows"]:
+        mine = correct_images(Evaluation(**json.loads((runs / c["row"] / "eval.json").read_text())))
+        d = mine.astype(float) - ref
+        assert c["diff_pp"] == pytest.approx(finals[c["row"]] - finals["essop-per_pair-bl8"])
+        assert c["diff_pp"] == pytest.approx(100 * d.mean())
+        assert c["ci_pp"] == pytest.approx(1.96 * 100 * d.std(ddof=1) / np.sqrt(len(d)))
+        assert c["train_loss_diff"] == pytest.approx(losses[c["row"]] - losses["essop-per_pair-bl8"])
+    assert f"| fp32-s0 | {compared['rows'][0]['diff_pp']:+.2f} |" in md
     # The gap's interval pairs each test image's result with the fp32 rows' on it.
     correct = {r["row"]: correct_images(Evaluation(**json.loads((runs / r["row"] / "eval.json").read_text())))
                for r in table["rows"]}
@@ -278,6 +293,8 @@ def test_a_failing_row_is_shown_and_the_others_still_run(tmp_path):
      "row 'a': unrecognized arguments: --bogus 1"),
     ({"name": "p", "train": {"epochs": 2, "out": "x"}, "rows": [{"name": "a", "mode": "fp32"}]},
      "option 'out' is set by the campaign"),
+    ({"name": "p", "compare_to": "b", "rows": [{"name": "a", "mode": "fp32"}]},
+     "\"compare_to\" must name a row of the protocol, not 'b'"),
 ])
 def test_bad_protocol_is_one_line_and_exit_2(tmp_path, protocol, message):
     path = tmp_path / "bad.json"
