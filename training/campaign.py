@@ -717,8 +717,9 @@ def _plot_accuracy(protocol: Protocol, rows: list[TableRow], path: Path) -> None
 
 def _plot_gap(protocol: Protocol, rows: list[TableRow], fp32: dict | None, path: Path) -> None:
     """Final gap to fp32 against BL, one line per (scaling, sharing, source) through the mean over its rows at
-    each BL (every row is also a dot, with its 95 % interval over the test images where known), over the band
-    the fp32 rows themselves span around their mean and the 0.3 pp line of the verdict."""
+    each BL (every row is also a dot, with its 95 % interval over the test images where known; the groups
+    slightly apart at each BL), over the band the fp32 rows themselves span around their mean and the 0.3 pp
+    line of the verdict."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     groups: dict[tuple[str, str, str], dict[int, list[TableRow]]] = {}
@@ -730,14 +731,17 @@ def _plot_gap(protocol: Protocol, rows: list[TableRow], fp32: dict | None, path:
                    color="0.8", label=f"fp32 spread ({fp32['rows']} rows)")
         ax.axhline(0.0, color="0.4", linewidth=0.8)
         ax.axhline(-0.3, color="0.4", linewidth=0.8, linestyle=":", label="0.3 pp below fp32")
+    # Groups side by side at each BL (a small shift in log2 BL), so that their interval bars do not overlap.
+    dodge = {key: (i - (len(groups) - 1) / 2) * 0.05 for i, key in enumerate(sorted(groups))}
     for (scaling, sharing, source), by_bl in sorted(groups.items()):
         bls = sorted(by_bl)
-        line, = ax.plot(bls, [sum(r.gap_pp for r in by_bl[b]) / len(by_bl[b]) for b in bls], marker="o",
-                        label=f"{scaling}, {sharing}, {source}")
+        shift = 2 ** dodge[(scaling, sharing, source)]
+        line, = ax.plot([b * shift for b in bls], [sum(r.gap_pp for r in by_bl[b]) / len(by_bl[b]) for b in bls],
+                        marker="o", label=f"{scaling}, {sharing}, {source}")
         for b in bls:
             for r in by_bl[b]:
-                ax.errorbar([b], [r.gap_pp], yerr=None if r.gap_ci_pp is None else [r.gap_ci_pp], fmt=".",
-                            color=line.get_color(), capsize=3)
+                ax.errorbar([b * shift], [r.gap_pp], yerr=None if r.gap_ci_pp is None else [r.gap_ci_pp],
+                            fmt=".", color=line.get_color(), capsize=3)
     if groups:
         ax.set_xscale("log", base=2)
         all_bl = sorted({b for by_bl in groups.values() for b in by_bl})
