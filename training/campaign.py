@@ -3,7 +3,8 @@ the accuracy table and plots.
 
 A protocol is a committed JSON file (tests/training/tiny_protocol.json is a small one): a name, a
 description, the `essop train` options every row shares ("train") and the rows, each a name plus the options
-that make it different (mode, scaling, BL, seed, ...). Option keys are spelled like the flags without their
+that make it different (mode, scaling, BL, seed, ...), and optionally "compare_to", a row every other finished
+row is also compared with image by image in the report. Option keys are spelled like the flags without their
 dashes; `true` is a bare flag and `false` leaves it out (every flag of `essop train` is off by default). The
 whole file is checked before anything runs, with `essop train`'s own parser, so a typo fails at once rather
 than hours into a campaign.
