@@ -333,7 +333,8 @@ struct Worker {
         for (int64_t w = 0; w < nw; ++w) {
             if (J.bl >= kLanes) {
                 int64_t a = w / wpp;
-                wcyc[w] = a < na ? cyc[a] + (w % wpp) * kLanes : 0;   // < period + BL: the table covers it
+                // Reduced here, once per word, rather than in lane_randoms once per word and element.
+                wcyc[w] = a < na ? (cyc[a] + (w % wpp) * kLanes) % J.period : 0;
                 wrun[w] = a < na;
                 continue;
             }
@@ -348,7 +349,7 @@ struct Worker {
     // R of lane l of word w for generator offset g (per_element) into r[0..63].
     void lane_randoms(const T* table, int64_t g, int64_t w, T* r) const {
         if (wrun[w]) {
-            int64_t c = wcyc[w] % J.period + g;
+            int64_t c = wcyc[w] + g;           // both < period
             c = c >= J.period ? c - J.period : c;
             std::memcpy(r, table + c, sizeof(T) * kLanes);
             return;
@@ -370,9 +371,10 @@ struct Worker {
                       int64_t len, int64_t width, std::vector<uint64_t>& pos, std::vector<uint64_t>& negw) {
         pos.assign((size_t)nw * width, 0);
         negw.assign((size_t)nw * width, 0);
-        T r[kLanes];
+        T r[kLanes], rbase[kLanes];
         uint8_t relp[kLanes];
         for (int64_t w = 0; w < nw; ++w) {
+            int64_t base_gen = -1;        // the generator offset rbase holds (see words_simd)
             int64_t first;
             if (per_element) {
                 first = pe_first(w);
@@ -384,10 +386,13 @@ struct Worker {
             for (int64_t k = 0; k < len; ++k) {
                 const T* rr;
                 if (per_element) {
-                    lane_randoms(table, gen[k], w, r);
+                    if (gen[k] != base_gen) {
+                        lane_randoms(table, gen[k], w, rbase);
+                        base_gen = gen[k];
+                    }
                     const T gw = gword ? (T)gword[k] : T(0);
                     const T* sg = lsig.empty() ? nullptr : lsig.data() + (size_t)w * kLanes;
-                    for (int l = 0; l < kLanes; ++l) r[l] = T(r[l] ^ gw ^ (sg ? sg[l] : T(0)));
+                    for (int l = 0; l < kLanes; ++l) r[l] = T(rbase[l] ^ gw ^ (sg ? sg[l] : T(0)));
                     rr = r;
                 } else {
                     rr = lr + (size_t)w * kLanes;
@@ -423,11 +428,18 @@ struct Worker {
                                        : _mm512_loadu_si512(rel.data() + (size_t)w * kLanes);
             __m512i rv = per_element ? _mm512_setzero_si512() : _mm512_loadu_si512(lr + (size_t)w * kLanes);
             const __m512i sv = lsig.empty() ? _mm512_setzero_si512() : _mm512_loadu_si512(lsig.data() + (size_t)w * kLanes);
+            // Generators that share a cycle offset (Sobol per_element and LFSR element words: all of them, told
+            // apart by their XOR words only) read the table once per word, not once per element.
+            int64_t base_gen = -1;
+            __m512i base = _mm512_setzero_si512();
             for (int64_t k = 0; k < len; ++k) {
                 if (per_element) {
-                    lane_randoms(table, gen[k], w, reinterpret_cast<T*>(r));
-                    rv = _mm512_xor_si512(_mm512_load_si512(r), sv);
-                    if (gword) rv = _mm512_xor_si512(rv, _mm512_set1_epi8((char)gword[k]));
+                    if (gen[k] != base_gen) {
+                        lane_randoms(table, gen[k], w, reinterpret_cast<T*>(r));
+                        base = _mm512_xor_si512(_mm512_load_si512(r), sv);
+                        base_gen = gen[k];
+                    }
+                    rv = gword ? _mm512_xor_si512(base, _mm512_set1_epi8((char)gword[k])) : base;
                 }
                 __m512i av = _mm512_loadu_si512(mag.data() + (size_t)k * stride + first);
                 __mmask64 hit = _mm512_cmplt_epu8_mask(rv, _mm512_permutexvar_epi8(relv, av));
