@@ -768,7 +768,13 @@ def _paired_intervals(rows: list[TableRow]) -> None:
     for r in rows:
         if r.status == "done" and r.correct is not None and len(r.correct) == len(reference) > 1:
             d = r.correct - reference
-            r.gap_ci_pp = float(1.96 * 100 * d.std(ddof=1) / np.sqrt(len(d)))
+            r.gap_ci_pp = _ci95_pp(d)
+
+
+def _ci95_pp(d: np.ndarray) -> float:
+    """Half-width in pp of the 95 % interval of 100 * mean(d) over paired per-image differences d (normal
+    approximation): 1.96 * 100 * std(d) / sqrt(N)."""
+    return float(1.96 * 100 * d.std(ddof=1) / np.sqrt(len(d)))
 
 
 def _comparisons(rows: list[TableRow], reference: str | None) -> dict | None:
@@ -785,7 +791,7 @@ def _comparisons(rows: list[TableRow], reference: str | None) -> dict | None:
             continue
         d = r.correct.astype(float) - ref.correct
         out.append({"row": r.row, "diff_pp": float(100 * d.mean()),
-                    "ci_pp": float(1.96 * 100 * d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else None,
+                    "ci_pp": _ci95_pp(d) if len(d) > 1 else None,
                     "train_loss_diff": (r.final_train_loss - ref.final_train_loss
                                         if r.final_train_loss is not None and ref.final_train_loss is not None
                                         else None)})
