@@ -161,6 +161,11 @@ def _fidelity_arguments(parser: argparse.ArgumentParser) -> None:
                              "expected configuration of this accuracy protocol's rows, once each (its network "
                              "unless --model is given); the fidelity proxy of each row of the campaign")
     parser.add_argument("--batches", type=_positive, default=1, help="minibatches to average over (default 1)")
+    parser.add_argument("--steps", type=_positive, default=1,
+                        help="instead of one-step errors: sum the updates of this many consecutive minibatches "
+                             "(weights held, random numbers running on as in training) and compare the sum with "
+                             "the FP32 gradients' at 1, 2, 4, ... steps: a fixed error stays where noise averages "
+                             "out (accumulated.csv/.md/.png; training.fidelity.measure_accumulated)")
     parser.add_argument("--batch-size", type=_positive, default=128)
     parser.add_argument("--model", help="network (default resnet32, or the --protocol's)")
     parser.add_argument("--checkpoint", help="weights from an `essop train` checkpoint.pt or model.pt "
@@ -175,8 +180,12 @@ def _fidelity(args: argparse.Namespace) -> int:
     import torch
 
     from essop.training import data as cdata, models
+    from essop.training import fidelity
     from essop.training.fidelity import FIELDS, grid, markdown, measure, plot
     base = config_from_args(args, skip=LAYER_FIELDS + ("bl", "sharing", "rng", "element_words"))
+    if args.steps > 1 and args.batches > 1:
+        raise ValueError("--steps sums the updates of consecutive minibatches, --batches averages one-step errors "
+                         "over several: give one of them")
     for bl in args.bl:
         base.replace(bl=bl)                  # an invalid BL fails here, before any work
     if args.protocol:
@@ -200,15 +209,33 @@ def _fidelity(args: argparse.Namespace) -> int:
     norm = cdata.Normaliser(ds.x_train)
     order = cdata.epoch_order(len(ds.x_train), args.seed, 0)
     batches = []
-    for b in range(args.batches):
+    for b in range(max(args.batches, args.steps)):
         idx = order[b * args.batch_size:(b + 1) * args.batch_size]
         x = cdata.augment(torch.from_numpy(ds.x_train[idx]), cdata.step_generator(args.seed, 0, b))
         batches.append((norm(x), torch.from_numpy(ds.y_train[idx])))
     t0 = time.perf_counter()
-    rows = measure(model, batches, points, base,
-                   lambda p, b: print(f"  {p.label} (minibatch {b}): {time.perf_counter() - t0:.0f} s",
-                                      file=sys.stderr, flush=True))
+
+    def progress(p, b):
+        print(f"  {p.label} (minibatch {b}): {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+
     out = Path(args.out)
+    if args.steps > 1:
+        rows = fidelity.measure_accumulated(model, batches, points, base, progress)
+        out.mkdir(parents=True, exist_ok=True)
+        with open(out / "accumulated.csv", "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=fidelity.ACCUMULATED_FIELDS)
+            w.writeheader()
+            w.writerows(rows)
+        title += (f"; the updates of {args.steps} consecutive minibatches of {args.batch_size} summed, weights "
+                  f"held; q {base.q}, LFSR width {base.lfsr_width}")
+        text = fidelity.markdown_accumulated(rows, title)
+        (out / "accumulated.md").write_text(text + "\n")
+        fidelity.plot_accumulated(rows, out / "accumulated.png", title)
+        print(text)
+        print(f"\nwrote {out / 'accumulated.csv'}, {out / 'accumulated.md'}, {out / 'accumulated.png'} "
+              f"({time.perf_counter() - t0:.0f} s)")
+        return 0
+    rows = measure(model, batches, points, base, progress)
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "fidelity.csv", "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=FIELDS)

@@ -45,7 +45,9 @@ from essop.training import fp16_tensors
 from essop.training.layers import (EssopConv2d, EssopUpdate, _ConvGeometry, _group_exponents, _map_pairs,
                                          _prescale, essop_layers, essop_weight_grad)
 
-__all__ = ["Point", "grid", "protocol_points", "record_pairs", "measure", "fixed_bias_share", "markdown", "plot", "FIELDS"]
+__all__ = ["Point", "grid", "protocol_points", "record_pairs", "measure", "measure_accumulated", "step_counts",
+           "fixed_bias_share", "markdown", "markdown_accumulated", "plot", "plot_accumulated", "FIELDS",
+           "ACCUMULATED_FIELDS"]
 
 FIELDS = ("config", "mode", "scaling", "sharing", "rng", "bl", "batch", "layer", "cosine", "rel_err", "quant_share",
           "zero_frac", "saturated", "out_cosine", "out_rel_err")
@@ -114,7 +116,8 @@ def protocol_points(rows, base: EssopConfig) -> list[Point]:
 
 def record_pairs(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor):
     """One FP32 forward/backward pass: per ESSOP layer (name, layer, input, output gradient, FP32 weight
-    gradient as [Cout, n])."""
+    gradient as [Cout, n]). The layers' updates are detached for the pass (and put back): a layer that still
+    holds an ESSOP update from an earlier measurement would give its ESSOP gradient as the FP32 one."""
     store = {}
 
     def keep_input(name):
@@ -124,13 +127,18 @@ def record_pairs(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor):
         return hook
 
     layers = essop_layers(model)
+    updates = [mod.essop_update for _, mod in layers]
     handles = [mod.register_forward_hook(keep_input(name)) for name, mod in layers]
     model.zero_grad(set_to_none=True)
     try:
+        for _, mod in layers:
+            mod.essop_update = None
         F.cross_entropy(model(x), y).backward()
     finally:
         for h in handles:
             h.remove()
+        for (_, mod), update in zip(layers, updates):
+            mod.essop_update = update
     return [(name, mod, store[name][0], store[name][1], mod.weight.grad.detach().reshape(mod.weight.shape[0], -1))
             for name, mod in layers]
 
@@ -261,6 +269,115 @@ def measure(model, batches, points: list[Point], base: EssopConfig, progress=Non
     for _, layer in essop_layers(model):
         layer.essop_update = None
     return rows
+
+
+ACCUMULATED_FIELDS = ("config", "mode", "scaling", "sharing", "rng", "bl", "steps", "layer", "cosine", "rel_err",
+                      "out_cosine", "out_rel_err")
+
+
+def step_counts(steps: int) -> list[int]:
+    """The step counts at which `measure_accumulated` compares the sums: 1, 2, 4, ... and `steps` itself."""
+    counts = [1 << i for i in range(steps.bit_length()) if 1 << i < steps]
+    return counts + [steps]
+
+
+def measure_accumulated(model, batches, points: list[Point], base: EssopConfig, progress=None) -> list[dict]:
+    """Where one step's error goes after many: the updates of the consecutive minibatches `batches` summed,
+    against the sum of their FP32 gradients, layer by layer.
+
+    The weights stay as they are (what accumulates is the update's error, not the network's response to it)
+    and every layer's random numbers run on from one minibatch to the next exactly as in training (the layer's
+    `essop_pairs` counter, one per configuration, from 0). Noise that is independent from step to step grows
+    as the square root of the steps, the gradients' common part and any error that is the same every step (a
+    source's fixed-input bias, a quantiser's rounding) as the steps: a one-step proxy (`measure`) ranks
+    sources of equal bias, the sum over enough steps ranks them all. Rows at every count of `step_counts`:
+    cosine and rel_err of the summed update in weight space, out_cosine and out_rel_err in the layer's output
+    space over the first minibatch's inputs (`_layer_output`). At steps = 1 the rows are `measure`'s of the
+    first minibatch."""
+    counts = set(step_counts(len(batches)))
+    sums: dict = {}
+    state: dict = {}
+    reference: dict = {}
+    probe: dict = {}
+    rows = []
+    for k, (x, y) in enumerate(batches, 1):
+        recorded = record_pairs(model, x, y)
+        for name, _, xin, _, g32 in recorded:
+            reference[name] = reference.get(name, 0) + g32.to(torch.float64)
+            probe.setdefault(name, xin)
+        for point in points:
+            cfg = base.replace(bl=point.bl, sharing=point.sharing, rng=point.rng, rng_shift=point.rng_shift,
+                               element_words=point.element_words)
+            for name, layer, xin, dout, _ in recorded:
+                layer.essop_update = EssopUpdate(point.mode, cfg, point.scaling)
+                layer.essop_pairs.fill_(state.get((point, name), 0))
+                geom = _ConvGeometry(layer, xin.shape, dout.shape) if isinstance(layer, EssopConv2d) else None
+                g = essop_weight_grad(layer, xin, dout, geom).to(torch.float64)
+                state[point, name] = int(layer.essop_pairs)
+                sums[point, name] = sums.get((point, name), 0) + g
+                if k not in counts:
+                    continue
+                ref, g = reference[name], sums[point, name]
+                out, out_ref = _layer_output(layer, probe[name], g), _layer_output(layer, probe[name], ref)
+                rows.append({"config": point.label, "mode": point.mode, "scaling": point.scaling,
+                             "sharing": point.sharing if point.mode == "essop" else "-",
+                             "rng": cfg.rng_label if point.mode == "essop" else "-",
+                             "bl": point.bl if point.mode == "essop" else "-", "steps": k, "layer": name,
+                             "cosine": float(F.cosine_similarity(g.flatten(), ref.flatten(), dim=0)),
+                             "rel_err": float((g - ref).norm() / ref.norm()),
+                             "out_cosine": float(F.cosine_similarity(out.flatten(), out_ref.flatten(), dim=0)),
+                             "out_rel_err": float((out - out_ref).norm() / out_ref.norm())})
+            if progress:
+                progress(point, k - 1)
+    for _, layer in essop_layers(model):
+        layer.essop_update = None
+        layer.essop_pairs.zero_()
+    return rows
+
+
+def markdown_accumulated(rows: list[dict], title: str) -> str:
+    """Per configuration, the median over layers of the summed update's output and weight relative error at
+    every step count, and how much of its one-step error is left after the last (1/sqrt(steps) for noise that
+    is independent from step to step and gradients that do not cancel)."""
+    configs = list(dict.fromkeys(r["config"] for r in rows))
+    counts = sorted({r["steps"] for r in rows})
+    med = {(c, k, key): statistics.median(r[key] for r in rows if r["config"] == c and r["steps"] == k)
+           for c in configs for k in counts for key in ("rel_err", "out_rel_err", "out_cosine")}
+    last = counts[-1]
+    lines = [title, "", "Median output rel. error of the summed update after k steps (weight-space rel. error in "
+             "brackets):", "",
+             "| configuration | " + " | ".join(f"k = {k}" for k in counts) +
+             f" | k = {last} / k = 1 | output cosine, k = {last} |",
+             "|---" * (len(counts) + 3) + "|"]
+    for c in configs:
+        cells = [f"{med[c, k, 'out_rel_err']:.3f} ({med[c, k, 'rel_err']:.3f})" for k in counts]
+        ratio = med[c, last, "out_rel_err"] / med[c, 1, "out_rel_err"] if med[c, 1, "out_rel_err"] else float("nan")
+        lines.append(f"| {c} | " + " | ".join(cells) + f" | {ratio:.2f} | {med[c, last, 'out_cosine']:.3f} |")
+    return "\n".join(lines)
+
+
+def plot_accumulated(rows: list[dict], path: Path, title: str) -> None:
+    plt = pyplot()
+
+    configs = list(dict.fromkeys(r["config"] for r in rows))
+    counts = sorted({r["steps"] for r in rows})
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for c in configs:
+        ys = [statistics.median(r["out_rel_err"] for r in rows if r["config"] == c and r["steps"] == k)
+              for k in counts]
+        ax.plot(counts, ys, marker="o", label=c, linestyle="--" if c.startswith("expected") else "-")
+    top = max(statistics.median(r["out_rel_err"] for r in rows if r["config"] == c and r["steps"] == 1)
+              for c in configs)
+    ax.plot(counts, [top / k ** 0.5 for k in counts], color="grey", linewidth=0.8, linestyle=":",
+            label="1/sqrt(k) (independent noise)")
+    ax.set(xscale="log", yscale="log", xlabel="minibatches summed (k)",
+           ylabel="median output rel. error of the summed update")
+    ax.set_xticks(counts, [str(k) for k in counts])
+    ax.grid(alpha=0.3, which="both")
+    ax.set_title(title, fontsize=8)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    save_figure(fig, path)
 
 
 def markdown(rows: list[dict], title: str) -> str:

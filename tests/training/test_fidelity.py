@@ -228,3 +228,84 @@ def test_bad_protocol_is_one_line_and_exit_2(tmp_path, content, needle):
     assert res.returncode == 2 and len(lines) == 1, res.stderr
     assert lines[0].startswith("essop fidelity: error: ") and needle in lines[0], lines[0]
     assert not (tmp_path / "out").exists()
+
+
+def _synthetic_batches(count, n=16):
+    out = []
+    for s in range(count):
+        xs, ys = synthetic_images(n, s)
+        out.append((torch.from_numpy(xs).permute(0, 3, 1, 2).float() / 255 - 0.4, torch.from_numpy(ys)))
+    return out
+
+
+def test_step_counts_are_powers_of_two_and_the_last():
+    assert fidelity.step_counts(1) == [1]
+    assert fidelity.step_counts(2) == [1, 2]
+    assert fidelity.step_counts(5) == [1, 2, 4, 5]
+    assert fidelity.step_counts(16) == [1, 2, 4, 8, 16]
+
+
+def test_accumulated_errors_separate_a_fixed_bias_from_noise():
+    """measure_accumulated sums the updates of consecutive minibatches, random numbers running on as in
+    training. At one step its rows are measure's, to the bit; over four steps the error of the unbiased
+    sources (the per-pair shift) falls about as 1/sqrt(steps), while unshifted Sobol points, whose fixed-input
+    bias is the same every step, keep most of theirs."""
+    torch.manual_seed(0)
+    model = models.build("resnet8")
+    batches = _synthetic_batches(4)
+    points = (fidelity.grid(["essop"], [16], ["per_pair"], ["shared"], ["lfsr", "sobol"], rng_shift=True)
+              + fidelity.grid(["essop", "expected"], [16], ["per_pair"], ["shared"], ["sobol"]))
+    rows = fidelity.measure_accumulated(model, batches, points, EssopConfig())
+    layers = [name for name, _ in fidelity.essop_layers(model)]
+    assert len(rows) == len(points) * len(layers) * 3 and {r["steps"] for r in rows} == {1, 2, 4}
+    assert all(layer.essop_update is None and int(layer.essop_pairs) == 0 for _, layer in fidelity.essop_layers(model))
+    one = fidelity.measure(model, batches[:1], points, EssopConfig())
+    first = [r for r in rows if r["steps"] == 1]
+    assert [(r["config"], r["layer"]) for r in first] == [(r["config"], r["layer"]) for r in one]
+    for r, q in zip(first, one):
+        assert all(r[k] == q[k] for k in ("cosine", "rel_err", "out_cosine", "out_rel_err")), (r, q)
+    med = {(p.label, k): statistics.median(r["out_rel_err"] for r in rows
+                                           if r["config"] == p.label and r["steps"] == k)
+           for p in points for k in (1, 4)}
+    ratio = {p.label: med[p.label, 4] / med[p.label, 1] for p in points}
+    lfsr_shift, sobol_shift, sobol = (f"essop per_pair shared BL 16 {s}" for s in ("lfsr+shift", "sobol+shift", "sobol"))
+    assert ratio[lfsr_shift] < 0.75 and ratio[sobol_shift] < 0.75        # about 1/sqrt(4)
+    assert ratio[sobol] > max(ratio[lfsr_shift], ratio[sobol_shift]) + 0.15
+
+
+def test_command_steps_writes_the_accumulated_table(tmp_path):
+    data = write_batches(tmp_path / "b", n_train=32, n_test=8)
+    parser = argparse.ArgumentParser()
+    training_commands.add_arguments("fidelity", parser)
+    common = ["--model", "resnet8", "--batch-size", "8", "--bl", "8", "--scaling", "per_pair", "--data", str(data),
+              "--cache-dir", str(tmp_path / "cache"), "--threads", "1"]
+    args = parser.parse_args([*common, "--steps", "3", "--out", str(tmp_path / "acc")])
+    assert training_commands.run("fidelity", args) == 0
+    with open(tmp_path / "acc" / "accumulated.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert {(r["config"], r["steps"]) for r in rows} == {(c, s) for c in ("expected per_pair",
+                                                                          "essop per_pair shared BL 8")
+                                                         for s in ("1", "2", "3")}
+    md = (tmp_path / "acc" / "accumulated.md").read_text()
+    assert "| essop per_pair shared BL 8 |" in md and "k = 3 / k = 1" in md
+    assert (tmp_path / "acc" / "accumulated.png").stat().st_size > 10_000
+    res = subprocess.run([sys.executable, "-m", "essop.app", "fidelity", *common, "--steps", "2", "--batches", "2",
+                          "--out", str(tmp_path / "both")], capture_output=True, text=True, timeout=300)
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert res.returncode == 2 and len(lines) == 1 and "--steps" in lines[0], res.stderr
+    assert not (tmp_path / "both").exists()
+
+
+def test_every_minibatch_is_compared_with_its_fp32_gradient():
+    """measure over two minibatches gives the second one's rows exactly as measuring it alone does: the layers
+    hold the last configuration's update after the first minibatch, and the FP32 pass of the second must not
+    use it (it did, until 2026-12-06: the second minibatch's reference was that configuration's gradient)."""
+    torch.manual_seed(0)
+    model = models.build("resnet8")
+    batches = _synthetic_batches(2)
+    points = fidelity.grid(["essop"], [8], ["per_pair"], ["shared"], ["lfsr", "sobol"])
+    both = [r for r in fidelity.measure(model, batches, points, EssopConfig()) if r["batch"] == 1]
+    alone = fidelity.measure(model, batches[1:], points, EssopConfig())
+    assert len(both) == len(alone) == len(points) * len(fidelity.essop_layers(model))
+    for r, q in zip(both, alone):
+        assert all(r[k] == q[k] for k in ("config", "layer", "cosine", "rel_err", "out_cosine", "out_rel_err")), (r, q)
