@@ -45,7 +45,7 @@ from essop.training import fp16_tensors
 from essop.training.layers import (EssopConv2d, EssopUpdate, _ConvGeometry, _group_exponents, _map_pairs,
                                          _prescale, essop_layers, essop_weight_grad)
 
-__all__ = ["Point", "grid", "protocol_points", "record_pairs", "measure", "measure_accumulated", "step_counts",
+__all__ = ["Point", "config_label", "grid", "protocol_points", "record_pairs", "measure", "measure_accumulated", "step_counts",
            "fixed_bias_share", "markdown", "markdown_accumulated", "plot", "plot_accumulated", "FIELDS",
            "ACCUMULATED_FIELDS"]
 
@@ -65,11 +65,16 @@ class Point:
 
     @property
     def label(self) -> str:
-        if self.mode == "expected":
-            return f"expected {self.scaling}"
-        source = rng_label(self.rng, self.rng_shift, self.element_words)
-        # The plain LFSR is the array's default and goes unnamed (docs/fidelity.md's rows read that way).
-        return f"essop {self.scaling} {self.sharing} BL {self.bl}" + ("" if source == "lfsr" else f" {source}")
+        return config_label(self.mode, self.scaling, self.sharing, self.bl,
+                            rng_label(self.rng, self.rng_shift, self.element_words))
+
+
+def config_label(mode: str, scaling: str, sharing: str, bl: int, source: str) -> str:
+    """How fidelity tables name a configuration (`source` as config.rng_label names it)."""
+    if mode == "expected":
+        return f"expected {scaling}"
+    # The plain LFSR is the array's default and goes unnamed (docs/fidelity.md's rows read that way).
+    return f"essop {scaling} {sharing} BL {bl}" + ("" if source == "lfsr" else f" {source}")
 
 
 def grid(modes, bls, scalings, sharings, rngs=("lfsr",), rng_shift: bool = False,

@@ -1,6 +1,7 @@
 """essop fidelity: per-layer comparison of ESSOP gradients with FP32 ones, on a small network and data."""
 import argparse
 import csv
+import json
 import statistics
 import subprocess
 import sys
@@ -309,3 +310,36 @@ def test_every_minibatch_is_compared_with_its_fp32_gradient():
     assert len(both) == len(alone) == len(points) * len(fidelity.essop_layers(model))
     for r, q in zip(both, alone):
         assert all(r[k] == q[k] for k in ("config", "layer", "cosine", "rel_err", "out_cosine", "out_rel_err")), (r, q)
+
+
+def test_proxy_vs_gap_script(tmp_path, capsys):
+    """scripts/proxy_vs_gap.py: Spearman's coefficient with tied ranks, the campaign rows named as fidelity
+    names them (seeds averaged, unfinished rows left out), and a missing file is one line and exit 2."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+    import proxy_vs_gap
+    assert list(proxy_vs_gap.ranks([3.0, 1.0, 3.0, 2.0])) == [3.5, 1.0, 3.5, 2.0]
+    assert proxy_vs_gap.spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert proxy_vs_gap.spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    rows = [("fp32", None, None, None, None, 0.0, "done"), ("expected", "per_pair", None, None, None, 0.1, "done"),
+            ("essop", "per_pair", "shared", 8, "lfsr", -2.0, "done"), ("essop", "per_pair", "shared", 16, "lfsr", -1.0,
+                                                                       "done"),
+            ("essop", "per_pair", "shared", 16, "lfsr", -1.4, "done"),
+            ("essop", "per_pair", "shared", 16, "sobol", -9.0, "partial")]
+    table = {"rows": [dict(zip(("mode", "scaling", "sharing", "bl", "source", "gap_pp", "status"), r)) for r in rows]}
+    (tmp_path / "table.json").write_text(json.dumps(table))
+    cosines = {"expected per_pair": 0.99, "essop per_pair shared BL 8": 0.7, "essop per_pair shared BL 16": 0.8,
+               "essop per_pair shared BL 16 sobol": 0.9}
+    with open(tmp_path / "fid.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=["config", "batch", "cosine", "out_cosine"])
+        w.writeheader()
+        for c, v in cosines.items():
+            w.writerows([{"config": c, "batch": 0, "cosine": v, "out_cosine": v},
+                         {"config": c, "batch": 1, "cosine": 0.0, "out_cosine": 0.0}])
+    common = ["--table", str(tmp_path / "table.json"), "--fidelity", str(tmp_path / "fid.csv")]
+    assert proxy_vs_gap.main(common) == 0
+    out = capsys.readouterr().out
+    assert "| essop per_pair shared BL 16 | -1.20 | 0.800 | 0.800 |" in out
+    assert "sobol" not in out and "- one-step cosine: 1.00" in out
+    assert proxy_vs_gap.main(["--table", str(tmp_path / "missing.json")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and err.startswith("proxy_vs_gap: error: ") and "missing.json" in err
