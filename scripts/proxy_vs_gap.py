@@ -4,6 +4,7 @@ over the configurations with a finished row:
 
     python scripts/proxy_vs_gap.py                       # the one-step proxies of `make fidelity`
     python scripts/proxy_vs_gap.py --accumulated docs/fidelity/accumulated/accumulated.csv
+    python scripts/proxy_vs_gap.py --without "essop per_pair shared BL 16 sobol"
 
 Reads docs/accuracy/r32-e15/table.json (the campaign's report), docs/fidelity/campaign/fidelity.csv (`essop
 fidelity --protocol ...`) and, with --accumulated, an `essop fidelity --steps K` table (every step count).
@@ -48,6 +49,8 @@ def main(argv=None) -> int:
     ap.add_argument("--fidelity", default="docs/fidelity/campaign/fidelity.csv",
                     help="one-step proxies: fidelity.csv of `essop fidelity --protocol` (first minibatch)")
     ap.add_argument("--accumulated", help="accumulated.csv of `essop fidelity --steps K`")
+    ap.add_argument("--without", nargs="+", default=[], metavar="CONFIG",
+                    help="leave these configurations out (as the table names them)")
     args = ap.parse_args(argv)
     try:
         table = json.loads(open(args.table).read())
@@ -55,9 +58,9 @@ def main(argv=None) -> int:
         acc = list(csv.DictReader(open(args.accumulated))) if args.accumulated else []
         gaps: dict[str, list[float]] = {}
         for row in table["rows"]:
-            if row["mode"] != "fp32" and row["status"] == "done":
-                gaps.setdefault(config_label(row["mode"], row["scaling"], row["sharing"], row["bl"], row["source"]),
-                                []).append(row["gap_pp"])
+            label = config_label(row["mode"], row["scaling"], row["sharing"], row["bl"], row["source"])
+            if row["mode"] != "fp32" and row["status"] == "done" and label not in args.without:
+                gaps.setdefault(label, []).append(row["gap_pp"])
     except (OSError, ValueError, KeyError) as exc:
         print(f"proxy_vs_gap: error: {exc}".splitlines()[0], file=sys.stderr)
         return 2

@@ -340,6 +340,8 @@ def test_proxy_vs_gap_script(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "| essop per_pair shared BL 16 | -1.20 | 0.800 | 0.800 |" in out
     assert "sobol" not in out and "- one-step cosine: 1.00" in out
+    assert proxy_vs_gap.main([*common, "--without", "expected per_pair"]) == 2     # two left: no ranking
+    assert "2 finished configuration(s)" in capsys.readouterr().err
     assert proxy_vs_gap.main(["--table", str(tmp_path / "missing.json")]) == 2
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 1 and err.startswith("proxy_vs_gap: error: ") and "missing.json" in err
