@@ -72,10 +72,12 @@ bench-train: setup
 	$(ESSOP) bench-train
 
 ## Per-layer gradient fidelity of the default grid (results/fidelity, quoted in docs/fidelity.md), then of every
-## configuration of the accuracy campaign's rows (docs/fidelity/campaign, read by `make pareto`).
+## configuration of the accuracy campaign's rows (docs/fidelity/campaign, read by `make pareto`), and the same
+## configurations' updates summed over 16 minibatches (docs/fidelity/accumulated).
 fidelity: setup
 	$(ESSOP) fidelity
 	$(ESSOP) fidelity --protocol protocols/accuracy-cpu.json --out docs/fidelity/campaign
+	$(ESSOP) fidelity --protocol protocols/accuracy-cpu.json --steps 16 --threads 1 --out docs/fidelity/accumulated
 
 ## Every row of PROTOCOL in the background (run folders in runs/accuracy, report in docs/accuracy); stop it
 ## with the `kill PID` it prints, and `make accuracy` again continues where it stopped.

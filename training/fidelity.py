@@ -366,11 +366,13 @@ def plot_accumulated(rows: list[dict], path: Path, title: str) -> None:
 
     configs = list(dict.fromkeys(r["config"] for r in rows))
     counts = sorted({r["steps"] for r in rows})
-    fig, ax = plt.subplots(figsize=(8, 5))
-    for c in configs:
+    fig, ax = plt.subplots(figsize=(11, 5.5))
+    colours = plt.get_cmap("tab20").colors
+    for i, c in enumerate(configs):
         ys = [statistics.median(r["out_rel_err"] for r in rows if r["config"] == c and r["steps"] == k)
               for k in counts]
-        ax.plot(counts, ys, marker="o", label=c, linestyle="--" if c.startswith("expected") else "-")
+        ax.plot(counts, ys, marker="o", label=c, color=colours[i % len(colours)],
+                linestyle="--" if c.startswith("expected") else "-")
     top = max(statistics.median(r["out_rel_err"] for r in rows if r["config"] == c and r["steps"] == 1)
               for c in configs)
     ax.plot(counts, [top / k ** 0.5 for k in counts], color="grey", linewidth=0.8, linestyle=":",
@@ -380,7 +382,7 @@ def plot_accumulated(rows: list[dict], path: Path, title: str) -> None:
     ax.set_xticks(counts, [str(k) for k in counts])
     ax.grid(alpha=0.3, which="both")
     ax.set_title(title, fontsize=8)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     save_figure(fig, path)
 
