@@ -44,7 +44,7 @@ WORDS = {"lfsr+words": dict(element_words=True), "lfsr+words+shift": dict(elemen
 @pytest.mark.parametrize("device,backend", PATHS)
 @pytest.mark.parametrize("sharing,source", SHARED_SOURCES)
 @pytest.mark.parametrize("restart", [False, True])
-@pytest.mark.parametrize("bl", [2, 8, 16, 64, 256])
+@pytest.mark.parametrize("bl", [2, 8, 16, 32, 64, 256])
 @pytest.mark.parametrize("layer", ["conv3x3", "linear"])
 def test_kernel_equals_golden_reference(device, backend, sharing, restart, bl, layer, source):
     rng = np.random.default_rng([bl, restart, len(sharing), len(layer)] + ([] if source == "lfsr" else [len(source)]))

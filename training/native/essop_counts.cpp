@@ -412,6 +412,91 @@ struct Worker {
     }
 
 #if ESSOP_SIMD
+    // lane_randoms into a register. A word whose pairs are not consecutive in the run-on numbering (with
+    // per_pair scaling the pairs of a segment rarely are) takes one slice of BL numbers per pair: loaded
+    // piece by piece into the register, not through memory, where the 64-byte load of the pieces' stores
+    // would wait for them to retire.
+    __m512i lane_randoms_simd(const T* table, int64_t g, int64_t w, uint8_t* scratch) const {
+        auto cycle = [&](int64_t a) {
+            int64_t c = a < (int64_t)act.size() ? cyc[a] + g : 0;
+            return c >= J.period ? c - J.period : c;
+        };
+        if (wrun[w]) return _mm512_loadu_si512(table + cycle_of_run(w, g));
+        const int64_t a0 = w * ppw;
+        switch (J.bl) {
+        case 32:
+            return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i*)(table + cycle(a0)))),
+                                      _mm256_loadu_si256((const __m256i*)(table + cycle(a0 + 1))), 1);
+        case 16: {
+            __m512i v = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i*)(table + cycle(a0))));
+            v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i*)(table + cycle(a0 + 1))), 1);
+            v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i*)(table + cycle(a0 + 2))), 2);
+            return _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i*)(table + cycle(a0 + 3))), 3);
+        }
+        case 8: {
+            int64_t q[8];
+            for (int j = 0; j < 8; ++j) std::memcpy(&q[j], table + cycle(a0 + j), 8);
+            return _mm512_set_epi64(q[7], q[6], q[5], q[4], q[3], q[2], q[1], q[0]);
+        }
+        default:
+            lane_randoms(table, g, w, reinterpret_cast<T*>(scratch));
+            return _mm512_load_si512(scratch);
+        }
+    }
+
+    int64_t cycle_of_run(int64_t w, int64_t g) const {
+        int64_t c = wcyc[w] + g;           // both < period
+        return c >= J.period ? c - J.period : c;
+    }
+
+    // per_element: a tile of kTile consecutive words per element k. Generator k reads one 64-entry slice of
+    // the cycle table per word, at k's own offset: word by word, those reads jump across the whole table for
+    // every k; element by element over a tile, they walk kTile consecutive slices, and the magnitude rows'
+    // reads are consecutive too. Generators that share a cycle offset (Sobol per_element and LFSR element
+    // words: told apart by their XOR words only) read the table once per tile, not once per element.
+    void words_simd_per_element(const std::vector<T>& mag, const std::vector<uint8_t>& sign, const T* table,
+                                const int64_t* gen, const uint16_t* gword, const std::vector<T>& lsig,
+                                int64_t len, int64_t width, bool want_sign, const uint8_t* pe_rel,
+                                std::vector<uint64_t>& pos, std::vector<uint64_t>& negw) {
+        constexpr int64_t kTile = 8;
+        alignas(64) uint8_t r[kLanes];
+        const __m512i relv = _mm512_load_si512(pe_rel);
+        __m512i base[kTile];
+        int64_t first[kTile];
+        for (int64_t w0 = 0; w0 < nw; w0 += kTile) {
+            const int64_t nt = std::min<int64_t>(kTile, nw - w0);
+            for (int64_t t = 0; t < nt; ++t) first[t] = pe_first(w0 + t);
+            int64_t base_gen = -1;
+            for (int64_t k = 0; k < len; ++k) {
+                if (gen[k] != base_gen) {
+                    for (int64_t t = 0; t < nt; ++t) {
+                        const int64_t w = w0 + t;
+                        __m512i rv = lane_randoms_simd(table, gen[k], w, r);
+                        if (!lsig.empty()) rv = _mm512_xor_si512(rv, _mm512_loadu_si512(lsig.data() + (size_t)w * kLanes));
+                        base[t] = rv;
+                    }
+                    base_gen = gen[k];
+                }
+                const __m512i gv = _mm512_set1_epi8(gword ? (char)gword[k] : 0);
+                const T* mrow = mag.data() + (size_t)k * stride;
+                const uint8_t* srow = sign.data() + (size_t)k * stride;
+                for (int64_t t = 0; t < nt; ++t) {
+                    const size_t at = (size_t)(w0 + t) * width + k;
+                    __m512i av = _mm512_loadu_si512(mrow + first[t]);
+                    __mmask64 hit = _mm512_cmplt_epu8_mask(_mm512_xor_si512(base[t], gv),
+                                                           _mm512_permutexvar_epi8(relv, av));
+                    __mmask64 neg = 0;
+                    if (want_sign) {
+                        __m512i sv = _mm512_loadu_si512(srow + first[t]);
+                        neg = hit & _mm512_movepi8_mask(_mm512_permutexvar_epi8(relv, sv));
+                        negw[at] = (uint64_t)neg;
+                    }
+                    pos[at] = (uint64_t)(hit & ~neg);
+                }
+            }
+        }
+    }
+
     void words_simd(const std::vector<T>& mag, const std::vector<uint8_t>& sign, const T* table,
                     const int64_t* gen, const uint16_t* gword, const std::vector<T>& lsig, const T* lr,
                     int64_t len, int64_t width, bool want_sign, std::vector<uint64_t>& pos,
@@ -422,6 +507,10 @@ struct Worker {
         alignas(64) uint8_t r[kLanes];
         alignas(64) uint8_t pe_rel[kLanes];
         for (int l = 0; l < kLanes; ++l) pe_rel[l] = J.bl >= kLanes ? 0 : (uint8_t)(l / J.bl);
+        if (per_element) {
+            words_simd_per_element(mag, sign, table, gen, gword, lsig, len, width, want_sign, pe_rel, pos, negw);
+            return;
+        }
         for (int64_t w = 0; w < nw; ++w) {
             int64_t first = per_element ? pe_first(w) : wfirst[w];
             __m512i relv = per_element ? _mm512_load_si512(pe_rel)
