@@ -26,6 +26,10 @@ configuration, minibatch and layer), fidelity.md (per configuration the median a
 the per-layer cosines, `markdown`) and fidelity.png (cosine per layer, one line per configuration, `plot`).
 Numbers of docs/fidelity.md: `essop fidelity` (the default grid) and `essop fidelity --protocol
 protocols/accuracy-cpu.json` (`protocol_points`: the configurations of an accuracy campaign's rows).
+
+`essop fidelity --steps K` (`measure_accumulated`) compares instead the sum of K consecutive minibatches' updates
+with the sum of their FP32 gradients, random numbers running on as in training: an error that is the same every
+step stays in the sum, noise averages out (accumulated.csv/.md/.png).
 """
 from __future__ import annotations
 
@@ -45,8 +49,8 @@ from essop.training import fp16_tensors
 from essop.training.layers import (EssopConv2d, EssopUpdate, _ConvGeometry, _group_exponents, _map_pairs,
                                          _prescale, essop_layers, essop_weight_grad)
 
-__all__ = ["Point", "config_label", "grid", "protocol_points", "record_pairs", "measure", "measure_accumulated", "step_counts",
-           "fixed_bias_share", "markdown", "markdown_accumulated", "plot", "plot_accumulated", "FIELDS",
+__all__ = ["Point", "config_label", "grid", "protocol_points", "record_pairs", "measure", "measure_accumulated",
+           "step_counts", "fixed_bias_share", "markdown", "markdown_accumulated", "plot", "plot_accumulated", "FIELDS",
            "ACCUMULATED_FIELDS"]
 
 FIELDS = ("config", "mode", "scaling", "sharing", "rng", "bl", "batch", "layer", "cosine", "rel_err", "quant_share",
