@@ -72,6 +72,18 @@ class Point:
         return config_label(self.mode, self.scaling, self.sharing, self.bl,
                             rng_label(self.rng, self.rng_shift, self.element_words))
 
+    def config(self, base: EssopConfig) -> EssopConfig:
+        """`base` with this point's BL, sharing and random-number source."""
+        return base.replace(bl=self.bl, sharing=self.sharing, rng=self.rng, rng_shift=self.rng_shift,
+                            element_words=self.element_words)
+
+    def fields(self, cfg: EssopConfig) -> dict:
+        """The columns of a table row that name this point (the expected mode has no BL, sharing or source)."""
+        essop = self.mode == "essop"
+        return {"config": self.label, "mode": self.mode, "scaling": self.scaling,
+                "sharing": self.sharing if essop else "-", "rng": cfg.rng_label if essop else "-",
+                "bl": self.bl if essop else "-"}
+
 
 def config_label(mode: str, scaling: str, sharing: str, bl: int, source: str) -> str:
     """How fidelity tables name a configuration (`source` as config.rng_label names it)."""
@@ -109,8 +121,7 @@ def protocol_points(rows, base: EssopConfig) -> list[Point]:
         point = (Point("expected", scaling, "shared", base.bl) if mode == "expected" else
                  Point("essop", scaling, cfg.sharing, cfg.bl, cfg.rng, cfg.rng_shift, cfg.element_words))
         if mode == "essop":
-            own = base.replace(bl=cfg.bl, sharing=cfg.sharing, rng=cfg.rng, rng_shift=cfg.rng_shift,
-                               element_words=cfg.element_words)
+            own = point.config(base)
             if own != cfg:
                 theirs, ours = asdict(cfg), asdict(own)
                 diff = ", ".join(f"{k}={v!r}" for k, v in theirs.items() if ours[k] != v)
@@ -243,36 +254,43 @@ def _layer_output(layer, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     return F.linear(x, w)
 
 
+def _layer_grad(layer, mode: str, cfg: EssopConfig, scaling: str, x: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+    """The layer's weight gradient from its pairs (x, d) in `mode`, as training forms it (float64 [Cout, n]),
+    its random numbers starting at the layer's `essop_pairs` counter, which it advances."""
+    layer.essop_update = EssopUpdate(mode, cfg, scaling)
+    geom = _ConvGeometry(layer, x.shape, d.shape) if isinstance(layer, EssopConv2d) else None
+    return essop_weight_grad(layer, x, d, geom).to(torch.float64)
+
+
+def _comparison(layer, x: torch.Tensor, g: torch.Tensor, ref: torch.Tensor) -> dict:
+    """cosine and rel_err of g against ref, and the same in the layer's output space over inputs x."""
+    out, out_ref = _layer_output(layer, x, g), _layer_output(layer, x, ref)
+    return {"cosine": float(F.cosine_similarity(g.flatten(), ref.flatten(), dim=0)),
+            "rel_err": float((g - ref).norm() / ref.norm()),
+            "out_cosine": float(F.cosine_similarity(out.flatten(), out_ref.flatten(), dim=0)),
+            "out_rel_err": float((out - out_ref).norm() / out_ref.norm())}
+
+
 def measure(model, batches, points: list[Point], base: EssopConfig, progress=None) -> list[dict]:
     rows = []
     for b, (x, y) in enumerate(batches):
         recorded = record_pairs(model, x, y)
         for point in points:
-            cfg = base.replace(bl=point.bl, sharing=point.sharing, rng=point.rng, rng_shift=point.rng_shift,
-                               element_words=point.element_words)
+            cfg = point.config(base)
             for name, layer, xin, dout, g32 in recorded:
                 def grad(mode):
-                    layer.essop_update = EssopUpdate(mode, cfg, point.scaling)
                     layer.essop_pairs.zero_()
-                    geom = _ConvGeometry(layer, xin.shape, dout.shape) if isinstance(layer, EssopConv2d) else None
-                    return essop_weight_grad(layer, xin, dout, geom).to(torch.float64)
+                    return _layer_grad(layer, mode, cfg, point.scaling, xin, dout)
                 g = grad(point.mode)
                 g_exp = g if point.mode == "expected" else grad("expected")
                 ref = g32.to(torch.float64)
-                out, out_ref = _layer_output(layer, xin, g), _layer_output(layer, xin, ref)
                 err_q = float((g_exp - ref).square().sum())
                 err_n = float((g - g_exp).square().sum())
                 zero_frac, saturated = _zero_fraction(layer, cfg, point.scaling, xin, dout)
-                rows.append({"config": point.label, "mode": point.mode, "scaling": point.scaling,
-                             "sharing": point.sharing if point.mode == "essop" else "-",
-                             "rng": cfg.rng_label if point.mode == "essop" else "-",
-                             "bl": point.bl if point.mode == "essop" else "-", "batch": b, "layer": name,
-                             "cosine": float(F.cosine_similarity(g.flatten(), ref.flatten(), dim=0)),
-                             "rel_err": float((g - ref).norm() / ref.norm()),
-                             "quant_share": err_q / (err_q + err_n) if err_q + err_n > 0 else 1.0,
-                             "zero_frac": zero_frac, "saturated": saturated,
-                             "out_cosine": float(F.cosine_similarity(out.flatten(), out_ref.flatten(), dim=0)),
-                             "out_rel_err": float((out - out_ref).norm() / out_ref.norm())})
+                row = {**point.fields(cfg), "batch": b, "layer": name, **_comparison(layer, xin, g, ref),
+                       "quant_share": err_q / (err_q + err_n) if err_q + err_n > 0 else 1.0,
+                       "zero_frac": zero_frac, "saturated": saturated}
+                rows.append({k: row[k] for k in FIELDS})
             if progress:
                 progress(point, b)
     for _, layer in essop_layers(model):
@@ -315,27 +333,15 @@ def measure_accumulated(model, batches, points: list[Point], base: EssopConfig, 
             reference[name] = reference.get(name, 0) + g32.to(torch.float64)
             probe.setdefault(name, xin)
         for point in points:
-            cfg = base.replace(bl=point.bl, sharing=point.sharing, rng=point.rng, rng_shift=point.rng_shift,
-                               element_words=point.element_words)
+            cfg = point.config(base)
             for name, layer, xin, dout, _ in recorded:
-                layer.essop_update = EssopUpdate(point.mode, cfg, point.scaling)
                 layer.essop_pairs.fill_(state.get((point, name), 0))
-                geom = _ConvGeometry(layer, xin.shape, dout.shape) if isinstance(layer, EssopConv2d) else None
-                g = essop_weight_grad(layer, xin, dout, geom).to(torch.float64)
+                g = _layer_grad(layer, point.mode, cfg, point.scaling, xin, dout)
                 state[point, name] = int(layer.essop_pairs)
                 sums[point, name] = sums.get((point, name), 0) + g
-                if k not in counts:
-                    continue
-                ref, g = reference[name], sums[point, name]
-                out, out_ref = _layer_output(layer, probe[name], g), _layer_output(layer, probe[name], ref)
-                rows.append({"config": point.label, "mode": point.mode, "scaling": point.scaling,
-                             "sharing": point.sharing if point.mode == "essop" else "-",
-                             "rng": cfg.rng_label if point.mode == "essop" else "-",
-                             "bl": point.bl if point.mode == "essop" else "-", "steps": k, "layer": name,
-                             "cosine": float(F.cosine_similarity(g.flatten(), ref.flatten(), dim=0)),
-                             "rel_err": float((g - ref).norm() / ref.norm()),
-                             "out_cosine": float(F.cosine_similarity(out.flatten(), out_ref.flatten(), dim=0)),
-                             "out_rel_err": float((out - out_ref).norm() / out_ref.norm())})
+                if k in counts:
+                    rows.append({**point.fields(cfg), "steps": k, "layer": name,
+                                 **_comparison(layer, probe[name], sums[point, name], reference[name])})
             if progress:
                 progress(point, k - 1)
     for _, layer in essop_layers(model):
