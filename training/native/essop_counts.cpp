@@ -349,18 +349,22 @@ struct Worker {
     // R of lane l of word w for generator offset g (per_element) into r[0..63].
     void lane_randoms(const T* table, int64_t g, int64_t w, T* r) const {
         if (wrun[w]) {
-            int64_t c = wcyc[w] + g;           // both < period
-            c = c >= J.period ? c - J.period : c;
-            std::memcpy(r, table + c, sizeof(T) * kLanes);
+            std::memcpy(r, table + run_cycle(w, g), sizeof(T) * kLanes);
             return;
         }
-        int64_t na = (int64_t)act.size();
-        for (int j = 0; j < ppw; ++j) {
-            int64_t a = w * ppw + j;
-            int64_t c = a < na ? cyc[a] + g : 0;
-            c = c >= J.period ? c - J.period : c;
-            std::memcpy(r + j * J.bl, table + c, sizeof(T) * J.bl);
-        }
+        for (int j = 0; j < ppw; ++j)
+            std::memcpy(r + j * J.bl, table + pair_cycle(w * ppw + j, g), sizeof(T) * J.bl);
+    }
+
+    // The table index of generator offset g at the first cycle of word w's run (wrun[w]), and of active pair a
+    // (past the last active pair: 0, a padding lane's number, never counted).
+    int64_t run_cycle(int64_t w, int64_t g) const {
+        int64_t c = wcyc[w] + g;           // both < period
+        return c >= J.period ? c - J.period : c;
+    }
+    int64_t pair_cycle(int64_t a, int64_t g) const {
+        int64_t c = a < (int64_t)act.size() ? cyc[a] + g : 0;
+        return c >= J.period ? c - J.period : c;
     }
 
     // Lane -> active pair index, and the first active index of word w (per_element layout).
@@ -417,11 +421,8 @@ struct Worker {
     // piece by piece into the register, not through memory, where the 64-byte load of the pieces' stores
     // would wait for them to retire.
     __m512i lane_randoms_simd(const T* table, int64_t g, int64_t w, uint8_t* scratch) const {
-        auto cycle = [&](int64_t a) {
-            int64_t c = a < (int64_t)act.size() ? cyc[a] + g : 0;
-            return c >= J.period ? c - J.period : c;
-        };
-        if (wrun[w]) return _mm512_loadu_si512(table + cycle_of_run(w, g));
+        auto cycle = [&](int64_t a) { return pair_cycle(a, g); };
+        if (wrun[w]) return _mm512_loadu_si512(table + run_cycle(w, g));
         const int64_t a0 = w * ppw;
         switch (J.bl) {
         case 32:
@@ -442,11 +443,6 @@ struct Worker {
             lane_randoms(table, g, w, reinterpret_cast<T*>(scratch));
             return _mm512_load_si512(scratch);
         }
-    }
-
-    int64_t cycle_of_run(int64_t w, int64_t g) const {
-        int64_t c = wcyc[w] + g;           // both < period
-        return c >= J.period ? c - J.period : c;
     }
 
     // per_element: a tile of kTile consecutive words per element k. Generator k reads one 64-entry slice of
@@ -504,32 +500,18 @@ struct Worker {
         static_assert(sizeof(T) == 1, "the vector path handles q <= 8");
         pos.assign((size_t)nw * width, 0);
         if (want_sign) negw.assign((size_t)nw * width, 0);
-        alignas(64) uint8_t r[kLanes];
-        alignas(64) uint8_t pe_rel[kLanes];
-        for (int l = 0; l < kLanes; ++l) pe_rel[l] = J.bl >= kLanes ? 0 : (uint8_t)(l / J.bl);
         if (per_element) {
+            alignas(64) uint8_t pe_rel[kLanes];
+            for (int l = 0; l < kLanes; ++l) pe_rel[l] = J.bl >= kLanes ? 0 : (uint8_t)(l / J.bl);
             words_simd_per_element(mag, sign, table, gen, gword, lsig, len, width, want_sign, pe_rel, pos, negw);
             return;
         }
+        // shared: one vector of random numbers per word (lr, pair words already applied), the same for every k.
         for (int64_t w = 0; w < nw; ++w) {
-            int64_t first = per_element ? pe_first(w) : wfirst[w];
-            __m512i relv = per_element ? _mm512_load_si512(pe_rel)
-                                       : _mm512_loadu_si512(rel.data() + (size_t)w * kLanes);
-            __m512i rv = per_element ? _mm512_setzero_si512() : _mm512_loadu_si512(lr + (size_t)w * kLanes);
-            const __m512i sv = lsig.empty() ? _mm512_setzero_si512() : _mm512_loadu_si512(lsig.data() + (size_t)w * kLanes);
-            // Generators that share a cycle offset (Sobol per_element and LFSR element words: all of them, told
-            // apart by their XOR words only) read the table once per word, not once per element.
-            int64_t base_gen = -1;
-            __m512i base = _mm512_setzero_si512();
+            const int64_t first = wfirst[w];
+            const __m512i relv = _mm512_loadu_si512(rel.data() + (size_t)w * kLanes);
+            const __m512i rv = _mm512_loadu_si512(lr + (size_t)w * kLanes);
             for (int64_t k = 0; k < len; ++k) {
-                if (per_element) {
-                    if (gen[k] != base_gen) {
-                        lane_randoms(table, gen[k], w, reinterpret_cast<T*>(r));
-                        base = _mm512_xor_si512(_mm512_load_si512(r), sv);
-                        base_gen = gen[k];
-                    }
-                    rv = gword ? _mm512_xor_si512(base, _mm512_set1_epi8((char)gword[k])) : base;
-                }
                 __m512i av = _mm512_loadu_si512(mag.data() + (size_t)k * stride + first);
                 __mmask64 hit = _mm512_cmplt_epu8_mask(rv, _mm512_permutexvar_epi8(relv, av));
                 __mmask64 neg = 0;
