@@ -197,6 +197,8 @@ class Plan:
     """The row's array (the layer fields left at their defaults), as `essop train` reads it."""
     model: str
     """The network the row trains."""
+    seed: int
+    """The row's --seed: rows of one seed share initial weights, data order and augmentation."""
 
 
 def _flags(options: dict) -> list[str]:
@@ -241,7 +243,7 @@ def plan_rows(protocol: Protocol, runs_dir: Path, report_dir: Path, environment:
                           cfg.rng_label, cfg.bl, args.epochs, report_dir / protocol.name / row.name,
                           run_identity(asdict(opts)),
                           _flags({k: v for k, v in options.items() if k in ENVIRONMENT}), shlex.join(_flags(own)),
-                          cfg, args.model))
+                          cfg, args.model, opts.seed))
     return plans
 
 
@@ -525,6 +527,7 @@ class TableRow:
     history: list[dict]
     configuration: str = ""
     """Plan.configuration: the row's options but its seed."""
+    seed: int = 0
     correct: np.ndarray | None = None
     """bool [test images]: which the final weights classify correctly (eval.json), if evaluated."""
 
@@ -576,7 +579,7 @@ def _table_row(plan: Plan) -> TableRow:
                     gap_ci_pp=None, bn_test_acc=100 * ev.bn_test_acc if ev else None,
                     final_train_loss=h[-1]["train_loss"] if h else None,
                     wall_min=h[-1]["wall_s"] / 60 if h else None, device=(state.config or {}).get("device"),
-                    status=state.status, history=h, configuration=plan.configuration,
+                    status=state.status, history=h, configuration=plan.configuration, seed=plan.seed,
                     correct=correct_images(ev) if ev else None)
 
 
@@ -654,13 +657,17 @@ def _markdown(protocol: Protocol, rows: list[TableRow], fp32: dict | None, seeds
               f"gap_vs_bl.png.", ""]
     if compared is not None:
         ref = compared["reference"]
-        lines += [f"Every finished row against `{ref}` (the protocol's \"compare_to\"), test image by test image: "
-                  f"the difference of the final test accuracies with its 95 % interval over the test images, and "
-                  f"of the final training losses. Rows of the same seed share initial weights and data order, so "
-                  f"this pairing separates smaller differences than two gaps to fp32 do.", "",
-                  f"| row | test acc - {ref} (pp) | +- 95 % (pp) | train loss - {ref} |", "|---|---|---|---|"]
+        lines += [f"Every finished row against `{ref}` (the protocol's \"compare_to\") or, where one is finished, "
+                  f"the row of its configuration with the row's own seed (column \"against\"; \"other seed\" "
+                  f"marks a row compared with a reference of another seed), test image by test image: the "
+                  f"difference of the final test accuracies with its 95 % interval over the test images, and of "
+                  f"the final training losses. Rows of the same seed share initial weights and data order, so this "
+                  f"pairing separates smaller differences than two gaps to fp32 do.", "",
+                  "| row | against | test acc - against (pp) | +- 95 % (pp) | train loss - against |",
+                  "|---|---|---|---|---|"]
         for c in compared["rows"]:
-            lines.append(f"| {c['row']} | {c['diff_pp']:+.2f} | {_cell(c['ci_pp'], '.2f')} | "
+            against = c["against"] + ("" if c["same_seed"] else " (other seed)")
+            lines.append(f"| {c['row']} | {against} | {c['diff_pp']:+.2f} | {_cell(c['ci_pp'], '.2f')} | "
                          f"{_cell(c['train_loss_diff'], '+.3f')} |")
         lines.append("")
     return "\n".join(lines)
@@ -778,22 +785,30 @@ def _ci95_pp(d: np.ndarray) -> float:
 
 
 def _comparisons(rows: list[TableRow], reference: str | None) -> dict | None:
-    """Every done, evaluated row against the done, evaluated row `reference` on the same test images: with
-    d_i = correct_i - reference correct_i, the difference 100 * mean(d) in pp and its 95 % interval
-    1.96 * 100 * std(d) / sqrt(N); and the difference of their final training losses. Two rows of one seed share
-    their initial weights and data order, so this pairing resolves smaller differences than two gaps to fp32."""
+    """Every done, evaluated row against a done, evaluated row of the configuration of `reference` on the same
+    test images: the one of the row's own seed where there is one (so the two share initial weights, data order
+    and augmentation), else `reference` itself, which also faces the other seeds of its own configuration.
+    With d_i = correct_i - against's correct_i, the difference 100 * mean(d) in pp and its 95 % interval
+    1.96 * 100 * std(d) / sqrt(N); and the difference of their final training losses. A same-seed pairing
+    resolves smaller differences than two gaps to fp32 do."""
     ref = next((r for r in rows if r.row == reference), None)
     if ref is None or ref.status != "done" or ref.correct is None:
         return None
+    by_seed = {r.seed: r for r in rows
+               if r.configuration == ref.configuration and r.status == "done" and r.correct is not None}
+    by_seed[ref.seed] = ref
     out = []
     for r in rows:
-        if r is ref or r.status != "done" or r.correct is None or len(r.correct) != len(ref.correct):
+        # A seed of the reference's own configuration is compared with the reference itself (seed to seed).
+        against = ref if r.configuration == ref.configuration else by_seed.get(r.seed, ref)
+        if r is ref or r.status != "done" or r.correct is None or len(r.correct) != len(against.correct):
             continue
-        d = r.correct.astype(float) - ref.correct
-        out.append({"row": r.row, "diff_pp": float(100 * d.mean()),
+        d = r.correct.astype(float) - against.correct
+        out.append({"row": r.row, "against": against.row, "same_seed": against.seed == r.seed,
+                    "diff_pp": float(100 * d.mean()),
                     "ci_pp": _ci95_pp(d) if len(d) > 1 else None,
-                    "train_loss_diff": (r.final_train_loss - ref.final_train_loss
-                                        if r.final_train_loss is not None and ref.final_train_loss is not None
+                    "train_loss_diff": (r.final_train_loss - against.final_train_loss
+                                        if r.final_train_loss is not None and against.final_train_loss is not None
                                         else None)})
     return {"reference": ref.row, "rows": out}
 

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -126,6 +127,9 @@ def test_campaign_end_to_end(tmp_path):
     assert compared["reference"] == "essop-per_pair-bl8"
     assert [c["row"] for c in compared["rows"]] == [r for r in ROWS if r != "essop-per_pair-bl8"]
     losses = {r["row"]: r["final_train_loss"] for r in table["rows"]}
+    # Each against the reference configuration's row of its own seed; this protocol has only seed 0's.
+    assert [(c["against"], c["same_seed"]) for c in compared["rows"]] == [
+        ("essop-per_pair-bl8", True), ("essop-per_pair-bl8", False), ("essop-per_pair-bl8", True)]
     for c in compared["rows"]:
         mine = correct_images(Evaluation(**json.loads((runs / c["row"] / "eval.json").read_text())))
         d = mine.astype(float) - ref
@@ -133,7 +137,8 @@ def test_campaign_end_to_end(tmp_path):
         assert c["diff_pp"] == pytest.approx(100 * d.mean())
         assert c["ci_pp"] == pytest.approx(1.96 * 100 * d.std(ddof=1) / np.sqrt(len(d)))
         assert c["train_loss_diff"] == pytest.approx(losses[c["row"]] - losses["essop-per_pair-bl8"])
-    assert f"| fp32-s0 | {compared['rows'][0]['diff_pp']:+.2f} |" in md
+    assert f"| fp32-s0 | essop-per_pair-bl8 | {compared['rows'][0]['diff_pp']:+.2f} |" in md
+    assert f"| fp32-s1 | essop-per_pair-bl8 (other seed) | {compared['rows'][1]['diff_pp']:+.2f} |" in md
     # The gap's interval pairs each test image's result with the fp32 rows' on it.
     correct = {r["row"]: correct_images(Evaluation(**json.loads((runs / r["row"] / "eval.json").read_text())))
                for r in table["rows"]}
@@ -383,3 +388,30 @@ def test_seeds_of_one_configuration_are_grouped(tmp_path):
                       "final_test_acc": [], "mean_test_acc": None, "spread_pp": None, "gap_pp": None}]
     assert _table_rows((report / "table.md").read_text(), 1) == [
         ["`--mode essop --bl 8`", "a, b", "0/2", "-", "-", "-", "-"]]
+
+
+def _done_row(name: str, configuration: str, seed: int, correct: list[bool], loss: float):
+    from essop.training.campaign import TableRow
+    return TableRow(row=name, mode="essop", scaling="per_pair", sharing="shared", source="lfsr", bl=16,
+                    epochs_done=1, epochs=1, final_test_acc=100 * float(np.mean(correct)), best_test_acc=None,
+                    gap_pp=None, gap_ci_pp=None, bn_test_acc=None, final_train_loss=loss, wall_min=None, device="cpu",
+                    status="done", history=[], configuration=configuration, seed=seed,
+                    correct=np.array(correct, dtype=bool))
+
+
+def test_compare_to_pairs_each_row_with_the_reference_configurations_row_of_its_seed():
+    from essop.training.campaign import _comparisons
+    rows = [_done_row("ref", "--bl 16", 0, [1, 1, 0, 0], 0.5), _done_row("ref-s1", "--bl 16", 1, [1, 0, 0, 0], 0.6),
+            _done_row("x", "--rng sobol", 0, [1, 1, 1, 0], 0.4), _done_row("x-s1", "--rng sobol", 1, [1, 1, 0, 0], 0.45),
+            _done_row("y-s2", "--rng sobol", 2, [0, 0, 0, 0], 0.7)]
+    got = {c["row"]: c for c in _comparisons(rows, "ref")["rows"]}
+    assert {name: (c["against"], c["same_seed"]) for name, c in got.items()} == {
+        "ref-s1": ("ref", False),       # a seed of the reference configuration faces the reference itself
+        "x": ("ref", True), "x-s1": ("ref-s1", True),
+        "y-s2": ("ref", False)}         # no reference row of seed 2: the reference, marked as another seed
+    assert got["x-s1"]["diff_pp"] == 25.0 and got["x-s1"]["train_loss_diff"] == pytest.approx(0.45 - 0.6)
+    assert got["y-s2"]["diff_pp"] == -50.0 and got["x"]["diff_pp"] == 25.0
+    # An unfinished reference row of a seed is not used: that seed's rows face the reference.
+    rows[1] = replace(rows[1], status="partial")
+    got = {c["row"]: c for c in _comparisons(rows, "ref")["rows"]}
+    assert (got["x-s1"]["against"], got["x-s1"]["same_seed"]) == ("ref", False) and "ref-s1" not in got
